@@ -1,0 +1,145 @@
+//! The rotation's errors. Messages name the secret, the step and what is wrong, and never
+//! hold secret material: no variant carries a secret value or a secret access key.
+
+use crate::ports::{PortError, PortErrorKind};
+use crate::secret_value::SecretValueError;
+use crate::types::{AccessKeyId, ClientRequestToken, SecretId, Step, UserName};
+
+/// Why a step failed, without the step's context (see [`StepError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RotationError {
+    #[error("rotation is not enabled on the secret")]
+    RotationNotEnabled,
+    #[error("version {0} is not a version of the secret: no stage for rotation")]
+    NoStageForRotation(ClientRequestToken),
+    #[error("version {token} is not AWSPENDING (its stages: {stages})")]
+    NotPending {
+        token: ClientRequestToken,
+        stages: String,
+    },
+    #[error("the secret has no AWSCURRENT version")]
+    NoCurrentVersion,
+    #[error("the {stage} value of the secret holds no value")]
+    MissingValue { stage: &'static str },
+    #[error("the {stage} value of the secret is invalid: {source}")]
+    InvalidValue {
+        stage: &'static str,
+        #[source]
+        source: SecretValueError,
+    },
+    #[error("the IAM user {0} does not exist")]
+    UnknownUser(UserName),
+    #[error(
+        "user {user} already has two access keys and none may be deleted to make room: {keys}. \
+         The rotator never deletes the AWSCURRENT key nor an active key the secret does not know; \
+         delete or deactivate the unknown key, then retry"
+    )]
+    NoRoomForKey { user: UserName, keys: String },
+    #[error("the pending value is for user {pending}, but the current value is for user {current}")]
+    UserMismatch {
+        current: UserName,
+        pending: UserName,
+    },
+    #[error(
+        "the pending key {key} did not authenticate as {user} within {secs} s (last error: {last_error})"
+    )]
+    PendingKeyRejected {
+        key: AccessKeyId,
+        user: UserName,
+        secs: u64,
+        last_error: String,
+    },
+    #[error("the pending key {key} authenticates as {arn}, not as user {user}")]
+    WrongIdentity {
+        key: AccessKeyId,
+        user: UserName,
+        arn: String,
+    },
+    #[error("{operation} failed: {source}")]
+    Port {
+        operation: &'static str,
+        #[source]
+        source: PortError,
+    },
+}
+
+impl RotationError {
+    /// Wraps a port error with the operation that failed.
+    pub fn port(operation: &'static str) -> impl FnOnce(PortError) -> RotationError {
+        move |source| RotationError::Port { operation, source }
+    }
+
+    /// A one-line hint for whoever reads the alert.
+    pub fn remediation(&self) -> &'static str {
+        match self {
+            RotationError::RotationNotEnabled => {
+                "Enable rotation on the secret (RotateSecret with this function), or remove the schedule that invokes the function."
+            }
+            RotationError::NoStageForRotation(_) | RotationError::NotPending { .. } => {
+                "A rotation was probably cancelled or superseded. Check the secret's versions; starting a new rotation (RotateSecret) is safe."
+            }
+            RotationError::NoCurrentVersion | RotationError::MissingValue { .. } => {
+                "Put a valid value in the secret (at least {\"UserName\": \"...\"}), then rotate again."
+            }
+            RotationError::InvalidValue { .. } => {
+                "Fix the secret's JSON: an object with UserName, and AccessKeyId with SecretAccessKey either both present or both absent. Then rotate again."
+            }
+            RotationError::UnknownUser(_) => {
+                "Create the IAM user or correct UserName in the secret, then rotate again."
+            }
+            RotationError::NoRoomForKey { .. } => {
+                "The user's second key is not known to the secret. Find who uses it; delete or deactivate it, then rotate again."
+            }
+            RotationError::UserMismatch { .. } => {
+                "The pending value was changed by hand. Cancel the rotation (CancelRotateSecret) and start a new one."
+            }
+            RotationError::PendingKeyRejected { .. } | RotationError::WrongIdentity { .. } => {
+                "The new key does not work. Secrets Manager will retry; if it keeps failing, check the pending value and the user's keys. AWSCURRENT is unchanged."
+            }
+            RotationError::Port { source, .. } => match source.kind {
+                PortErrorKind::AccessDenied => {
+                    "The function's role lacks a permission: grant the action named above on this user or secret."
+                }
+                PortErrorKind::Throttled | PortErrorKind::Service => {
+                    "A transient AWS error. Secrets Manager retries the step; no action is needed unless it repeats."
+                }
+                _ => "Check the named call's error; Secrets Manager retries the step.",
+            },
+        }
+    }
+}
+
+/// A failed step, with the context an operator needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{step} failed for secret {secret} (token {token}{user}): {error}", user = match user {
+    Some(user) => format!(", user {user}"),
+    None => String::new(),
+})]
+pub struct StepError {
+    pub step: Step,
+    pub secret: SecretId,
+    pub token: ClientRequestToken,
+    pub user: Option<UserName>,
+    #[source]
+    pub error: RotationError,
+}
+
+impl StepError {
+    /// A short name of the failure, for the Lambda's `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match &self.error {
+            RotationError::RotationNotEnabled => "RotationNotEnabled",
+            RotationError::NoStageForRotation(_) => "NoStageForRotation",
+            RotationError::NotPending { .. } => "NotPending",
+            RotationError::NoCurrentVersion => "NoCurrentVersion",
+            RotationError::MissingValue { .. } => "MissingValue",
+            RotationError::InvalidValue { .. } => "InvalidSecretValue",
+            RotationError::UnknownUser(_) => "UnknownUser",
+            RotationError::NoRoomForKey { .. } => "NoRoomForKey",
+            RotationError::UserMismatch { .. } => "UserMismatch",
+            RotationError::PendingKeyRejected { .. } => "PendingKeyRejected",
+            RotationError::WrongIdentity { .. } => "WrongIdentity",
+            RotationError::Port { .. } => "AwsCallFailed",
+        }
+    }
+}

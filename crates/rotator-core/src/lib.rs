@@ -1,0 +1,28 @@
+//! IAM access key rotation for AWS Secrets Manager: the four-step state machine behind ports.
+//!
+//! This crate does no IO and depends on no AWS crate. The Lambda crate implements
+//! [`ports`] with the AWS SDK and feeds [`RotationEvent`]s to a [`Rotator`].
+
+pub mod config;
+pub mod error;
+pub mod ledger;
+pub mod notice;
+pub mod ports;
+pub mod rotation;
+pub mod secret_value;
+pub mod types;
+
+#[cfg(test)]
+mod testing;
+
+pub use config::{ConfigError, OldKeyPolicy, Settings};
+pub use error::{RotationError, StepError};
+pub use rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Outcome, Ports, Rotator};
+pub use secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue, SecretValueError};
+pub use types::{
+    AccessKeyId, ClientRequestToken, EventError, RotationEvent, RotationToken, SecretId, Step,
+    UserName,
+};
+
+#[cfg(test)]
+mod scenarios;

@@ -1,0 +1,123 @@
+//! The texts of the failure alert and the success email. They are built only from ids,
+//! names and error messages, none of which can hold secret material.
+
+use crate::error::StepError;
+use crate::ports::{EpochSecs, Notice};
+use crate::types::{AccessKeyId, ClientRequestToken, SecretId, UserName};
+
+/// The alert sent when a step fails.
+pub fn failure_alert(failure: &StepError, secret_name: Option<&str>) -> Notice {
+    let secret = secret_name.unwrap_or(failure.secret.as_str());
+    let user = failure.user.as_ref().map_or(
+        "unknown (the secret's value was not read)".to_owned(),
+        |u| u.to_string(),
+    );
+    Notice {
+        subject: clip_subject(&format!(
+            "IAM key rotation failed: {secret} ({})",
+            failure.step
+        )),
+        body: format!(
+            "The rotation of an IAM access key failed.\n\n\
+             Secret: {}\n\
+             User: {user}\n\
+             Step: {}\n\
+             Token: {}\n\
+             Error: {}\n\n\
+             What to do: {}\n\n\
+             The working key in AWSCURRENT is unchanged. Secrets Manager retries the rotation.\n",
+            failure.secret,
+            failure.step,
+            failure.token,
+            failure.error,
+            failure.error.remediation(),
+        ),
+    }
+}
+
+/// What the success email says.
+#[derive(Debug, Clone)]
+pub struct Success<'a> {
+    pub secret: &'a SecretId,
+    pub secret_name: &'a str,
+    pub user: &'a UserName,
+    pub new_key: &'a AccessKeyId,
+    pub token: &'a ClientRequestToken,
+    pub at: EpochSecs,
+    pub old_key: Option<(&'a AccessKeyId, &'static str)>,
+}
+
+/// The email sent when finishSecret completes.
+pub fn success_email(success: &Success<'_>) -> Notice {
+    let old_key = match success.old_key {
+        Some((key, action)) => format!("Previous key: {key} ({action})\n"),
+        None => String::new(),
+    };
+    Notice {
+        subject: clip_subject(&format!(
+            "IAM access key rotated: {} ({})",
+            success.secret_name, success.user
+        )),
+        body: format!(
+            "The IAM access key of {user} was rotated.\n\n\
+             Secret: {secret}\n\
+             User: {user}\n\
+             New access key id: {key}\n\
+             {old_key}\
+             Version: {token}\n\
+             Time: {time}\n\n\
+             Fetch the new value with:\n  \
+             aws secretsmanager get-secret-value --secret-id '{secret}' --version-stage AWSCURRENT\n\n\
+             Programs that read the secret at start-up should be restarted or reloaded.\n",
+            user = success.user,
+            secret = success.secret,
+            key = success.new_key,
+            token = success.token,
+            time = rfc3339(success.at),
+        ),
+    }
+}
+
+/// SNS subjects are at most 100 characters.
+fn clip_subject(subject: &str) -> String {
+    subject.chars().take(100).collect()
+}
+
+/// Formats seconds since the epoch as an RFC 3339 UTC time.
+pub fn rfc3339(secs: EpochSecs) -> String {
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm, for days since 1970-01-01.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+}

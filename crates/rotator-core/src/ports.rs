@@ -1,0 +1,203 @@
+//! The ports: what the rotation needs from IAM, the secret store, STS, the notifier and time.
+//!
+//! The Lambda crate implements them with the AWS SDK; tests implement them in memory or with
+//! mockall. No AWS type crosses these traits.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::secret_value::{KeyPair, SecretAccessKey, SecretString};
+use crate::types::{AccessKeyId, ClientRequestToken, RotationToken, SecretId, UserName};
+
+/// Seconds since the Unix epoch.
+pub type EpochSecs = u64;
+
+/// What went wrong in a call to the outside world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortErrorKind {
+    /// The thing asked for does not exist (IAM `NoSuchEntity`, `ResourceNotFoundException`).
+    NotFound,
+    /// The credentials were refused (unknown, deleted or inactive key).
+    InvalidCredentials,
+    /// The caller lacks a permission.
+    AccessDenied,
+    /// A service limit was hit (for example a third access key).
+    LimitExceeded,
+    /// The call was throttled.
+    Throttled,
+    /// The request was refused as malformed.
+    InvalidRequest,
+    /// Anything else: a service error, a timeout, a network failure.
+    Service,
+}
+
+/// An error from a port. Its message comes from the service and never holds secret material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PortError {
+    pub kind: PortErrorKind,
+    pub message: String,
+}
+
+impl PortError {
+    pub fn new(kind: PortErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// Whether an access key can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl fmt::Display for KeyStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyStatus::Active => "Active",
+            KeyStatus::Inactive => "Inactive",
+        })
+    }
+}
+
+/// One access key of a user, as `ListAccessKeys` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyInfo {
+    pub id: AccessKeyId,
+    pub status: KeyStatus,
+    pub created: Option<EpochSecs>,
+}
+
+/// A freshly created key: the only moment IAM reveals its secret.
+#[derive(Debug, Clone)]
+pub struct NewAccessKey {
+    pub id: AccessKeyId,
+    pub secret: SecretAccessKey,
+}
+
+/// One IAM user tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// IAM, limited to a user's access keys and tags.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Iam: Send + Sync {
+    async fn list_access_keys(&self, user: &UserName) -> PortResult<Vec<AccessKeyInfo>>;
+    async fn create_access_key(&self, user: &UserName) -> PortResult<NewAccessKey>;
+    async fn set_access_key_status(
+        &self,
+        user: &UserName,
+        key: &AccessKeyId,
+        status: KeyStatus,
+    ) -> PortResult<()>;
+    async fn delete_access_key(&self, user: &UserName, key: &AccessKeyId) -> PortResult<()>;
+    async fn list_user_tags(&self, user: &UserName) -> PortResult<Vec<Tag>>;
+    async fn tag_user(&self, user: &UserName, tags: &[Tag]) -> PortResult<()>;
+    async fn untag_user(&self, user: &UserName, keys: &[String]) -> PortResult<()>;
+}
+
+/// The secret's metadata, as `DescribeSecret` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretMetadata {
+    /// The secret's name, for messages.
+    pub name: String,
+    pub rotation_enabled: bool,
+    /// Every version that carries a staging label, with its labels.
+    pub versions: BTreeMap<String, Vec<String>>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl SecretMetadata {
+    /// The version that holds `stage`, if any.
+    pub fn version_with_stage(&self, stage: &str) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(version, _)| version.as_str())
+    }
+
+    /// The labels on `version` (empty when it is not a staged version).
+    pub fn stages_of(&self, version: &str) -> &[String] {
+        self.versions.get(version).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Which version of a secret to read: always by stage, optionally pinned to a version id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionRef<'a> {
+    pub version_id: Option<&'a str>,
+    pub stage: &'a str,
+}
+
+/// Secrets Manager, limited to what a rotation function may do.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn describe(&self, secret: &SecretId) -> PortResult<SecretMetadata>;
+    /// Reads one version. `Ok(None)` when the version exists but holds no value yet.
+    async fn get_value<'a>(
+        &self,
+        secret: &SecretId,
+        version: VersionRef<'a>,
+    ) -> PortResult<Option<SecretString>>;
+    /// Stores `value` as the version `token`, labelled AWSPENDING.
+    async fn put_pending<'a>(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+        rotation_token: Option<&'a RotationToken>,
+    ) -> PortResult<()>;
+    /// Moves or removes a staging label (`UpdateSecretVersionStage`).
+    async fn update_stage<'a>(
+        &self,
+        secret: &SecretId,
+        stage: &str,
+        move_to: Option<&'a str>,
+        remove_from: Option<&'a str>,
+    ) -> PortResult<()>;
+}
+
+/// Checks whether a key pair authenticates, and as whom (`sts:GetCallerIdentity`).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait CredentialCheck: Send + Sync {
+    /// The ARN the key pair authenticates as.
+    async fn caller_arn(&self, key: &KeyPair) -> PortResult<String>;
+}
+
+/// A message for people: a failure alert or a success email. It holds no secret material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Sends alerts (SNS) and success emails (SES).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn alert(&self, notice: &Notice) -> PortResult<()>;
+    async fn email(&self, to: &[String], notice: &Notice) -> PortResult<()>;
+}
+
+/// Time, so that back-off and key ages are testable without waiting.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> EpochSecs;
+    async fn sleep(&self, duration: Duration);
+}

@@ -1,0 +1,547 @@
+//! An in-memory world that implements every port with the services' rules, for scenario and
+//! property tests: IAM's two-key limit and tags, Secrets Manager's versions and staging labels,
+//! STS authentication, a notifier that records, a clock that never waits, and a fault plan
+//! that can fail any call or end the "process" right after it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::ports::{
+    AccessKeyInfo, Clock, CredentialCheck, EpochSecs, Iam, KeyStatus, NewAccessKey, Notice,
+    Notifier, PortError, PortErrorKind, PortResult, SecretMetadata, SecretStore, Tag, VersionRef,
+};
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Ports};
+use crate::secret_value::{KeyPair, SecretAccessKey, SecretString};
+use crate::types::{AccessKeyId, ClientRequestToken, RotationToken, SecretId, UserName};
+
+pub const ACCOUNT: &str = "123456789012";
+
+/// A fault to inject at one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The call fails with this kind of error and has no effect.
+    Fail(PortErrorKind),
+    /// The call takes effect, then the process dies: every later call of this invocation fails
+    /// and has no effect.
+    CrashAfter,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub id: String,
+    pub secret: String,
+    pub status: KeyStatus,
+    pub created: EpochSecs,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub keys: Vec<Key>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Version {
+    pub value: Option<String>,
+    pub stages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secret {
+    pub rotation_enabled: bool,
+    pub versions: BTreeMap<String, Version>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Secret {
+    pub fn version_with(&self, stage: &str) -> Option<(&String, &Version)> {
+        self.versions
+            .iter()
+            .find(|(_, v)| v.stages.iter().any(|s| s == stage))
+    }
+
+    fn strip_stage(&mut self, stage: &str) {
+        for version in self.versions.values_mut() {
+            version.stages.retain(|s| s != stage);
+        }
+    }
+}
+
+/// Everything the world holds.
+#[derive(Debug, Default)]
+pub struct State {
+    pub now: EpochSecs,
+    pub users: BTreeMap<String, User>,
+    pub secrets: BTreeMap<String, Secret>,
+    pub alerts: Vec<Notice>,
+    pub alert_attempts: usize,
+    pub emails: Vec<(Vec<String>, Notice)>,
+    /// The name of every port call, in order.
+    pub calls: Vec<&'static str>,
+    /// Faults by the index of the call they hit (counted across invocations).
+    pub faults: BTreeMap<usize, Fault>,
+    /// Faults that hit the next call of the named operation.
+    pub named_faults: Vec<(&'static str, Fault)>,
+    pub crashed: bool,
+    /// Seconds before a new key authenticates (IAM's eventual consistency).
+    pub propagation_secs: EpochSecs,
+    next_key: u32,
+    next_version: u32,
+}
+
+/// The shared in-memory world.
+#[derive(Debug, Clone, Default)]
+pub struct World(Arc<Mutex<State>>);
+
+impl World {
+    pub fn new() -> Self {
+        let world = Self::default();
+        world.state().now = 1_790_000_000;
+        world
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The ports, all served by this world.
+    pub fn ports(&self) -> Ports {
+        Ports {
+            iam: Arc::new(self.clone()),
+            secrets: Arc::new(self.clone()),
+            credentials: Arc::new(self.clone()),
+            notifier: Arc::new(self.clone()),
+            clock: Arc::new(self.clone()),
+        }
+    }
+
+    pub fn add_user(&self, name: &str) {
+        self.state().users.entry(name.into()).or_default();
+    }
+
+    /// Gives `user` a key made outside the rotator and returns it.
+    pub fn add_key(&self, user: &str, status: KeyStatus) -> (String, String) {
+        let mut state = self.state();
+        let key = state.new_key(status);
+        let pair = (key.id.clone(), key.secret.clone());
+        state.users.entry(user.into()).or_default().keys.push(key);
+        pair
+    }
+
+    /// Creates a secret whose AWSCURRENT version holds `value`.
+    pub fn add_secret(&self, name: &str, value: &str) {
+        let mut state = self.state();
+        let version = state.new_version_id();
+        let secret = state.secrets.entry(name.into()).or_default();
+        secret.versions.insert(
+            version,
+            Version {
+                value: Some(value.into()),
+                stages: vec![AWSCURRENT.into()],
+            },
+        );
+    }
+
+    /// What `RotateSecret` does before it invokes the function: enables rotation and labels a
+    /// new, empty version `token` AWSPENDING.
+    pub fn start_rotation(&self, secret: &str, token: &str) {
+        let mut state = self.state();
+        let secret = state.secrets.get_mut(secret).expect("the secret exists");
+        secret.rotation_enabled = true;
+        secret.strip_stage(AWSPENDING);
+        secret.versions.insert(
+            token.into(),
+            Version {
+                value: None,
+                stages: vec![AWSPENDING.into()],
+            },
+        );
+    }
+
+    /// What Secrets Manager does to an abandoned rotation: AWSPENDING is taken away.
+    pub fn abandon_rotation(&self, secret: &str) {
+        let mut state = self.state();
+        if let Some(secret) = state.secrets.get_mut(secret) {
+            secret.strip_stage(AWSPENDING);
+        }
+    }
+
+    pub fn current_value(&self, secret: &str) -> Option<String> {
+        let state = self.state();
+        let (_, version) = state.secrets.get(secret)?.version_with(AWSCURRENT)?;
+        version.value.clone()
+    }
+
+    /// Makes the next call of `operation` suffer `fault`.
+    pub fn inject(&self, operation: &'static str, fault: Fault) {
+        self.state().named_faults.push((operation, fault));
+    }
+
+    /// Lets a new invocation start after a simulated crash.
+    pub fn restart(&self) {
+        self.state().crashed = false;
+    }
+
+    /// Runs `effect` as one port call, subject to the fault plan.
+    fn call<T>(
+        &self,
+        name: &'static str,
+        effect: impl FnOnce(&mut State) -> PortResult<T>,
+    ) -> PortResult<T> {
+        let mut state = self.state();
+        if state.crashed {
+            return Err(crashed());
+        }
+        let index = state.calls.len();
+        state.calls.push(name);
+        let named = state
+            .named_faults
+            .iter()
+            .position(|(op, _)| *op == name)
+            .map(|i| state.named_faults.remove(i).1);
+        match state.faults.remove(&index).or(named) {
+            Some(Fault::Fail(kind)) => {
+                Err(PortError::new(kind, format!("injected {kind:?} in {name}")))
+            }
+            Some(Fault::CrashAfter) => {
+                let _ = effect(&mut state);
+                state.crashed = true;
+                Err(crashed())
+            }
+            None => effect(&mut state),
+        }
+    }
+}
+
+fn crashed() -> PortError {
+    PortError::new(PortErrorKind::Service, "the process ended")
+}
+
+fn not_found(what: impl std::fmt::Display) -> PortError {
+    PortError::new(PortErrorKind::NotFound, format!("{what} not found"))
+}
+
+impl State {
+    fn new_key(&mut self, status: KeyStatus) -> Key {
+        self.next_key += 1;
+        Key {
+            id: format!("AKIAMEMORY{:010}", self.next_key),
+            secret: format!("memory-secret-{:04}-wJalrXUtnFEMIK7MDENG", self.next_key),
+            status,
+            created: self.now,
+        }
+    }
+
+    fn new_version_id(&mut self) -> String {
+        self.next_version += 1;
+        format!("00000000-0000-4000-8000-{:012}", self.next_version)
+    }
+
+    fn user(&mut self, name: &UserName) -> PortResult<&mut User> {
+        self.users
+            .get_mut(name.as_str())
+            .ok_or_else(|| not_found(format!("user {name}")))
+    }
+
+    fn secret(&mut self, id: &SecretId) -> PortResult<&mut Secret> {
+        self.secrets
+            .get_mut(id.as_str())
+            .ok_or_else(|| not_found(format!("secret {id}")))
+    }
+}
+
+#[async_trait]
+impl Iam for World {
+    async fn list_access_keys(&self, user: &UserName) -> PortResult<Vec<AccessKeyInfo>> {
+        self.call("iam:ListAccessKeys", |s| {
+            Ok(s.user(user)?
+                .keys
+                .iter()
+                .map(|k| AccessKeyInfo {
+                    id: AccessKeyId::new(k.id.as_str()).expect("valid id"),
+                    status: k.status,
+                    created: Some(k.created),
+                })
+                .collect())
+        })
+    }
+
+    async fn create_access_key(&self, user: &UserName) -> PortResult<NewAccessKey> {
+        self.call("iam:CreateAccessKey", |s| {
+            if s.user(user)?.keys.len() >= 2 {
+                return Err(PortError::new(
+                    PortErrorKind::LimitExceeded,
+                    "Cannot exceed quota for AccessKeysPerUser: 2",
+                ));
+            }
+            let key = s.new_key(KeyStatus::Active);
+            let created = NewAccessKey {
+                id: AccessKeyId::new(key.id.as_str()).expect("valid id"),
+                secret: SecretAccessKey::new(key.secret.as_str()),
+            };
+            s.user(user)?.keys.push(key);
+            Ok(created)
+        })
+    }
+
+    async fn set_access_key_status(
+        &self,
+        user: &UserName,
+        key: &AccessKeyId,
+        status: KeyStatus,
+    ) -> PortResult<()> {
+        self.call("iam:UpdateAccessKey", |s| {
+            let found = s
+                .user(user)?
+                .keys
+                .iter_mut()
+                .find(|k| k.id == key.as_str())
+                .ok_or_else(|| not_found(format!("access key {key}")))?;
+            found.status = status;
+            Ok(())
+        })
+    }
+
+    async fn delete_access_key(&self, user: &UserName, key: &AccessKeyId) -> PortResult<()> {
+        self.call("iam:DeleteAccessKey", |s| {
+            let keys = &mut s.user(user)?.keys;
+            let before = keys.len();
+            keys.retain(|k| k.id != key.as_str());
+            if keys.len() == before {
+                return Err(not_found(format!("access key {key}")));
+            }
+            Ok(())
+        })
+    }
+
+    async fn list_user_tags(&self, user: &UserName) -> PortResult<Vec<Tag>> {
+        self.call("iam:ListUserTags", |s| {
+            Ok(s.user(user)?
+                .tags
+                .iter()
+                .map(|(key, value)| Tag {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect())
+        })
+    }
+
+    async fn tag_user(&self, user: &UserName, tags: &[Tag]) -> PortResult<()> {
+        self.call("iam:TagUser", |s| {
+            let existing = &mut s.user(user)?.tags;
+            let mut updated = existing.clone();
+            for tag in tags {
+                if tag.key.len() > 128 || tag.value.len() > 256 {
+                    return Err(PortError::new(
+                        PortErrorKind::InvalidRequest,
+                        "tag too long",
+                    ));
+                }
+                updated.insert(tag.key.clone(), tag.value.clone());
+            }
+            if updated.len() > 50 {
+                return Err(PortError::new(
+                    PortErrorKind::LimitExceeded,
+                    "a user can have at most 50 tags",
+                ));
+            }
+            *existing = updated;
+            Ok(())
+        })
+    }
+
+    async fn untag_user(&self, user: &UserName, keys: &[String]) -> PortResult<()> {
+        self.call("iam:UntagUser", |s| {
+            let tags = &mut s.user(user)?.tags;
+            for key in keys {
+                tags.remove(key);
+            }
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl SecretStore for World {
+    async fn describe(&self, secret: &SecretId) -> PortResult<SecretMetadata> {
+        self.call("secretsmanager:DescribeSecret", |s| {
+            let found = s.secret(secret)?;
+            Ok(SecretMetadata {
+                name: secret.as_str().to_owned(),
+                rotation_enabled: found.rotation_enabled,
+                versions: found
+                    .versions
+                    .iter()
+                    .filter(|(_, v)| !v.stages.is_empty())
+                    .map(|(id, v)| (id.clone(), v.stages.clone()))
+                    .collect(),
+                tags: found.tags.clone(),
+            })
+        })
+    }
+
+    async fn get_value<'a>(
+        &self,
+        secret: &SecretId,
+        version: VersionRef<'a>,
+    ) -> PortResult<Option<SecretString>> {
+        self.call("secretsmanager:GetSecretValue", |s| {
+            let found = s.secret(secret)?;
+            let chosen = match version.version_id {
+                Some(id) => found
+                    .versions
+                    .get(id)
+                    .filter(|v| v.stages.iter().any(|st| st == version.stage)),
+                None => found.version_with(version.stage).map(|(_, v)| v),
+            };
+            Ok(chosen.and_then(|v| v.value.clone()).map(SecretString::new))
+        })
+    }
+
+    async fn put_pending<'a>(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+        _rotation_token: Option<&'a RotationToken>,
+    ) -> PortResult<()> {
+        self.call("secretsmanager:PutSecretValue", |s| {
+            let found = s.secret(secret)?;
+            if let Some(existing) = found.versions.get(token.as_str())
+                && let Some(stored) = &existing.value
+            {
+                if stored == value.expose() {
+                    return Ok(());
+                }
+                return Err(PortError::new(
+                    PortErrorKind::InvalidRequest,
+                    "ResourceExistsException: a version with this token already holds another value",
+                ));
+            }
+            found.strip_stage(AWSPENDING);
+            let version = found.versions.entry(token.as_str().into()).or_default();
+            version.value = Some(value.expose().into());
+            version.stages.push(AWSPENDING.into());
+            Ok(())
+        })
+    }
+
+    async fn update_stage<'a>(
+        &self,
+        secret: &SecretId,
+        stage: &str,
+        move_to: Option<&'a str>,
+        remove_from: Option<&'a str>,
+    ) -> PortResult<()> {
+        self.call("secretsmanager:UpdateSecretVersionStage", |s| {
+            let found = s.secret(secret)?;
+            let holder = found.version_with(stage).map(|(id, _)| id.clone());
+            if holder.is_some() && holder.as_deref() != remove_from && move_to.is_some() {
+                return Err(PortError::new(
+                    PortErrorKind::InvalidRequest,
+                    format!("{stage} is attached to {holder:?}, not to {remove_from:?}"),
+                ));
+            }
+            if let Some(from) = remove_from {
+                let version = found
+                    .versions
+                    .get_mut(from)
+                    .filter(|v| v.stages.iter().any(|st| st == stage))
+                    .ok_or_else(|| {
+                        PortError::new(
+                            PortErrorKind::InvalidRequest,
+                            format!("{stage} is not attached to {from}"),
+                        )
+                    })?;
+                version.stages.retain(|st| st != stage);
+            }
+            if let Some(to) = move_to {
+                let version = found
+                    .versions
+                    .get_mut(to)
+                    .ok_or_else(|| not_found(format!("version {to}")))?;
+                version.stages.push(stage.into());
+                if stage == AWSCURRENT
+                    && let Some(from) = remove_from
+                    && from != to
+                {
+                    found.strip_stage(AWSPREVIOUS);
+                    if let Some(old) = found.versions.get_mut(from) {
+                        old.stages.push(AWSPREVIOUS.into());
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl CredentialCheck for World {
+    async fn caller_arn(&self, key: &KeyPair) -> PortResult<String> {
+        self.call("sts:GetCallerIdentity", |s| {
+            let now = s.now;
+            let delay = s.propagation_secs;
+            s.users
+                .iter()
+                .find_map(|(name, user)| {
+                    user.keys
+                        .iter()
+                        .find(|k| {
+                            k.id == key.access_key_id.as_str()
+                                && k.secret == key.secret_access_key.expose()
+                                && k.status == KeyStatus::Active
+                                && now >= k.created + delay
+                        })
+                        .map(|_| format!("arn:aws:iam::{ACCOUNT}:user/{name}"))
+                })
+                .ok_or_else(|| {
+                    PortError::new(
+                        PortErrorKind::InvalidCredentials,
+                        "InvalidClientTokenId: The security token included in the request is invalid.",
+                    )
+                })
+        })
+    }
+}
+
+#[async_trait]
+impl Notifier for World {
+    async fn alert(&self, notice: &Notice) -> PortResult<()> {
+        {
+            let mut state = self.state();
+            if state.crashed {
+                return Err(crashed());
+            }
+            state.alert_attempts += 1;
+        }
+        self.call("sns:Publish", |s| {
+            s.alerts.push(notice.clone());
+            Ok(())
+        })
+    }
+
+    async fn email(&self, to: &[String], notice: &Notice) -> PortResult<()> {
+        self.call("sesv2:SendEmail", |s| {
+            s.emails.push((to.to_vec(), notice.clone()));
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl Clock for World {
+    fn now(&self) -> EpochSecs {
+        self.state().now
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.state().now += duration.as_secs().max(1);
+    }
+}

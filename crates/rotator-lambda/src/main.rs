@@ -1,0 +1,2 @@
+//! The rotator Lambda.
+fn main() {}
