@@ -46,7 +46,7 @@ export const DEFAULTS = {
 } as const;
 
 /** The most users one deployment manages: their ARNs must fit in the role's 10,240-character inline policy quota. */
-export const MAX_USERS = 50;
+export const MAX_USERS = 40;
 
 /** The longest testSecret budget: it plus a 60-second margin must stay within Lambda's 900-second limit. */
 export const MAX_TEST_TIMEOUT_SECS = 840;
@@ -74,8 +74,8 @@ const TOP_LEVEL_FIELDS = new Set([
 ]);
 const USER_FIELDS = new Set(['name', 'notifyEmails']);
 
-/** IAM user names: 1 to 64 of letters, digits and + = , . @ _ - (IAM's own rule). */
-const IAM_USER_NAME = /^[\w+=,.@-]{1,64}$/;
+/** IAM user names: 1 to 64 of letters, digits and + = . @ _ - (IAM's rule, less the comma that secret names refuse). */
+const IAM_USER_NAME = /^[\w+=.@-]{1,64}$/;
 
 /** IAM paths that the rotator accepts: one or more segments of IAM name characters, starting and ending with '/'. */
 const MANAGED_PATH = /^\/([\w+=,.@-]+\/)+$/;
@@ -201,7 +201,7 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
       if (name !== undefined && !IAM_USER_NAME.test(name)) {
         name = check.fail(
           `${field}.name`,
-          `must be an IAM user name (1 to 64 letters, digits or + = , . @ _ -), got ${JSON.stringify(name)}`,
+          `must be an IAM user name of 1 to 64 letters, digits or + = . @ _ - (a comma, which IAM allows, cannot appear in the secret's name), got ${JSON.stringify(name)}`,
         );
       }
       if (name !== undefined) {

@@ -1,6 +1,6 @@
 /** The Rotator construct: the rotation Lambda, its least-privilege role, one rotated secret per managed user, and the alerting around them. */
 import { createHash } from 'node:crypto';
-import { Aws, CfnOutput, Duration, SecretValue, Stack, Tags } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, SecretValue, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -207,10 +207,13 @@ export class Rotator extends Construct {
       skipPermissions: true,
     });
 
+    // Every secret is named "<stack name>/<user name>": easy to find, and one prefix for the event rule.
+    const secretNamePrefix = `${stack.stackName}/`;
     const secrets = new Map<string, secretsmanager.Secret>();
     const schedules: secretsmanager.RotationSchedule[] = [];
     for (const user of props.users) {
       const secret = new secretsmanager.Secret(this, `Secret-${user.name}`, {
+        secretName: `${secretNamePrefix}${user.name}`,
         description: `IAM access key of the user ${user.name}, rotated by ${stack.stackName}.`,
         secretObjectValue: { UserName: SecretValue.unsafePlainText(user.name) },
       });
@@ -274,28 +277,20 @@ export class Rotator extends Construct {
       }),
     ];
 
+    const sesIdentities = `arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/*`;
     if (props.senderEmail !== undefined) {
-      const createIdentity = props.createSenderIdentity ?? true;
-      if (createIdentity) {
+      if (props.createSenderIdentity ?? true) {
         this.senderIdentity = new ses.EmailIdentity(this, 'SenderIdentity', {
           identity: ses.Identity.email(props.senderEmail),
         });
       }
-      const identityArn = (identity: string) =>
-        `arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${identity}`;
-      const identities = new Set<string>([props.senderEmail]);
-      // An identity that already exists may be the sender's domain rather than its address.
-      if (!createIdentity) identities.add(props.senderEmail.slice(props.senderEmail.indexOf('@') + 1));
-      // In the SES sandbox, SES also authorizes the send against each recipient's verified identity.
-      for (const email of [...defaultNotifyEmails, ...props.users.flatMap((user) => user.notifyEmails ?? [])]) {
-        identities.add(email);
-      }
       statements.push(
         new iam.PolicyStatement({
-          sid: 'SendSuccessEmails',
+          sid: 'SendSuccessEmailsAsSender',
           actions: ['ses:SendEmail'],
-          resources: [...identities].map(identityArn),
-          // Whatever identities are listed, the mail can only come from the configured sender.
+          // SES authorizes a send against the sender's identity (its address or its domain) and, in the
+          // SES sandbox, against every recipient's identity too; the condition pins the sender instead.
+          resources: [sesIdentities],
           conditions: { StringEquals: { 'ses:FromAddress': props.senderEmail } },
         }),
       );
@@ -305,6 +300,22 @@ export class Rotator extends Construct {
       roles: [this.role],
       statements,
     });
+    Validations.of(this.policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${props.managedUserPath}*]`,
+      reason:
+        `The wildcard is the managed user path ${props.managedUserPath}: the function may manage the access ` +
+        'keys of the users under that path, which exist only to be rotated, and of no other user. IAM has no ' +
+        'narrower resource that stays within the inline policy quota for many users.',
+    });
+    if (props.senderEmail !== undefined) {
+      Validations.of(this.policy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]',
+        reason:
+          `ses:SendEmail is limited by the ses:FromAddress condition to mail from ${props.senderEmail}. The ` +
+          'resource must cover every identity SES checks: the sender address or its domain, and, in the SES ' +
+          'sandbox, each recipient, which are not known when the stack is synthesized.',
+      });
+    }
 
     // A new schedule rotates at once (when rotateImmediately is set) or tests the function, so the
     // function must be invocable and fully permitted before any schedule exists.
@@ -322,7 +333,12 @@ export class Rotator extends Construct {
         detail: {
           eventSource: ['secretsmanager.amazonaws.com'],
           eventName: ['RotationFailed', 'RotationAbandoned'],
-          additionalEventData: { SecretId: secretArns },
+          // A prefix rather than the list of ARNs, which would outgrow the 4,096-character pattern quota.
+          additionalEventData: {
+            SecretId: events.Match.prefix(
+              `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${secretNamePrefix}`,
+            ),
+          },
         },
       },
     });

@@ -87,7 +87,9 @@ fn parse_arch(args: &[String]) -> Result<Arch> {
             "x86-64" | "x86_64" => Ok(Arch::X86_64),
             other => bail!("unknown --arch {other:?}: use arm64 or x86-64"),
         },
-        other => bail!("unexpected arguments {other:?}: usage: cargo xtask build [--arch arm64|x86-64]"),
+        other => {
+            bail!("unexpected arguments {other:?}: usage: cargo xtask build [--arch arm64|x86-64]")
+        }
     }
 }
 

@@ -625,3 +625,81 @@ async fn invalid_secret_values_fail_with_one_alert_and_change_nothing() {
         Some(60_000)
     );
 }
+
+mod with_mocks {
+    //! The same rules checked with mockall: a mock without expectations fails the test on any
+    //! call, which proves that a refused step touches neither IAM nor the secret's value.
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ports::{
+        MockClock, MockCredentialCheck, MockIam, MockNotifier, MockSecretStore, SecretMetadata,
+    };
+    use crate::rotation::Ports;
+
+    fn ports(secrets: MockSecretStore, notifier: MockNotifier) -> Ports {
+        Ports {
+            iam: Arc::new(MockIam::new()),
+            secrets: Arc::new(secrets),
+            credentials: Arc::new(MockCredentialCheck::new()),
+            notifier: Arc::new(notifier),
+            clock: Arc::new(MockClock::new()),
+        }
+    }
+
+    fn event(step: Step) -> RotationEvent {
+        RotationEvent {
+            step,
+            secret_id: SecretId::new(SECRET).unwrap(),
+            token: ClientRequestToken::new(token(1)).unwrap(),
+            rotation_token: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_disabled_rotation_sends_one_alert_and_calls_nothing_else() {
+        for step in Step::ALL {
+            let mut secrets = MockSecretStore::new();
+            secrets.expect_describe().times(1).returning(|_| {
+                Ok(SecretMetadata {
+                    name: SECRET.into(),
+                    rotation_enabled: false,
+                    ..SecretMetadata::default()
+                })
+            });
+            let mut notifier = MockNotifier::new();
+            notifier
+                .expect_alert()
+                .times(1)
+                .withf(move |notice| {
+                    notice.subject.contains(SECRET) && notice.body.contains(step.as_str())
+                })
+                .returning(|_| Ok(()));
+            let rotator = Rotator::new(ports(secrets, notifier), Settings::default());
+            let failure = rotator.handle(&event(step)).await.unwrap_err();
+            assert_eq!(failure.kind(), "RotationNotEnabled");
+            assert!(failure.to_string().contains(SECRET), "{failure}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_already_current_token_reads_nothing_and_sends_nothing() {
+        for step in Step::ALL {
+            let mut secrets = MockSecretStore::new();
+            secrets.expect_describe().times(1).returning(|_| {
+                Ok(SecretMetadata {
+                    name: SECRET.into(),
+                    rotation_enabled: true,
+                    versions: [(token(1), vec![AWSCURRENT.to_owned()])].into(),
+                    ..SecretMetadata::default()
+                })
+            });
+            let rotator = Rotator::new(ports(secrets, MockNotifier::new()), Settings::default());
+            assert_eq!(
+                rotator.handle(&event(step)).await,
+                Ok(Outcome::AlreadyCurrent)
+            );
+        }
+    }
+}

@@ -1,2 +1,50 @@
-//! The rotator Lambda.
-fn main() {}
+//! The Lambda entry point: logging, configuration and SDK clients once, then one invocation
+//! after another.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use rotator_core::Settings;
+use serde_json::Value;
+use tracing_subscriber::filter::LevelFilter;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let settings = Settings::from_lookup(|name| std::env::var(name).ok()).inspect_err(|error| {
+        tracing::error!(%error, "invalid configuration: the function cannot start");
+    })?;
+    tracing::info!(
+        old_key_policy = settings.old_key_policy.as_str(),
+        test_timeout_secs = settings.test_timeout.as_secs(),
+        alerts = settings.alert_topic_arn.is_some(),
+        emails = settings.sender_email.is_some(),
+        "rotator starting"
+    );
+    let config = aws_config::load_from_env().await;
+    let rotator = rotator_lambda::rotator(&config, settings);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        rotator_lambda::handler::handle(&rotator, event)
+    }))
+    .await
+}
+
+/// JSON log lines for CloudWatch. The level comes from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`
+/// (a plain level such as `debug`), `info` by default.
+fn init_logging() {
+    let level = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
+        .iter()
+        .find_map(|name| {
+            std::env::var(name)
+                .ok()?
+                .to_lowercase()
+                .parse::<LevelFilter>()
+                .ok()
+        })
+        .unwrap_or(LevelFilter::INFO);
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(level)
+        .with_target(false)
+        .with_current_span(false)
+        .with_span_list(false)
+        .init();
+}

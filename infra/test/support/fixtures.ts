@@ -1,5 +1,5 @@
 /** Shared test fixtures: a tiny stand-in for the Lambda zip, the cdk.json context, and a ready-made stack. */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App, type AppProps } from 'aws-cdk-lib';
@@ -53,13 +53,24 @@ export function writeDummyZip(zipPath: string): string {
   return zipPath;
 }
 
-/** A fresh temporary directory. */
+const tempDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed when the process exits. */
 export function tempDir(): string {
-  return mkdtempSync(path.join(tmpdir(), 'rotator-infra-'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'rotator-infra-'));
+  tempDirs.push(dir);
+  return dir;
 }
 
+let sharedZip: string | undefined;
 /** The dummy zip shared by the tests of one process. */
-export const DUMMY_ZIP = writeDummyZip(path.join(tempDir(), 'bootstrap.zip'));
+export function dummyZip(): string {
+  sharedZip ??= writeDummyZip(path.join(tempDir(), 'bootstrap.zip'));
+  return sharedZip;
+}
 
 /** The feature flags of cdk.json, so that tests synthesize exactly what `cdk synth` does. */
 export const CDK_JSON_CONTEXT: Record<string, unknown> = JSON.parse(
@@ -86,8 +97,8 @@ export const BASE_CONFIG = {
 };
 
 /** Synthesizes a RotatorStack for a configuration and returns the stack and its template. */
-export function synthStack(fields: Record<string, unknown> = BASE_CONFIG, app: App = testApp()) {
-  const stack = new RotatorStack(app, 'TestRotator', { config: config(fields), codePath: DUMMY_ZIP });
+export function synthStack(fields: Record<string, unknown> = BASE_CONFIG, app: App = testApp(), stackName = 'TestRotator') {
+  const stack = new RotatorStack(app, stackName, { config: config(fields), codePath: dummyZip() });
   return { app, stack, template: Template.fromStack(stack) };
 }
 

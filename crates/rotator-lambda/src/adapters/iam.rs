@@ -1,0 +1,165 @@
+//! The IAM port on `aws-sdk-iam`: a user's access keys and tags.
+
+use async_trait::async_trait;
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::{StatusType, Tag as IamTag};
+use rotator_core::ports::{
+    AccessKeyInfo, Iam, KeyStatus, NewAccessKey, PortError, PortErrorKind, PortResult, Tag,
+};
+use rotator_core::{AccessKeyId, SecretAccessKey, UserName};
+
+use super::port_error;
+
+#[derive(Debug, Clone)]
+pub struct IamAdapter {
+    client: Client,
+}
+
+impl IamAdapter {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn invalid_response(what: &str) -> PortError {
+    PortError::new(PortErrorKind::Service, format!("IAM returned {what}"))
+}
+
+fn key_id(id: &str) -> PortResult<AccessKeyId> {
+    AccessKeyId::new(id).map_err(|problem| invalid_response(&problem))
+}
+
+#[async_trait]
+impl Iam for IamAdapter {
+    async fn list_access_keys(&self, user: &UserName) -> PortResult<Vec<AccessKeyInfo>> {
+        let output = self
+            .client
+            .list_access_keys()
+            .user_name(user.as_str())
+            .send()
+            .await
+            .map_err(port_error)?;
+        output
+            .access_key_metadata()
+            .iter()
+            .map(|key| {
+                Ok(AccessKeyInfo {
+                    id: key_id(key.access_key_id().unwrap_or_default())?,
+                    status: match key.status() {
+                        Some(StatusType::Active) => KeyStatus::Active,
+                        _ => KeyStatus::Inactive,
+                    },
+                    created: key
+                        .create_date()
+                        .and_then(|date| u64::try_from(date.secs()).ok()),
+                })
+            })
+            .collect()
+    }
+
+    async fn create_access_key(&self, user: &UserName) -> PortResult<NewAccessKey> {
+        let output = self
+            .client
+            .create_access_key()
+            .user_name(user.as_str())
+            .send()
+            .await
+            .map_err(port_error)?;
+        let key = output
+            .access_key()
+            .ok_or_else(|| invalid_response("no access key"))?;
+        Ok(NewAccessKey {
+            id: key_id(key.access_key_id())?,
+            secret: SecretAccessKey::new(key.secret_access_key()),
+        })
+    }
+
+    async fn set_access_key_status(
+        &self,
+        user: &UserName,
+        key: &AccessKeyId,
+        status: KeyStatus,
+    ) -> PortResult<()> {
+        self.client
+            .update_access_key()
+            .user_name(user.as_str())
+            .access_key_id(key.as_str())
+            .status(match status {
+                KeyStatus::Active => StatusType::Active,
+                KeyStatus::Inactive => StatusType::Inactive,
+            })
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn delete_access_key(&self, user: &UserName, key: &AccessKeyId) -> PortResult<()> {
+        self.client
+            .delete_access_key()
+            .user_name(user.as_str())
+            .access_key_id(key.as_str())
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn list_user_tags(&self, user: &UserName) -> PortResult<Vec<Tag>> {
+        let mut tags = Vec::new();
+        let mut marker = None;
+        loop {
+            let output = self
+                .client
+                .list_user_tags()
+                .user_name(user.as_str())
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(port_error)?;
+            tags.extend(output.tags().iter().map(|tag| Tag {
+                key: tag.key().to_owned(),
+                value: tag.value().to_owned(),
+            }));
+            if !output.is_truncated() {
+                return Ok(tags);
+            }
+            marker = output.marker().map(str::to_owned);
+            if marker.is_none() {
+                return Ok(tags);
+            }
+        }
+    }
+
+    async fn tag_user(&self, user: &UserName, tags: &[Tag]) -> PortResult<()> {
+        let tags = tags
+            .iter()
+            .map(|tag| {
+                IamTag::builder()
+                    .key(&tag.key)
+                    .value(&tag.value)
+                    .build()
+                    .map_err(|e| PortError::new(PortErrorKind::InvalidRequest, e.to_string()))
+            })
+            .collect::<PortResult<Vec<_>>>()?;
+        self.client
+            .tag_user()
+            .user_name(user.as_str())
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn untag_user(&self, user: &UserName, keys: &[String]) -> PortResult<()> {
+        self.client
+            .untag_user()
+            .user_name(user.as_str())
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,48 @@
+//! The invocation handler: decodes the event, runs the step, encodes the result.
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use rotator_core::{EventError, RotationEvent, Rotator, StepError};
+use serde_json::{Value, json};
+
+/// Why an invocation failed; Lambda reports `kind` as the `errorType`.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("invalid rotation event: {0}")]
+    InvalidEvent(#[from] EventError),
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+impl InvocationError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InvocationError::InvalidEvent(_) => "InvalidEvent",
+            InvocationError::Step(step) => step.kind(),
+        }
+    }
+}
+
+impl From<InvocationError> for Diagnostic {
+    fn from(error: InvocationError) -> Self {
+        Diagnostic {
+            error_type: error.kind().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Handles one invocation.
+pub async fn handle(
+    rotator: &Rotator,
+    event: LambdaEvent<Value>,
+) -> Result<Value, InvocationError> {
+    let event = RotationEvent::from_value(&event.payload).inspect_err(|error| {
+        tracing::error!(%error, "refused an invalid event");
+    })?;
+    let outcome = rotator.handle(&event).await?;
+    Ok(json!({
+        "step": event.step.as_str(),
+        "secretId": event.secret_id.as_str(),
+        "outcome": format!("{outcome:?}"),
+    }))
+}

@@ -1,0 +1,235 @@
+//! The project-local tools (Python virtualenv, infra/node_modules) and the tasks that use them.
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{Arch, build, cargo, root, run};
+
+/// The project's Python virtualenv (`.venv`, git-ignored).
+pub struct Venv {
+    pub bin: PathBuf,
+}
+
+/// Creates `.venv` and installs `xtask/requirements.txt` into it, unless the installed
+/// requirements are already exactly these.
+pub fn python_tools() -> Result<Venv> {
+    let venv = root().join(".venv");
+    let bin = venv.join("bin");
+    let wanted = fs::read_to_string(root().join("xtask/requirements.txt"))
+        .context("reading xtask/requirements.txt")?;
+    let stamp = venv.join("xtask-requirements.txt");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+        && bin.join("moto_server").exists()
+        && bin.join("cargo-lambda").exists()
+    {
+        return Ok(Venv { bin });
+    }
+    eprintln!("installing the Python tools (moto, cargo-lambda, cfn-lint) into .venv ...");
+    if !bin.join("python").exists() {
+        run(Command::new(python())
+            .current_dir(root())
+            .args(["-m", "venv", ".venv"]))
+        .context("python3 -m venv failed: install Python 3 with its venv module")?;
+    }
+    run(Command::new(bin.join("pip")).current_dir(root()).args([
+        "install",
+        "--disable-pip-version-check",
+        "--quiet",
+        "-r",
+        "xtask/requirements.txt",
+    ]))
+    .context("pip could not install xtask/requirements.txt")?;
+    fs::write(&stamp, wanted)?;
+    Ok(Venv { bin })
+}
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// `PATH` with `dir` in front.
+pub fn path_with(dir: &Path) -> OsString {
+    let mut paths = vec![dir.to_path_buf()];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).expect("PATH entries hold no separator")
+}
+
+/// Extracts `bootstrap` from the zip that cargo-lambda wrote, as an executable.
+pub fn unzip_bootstrap(zip: &Path, out: &Path) -> Result<()> {
+    let script = "import sys, zipfile\n\
+                  with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], 'wb') as f:\n    \
+                  f.write(z.read('bootstrap'))\n";
+    run(Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(zip)
+        .arg(out))
+    .with_context(|| format!("extracting bootstrap from {}", zip.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(out, fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+fn infra_dir() -> PathBuf {
+    root().join("infra")
+}
+
+fn npm() -> Command {
+    let mut command = Command::new("npm");
+    command.current_dir(infra_dir());
+    command
+}
+
+/// Installs infra/node_modules from the committed lock file, unless it is already current.
+pub fn infra_modules() -> Result<()> {
+    let lock = fs::read(infra_dir().join("package-lock.json"))
+        .context("reading infra/package-lock.json")?;
+    let stamp = infra_dir().join("node_modules/.xtask-package-lock.json");
+    if fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
+        return Ok(());
+    }
+    run(npm().args(["ci", "--no-audit", "--no-fund"]))
+        .context("npm ci failed in infra/: Node.js 20 and npm are needed")?;
+    fs::write(&stamp, lock)?;
+    Ok(())
+}
+
+/// The infra checks of `cargo xtask ci`: tests, a synth of the example app, cfn-lint.
+pub fn infra_checks(venv: &Venv) -> Result<()> {
+    infra_modules()?;
+    run(npm().args(["test"]))?;
+    let out = synth_example()?;
+    let templates: Vec<PathBuf> = fs::read_dir(&out)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.to_string_lossy().ends_with(".template.json"))
+        .collect();
+    if templates.is_empty() {
+        bail!("the synth wrote no template into {}", out.display());
+    }
+    let mut lint = Command::new(venv.bin.join("cfn-lint"));
+    lint.current_dir(infra_dir()).args(&templates);
+    run(&mut lint).context("cfn-lint found problems in the synthesized template")
+}
+
+/// Synthesizes the app with the example configuration and a placeholder artifact, offline.
+fn synth_example() -> Result<PathBuf> {
+    let out = root().join("target/infra-ci/cdk.out");
+    let artifact = root().join("target/infra-ci/bootstrap.zip");
+    fs::create_dir_all(artifact.parent().expect("has a parent"))?;
+    if !artifact.exists() {
+        // Any zip will do for a synth; the deploy uses the real artifact.
+        let script = "import sys, zipfile\n\
+                      with zipfile.ZipFile(sys.argv[1], 'w') as z:\n    \
+                      z.writestr('bootstrap', '#!/bin/sh\\n')\n";
+        run(Command::new(python()).arg("-c").arg(script).arg(&artifact))?;
+    }
+    run(npm()
+        .args(["exec", "--", "cdk", "synth", "--quiet", "--output"])
+        .arg(&out)
+        .args(["-c", "config=rotator.config.example.json", "-c"])
+        .arg(format!("artifactPath={}", artifact.display())))?;
+    Ok(out)
+}
+
+/// `cargo xtask synth`: the app with the user's infra/rotator.config.json.
+pub fn synth(args: &[String]) -> Result<()> {
+    infra_modules()?;
+    require_config()?;
+    run(npm().args(["exec", "--", "cdk", "synth"]).args(args))
+}
+
+fn require_config() -> Result<()> {
+    if !infra_dir().join("rotator.config.json").exists() {
+        bail!(
+            "infra/rotator.config.json is missing: copy infra/rotator.config.example.json to \
+             infra/rotator.config.json and fill in your users and addresses (see README.md, Deploy)"
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask deploy`: builds the artifact, then deploys the stack.
+pub fn deploy(args: &[String]) -> Result<()> {
+    require_config()?;
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+        && std::env::var_os("AWS_PROFILE").is_none()
+        && !Command::new("aws")
+            .args(["sts", "get-caller-identity"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    {
+        bail!(
+            "no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY) for the account to deploy to, then run `cargo xtask deploy` again"
+        );
+    }
+    let arch = read_config_arch()?;
+    build(arch)?;
+    infra_modules()?;
+    run(npm().args(["exec", "--", "cdk", "deploy"]).args(args))
+}
+
+/// The architecture that infra/rotator.config.json asks for (arm64 unless it says x86_64).
+fn read_config_arch() -> Result<Arch> {
+    let config = fs::read_to_string(infra_dir().join("rotator.config.json"))?;
+    Ok(if config.contains("\"x86_64\"") {
+        Arch::X86_64
+    } else {
+        Arch::Arm64
+    })
+}
+
+/// Builds the host binary of the function and the harness that drives it.
+fn harness_binaries(release: bool) -> Result<()> {
+    let mut command = cargo();
+    command.args([
+        "build",
+        "--package",
+        "rotator-lambda",
+        "--package",
+        "rotator-harness",
+    ]);
+    if release {
+        command.arg("--release");
+    }
+    run(&mut command)
+}
+
+fn run_harness(binary: &str, release: bool, args: &[String]) -> Result<()> {
+    let venv = python_tools()?;
+    harness_binaries(release)?;
+    let profile = if release { "release" } else { "debug" };
+    let dir = root().join("target").join(profile);
+    let mut command = Command::new(dir.join(binary));
+    command
+        .current_dir(root())
+        .env("PATH", path_with(&venv.bin))
+        .env("ROTATOR_FUNCTION_BINARY", dir.join("rotator-lambda"))
+        .args(args);
+    run(&mut command)
+}
+
+/// `cargo xtask demo`: a full rotation against moto, through the real function.
+pub fn demo(args: &[String]) -> Result<()> {
+    run_harness("rotator-demo", false, args)
+}
+
+/// `cargo xtask bench`: the measurements of the README's table.
+pub fn bench(args: &[String]) -> Result<()> {
+    run_harness("rotator-bench", true, args)?;
+    let zip = build(Arch::Arm64)?;
+    println!(
+        "zip size (arm64): {:.2} MB",
+        fs::metadata(zip)?.len() as f64 / 1_000_000.0
+    );
+    Ok(())
+}
