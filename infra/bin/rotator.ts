@@ -54,16 +54,16 @@ try {
   throw error;
 }
 
-// The artifact comes from the context ("-c artifact=PATH"), then the environment, then the configuration
+// The artifact comes from the context ("-c artifactPath=PATH"), then the environment, then the configuration
 // file; a path from the file is relative to that file, the others to the working directory.
-const artifactOverride = contextString(app, 'artifact') ?? (process.env[ARTIFACT_ENV] || undefined);
+const artifactOverride = contextString(app, 'artifactPath') ?? (process.env[ARTIFACT_ENV] || undefined);
 const codePath = artifactOverride
   ? path.resolve(artifactOverride)
   : path.resolve(path.dirname(configPath), config.artifactPath);
 if (!existsSync(codePath)) {
   fail(
     `The Lambda artifact ${codePath} does not exist. Build it with \`cargo xtask build\` ` +
-      `(or point -c artifact=PATH or ${ARTIFACT_ENV} at a deployment zip).`,
+      `(or point -c artifactPath=PATH or ${ARTIFACT_ENV} at a deployment zip).`,
   );
 }
 

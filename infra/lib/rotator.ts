@@ -243,8 +243,8 @@ export class Rotator extends Construct {
         sid: 'ManageAccessKeysOfManagedUsers',
         actions: IAM_USER_ACTIONS,
         // Only users under the managed path: a user elsewhere is out of reach even if a secret names it.
-        // The path, rather than a list of user ARNs, keeps the policy within IAM's 10,240-character quota
-        // for a role's inline policies whatever the number of users (up to MAX_USERS).
+        // The path, rather than a list of user ARNs, keeps this statement small, so that the policy with
+        // its secret ARNs fits IAM's 10,240-character quota for a role's inline policies (see MAX_USERS).
         resources: [managedUsersArn],
       }),
       new iam.PolicyStatement({
@@ -313,7 +313,7 @@ export class Rotator extends Construct {
         reason:
           `ses:SendEmail is limited by the ses:FromAddress condition to mail from ${props.senderEmail}. The ` +
           'resource must cover every identity SES checks: the sender address or its domain, and, in the SES ' +
-          'sandbox, each recipient, which are not known when the stack is synthesized.',
+          'sandbox, each recipient, whom the NotifyEmail tags can change without a deployment.',
       });
     }
 
@@ -366,8 +366,8 @@ export class Rotator extends Construct {
       }),
     );
 
-    // Errors of the function itself: a crash, a timeout, or a start-up configuration error, which the
-    // function cannot report on its own.
+    // The alarm catches the errors that the function cannot report itself: a crash, a timeout, or a
+    // start-up configuration error.
     this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
       alarmDescription: 'The IAM access key rotator function failed; see its logs and the alert topic.',
       metric: this.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),

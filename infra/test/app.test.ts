@@ -57,7 +57,7 @@ describe('bin/rotator.ts', { concurrency: 2 }, () => {
   });
 
   it('takes the artifact and the stack name from the context', async () => {
-    const run = await runApp({ config: 'rotator.config.example.json', artifact: dummyZip(), stackName: 'KeyRotatorTest' });
+    const run = await runApp({ config: 'rotator.config.example.json', artifactPath: dummyZip(), stackName: 'KeyRotatorTest' });
     assert.equal(run.status, 0, run.stderr);
     assert.ok(templateOf(run.outdir, 'KeyRotatorTest').Resources.AlertTopic);
   });
@@ -73,7 +73,7 @@ describe('bin/rotator.ts', { concurrency: 2 }, () => {
   });
 
   it('tells the user to run cargo xtask build when the zip is missing', async () => {
-    const run = await runApp({ config: 'rotator.config.example.json', artifact: path.join(tempDir(), 'missing.zip') });
+    const run = await runApp({ config: 'rotator.config.example.json', artifactPath: path.join(tempDir(), 'missing.zip') });
     assert.equal(run.status, 1);
     assert.match(run.stderr, /missing\.zip does not exist\. Build it with `cargo xtask build`/);
   });
@@ -82,7 +82,7 @@ describe('bin/rotator.ts', { concurrency: 2 }, () => {
     const dir = tempDir();
     const file = path.join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ users: [{ name: 'ok' }, { name: 'not ok' }], oldKeyPolicy: 'drop' }));
-    const run = await runApp({ config: file, artifact: dummyZip() });
+    const run = await runApp({ config: file, artifactPath: dummyZip() });
     assert.equal(run.status, 1);
     assert.match(run.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: users\\[1\\]\\.name must be`));
     assert.match(run.stderr, /: oldKeyPolicy must be one of delete, deactivate, keep/);

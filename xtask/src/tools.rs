@@ -86,6 +86,11 @@ fn infra_dir() -> PathBuf {
 fn npm() -> Command {
     let mut command = Command::new("npm");
     command.current_dir(infra_dir());
+    // The CDK CLI must not probe the EC2 metadata address, fetch notices or send telemetry.
+    command
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("CDK_DISABLE_CLI_TELEMETRY", "true")
+        .env("CDK_DISABLE_VERSION_CHECK", "true");
     command
 }
 
@@ -133,7 +138,7 @@ fn synth_example() -> Result<PathBuf> {
         run(Command::new(python()).arg("-c").arg(script).arg(&artifact))?;
     }
     run(npm()
-        .args(["exec", "--", "cdk", "synth", "--quiet", "--output"])
+        .args(["exec", "--", "cdk", "synth", "--quiet", "--no-notices", "--output"])
         .arg(&out)
         .args(["-c", "config=rotator.config.example.json", "-c"])
         .arg(format!("artifactPath={}", artifact.display())))?;
