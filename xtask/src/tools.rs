@@ -138,7 +138,15 @@ fn synth_example() -> Result<PathBuf> {
         run(Command::new(python()).arg("-c").arg(script).arg(&artifact))?;
     }
     run(npm()
-        .args(["exec", "--", "cdk", "synth", "--quiet", "--no-notices", "--output"])
+        .args([
+            "exec",
+            "--",
+            "cdk",
+            "synth",
+            "--quiet",
+            "--no-notices",
+            "--output",
+        ])
         .arg(&out)
         .args(["-c", "config=rotator.config.example.json", "-c"])
         .arg(format!("artifactPath={}", artifact.display())))?;

@@ -21,6 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let config = aws_config::load_from_env().await;
     let rotator = rotator_lambda::rotator(&config, settings);
+    tracing::info!("ready for events");
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         rotator_lambda::handler::handle(&rotator, event)
     }))

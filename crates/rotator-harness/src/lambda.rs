@@ -1,0 +1,219 @@
+//! The Lambda side: the Runtime API emulator (`cargo lambda watch --only-lambda-apis`), the
+//! function binary serving invocations through it, and `cargo lambda invoke`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::moto::{Moto, REGION, free_port, wait_for};
+use crate::paths::{root, scratch_dir, tool};
+
+/// The path of the function binary: `ROTATOR_FUNCTION_BINARY`, else the debug build.
+pub fn function_binary() -> PathBuf {
+    std::env::var_os("ROTATOR_FUNCTION_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/debug/rotator-lambda"))
+}
+
+/// The function, started under the Runtime API emulator and serving invocations.
+#[derive(Debug)]
+pub struct Function {
+    emulator: Child,
+    process: Child,
+    port: u16,
+    logs: Arc<Mutex<Vec<String>>>,
+    pub started: Instant,
+}
+
+/// The answer to one invocation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub ok: bool,
+    /// The function's result, or its error (`errorType`, `errorMessage`).
+    pub output: String,
+    pub elapsed: Duration,
+}
+
+impl Function {
+    /// Starts the emulator and the function binary, configured by `settings` (`ROTATOR_*`
+    /// variables) and signing with the administrator's key against moto.
+    pub fn start(binary: &Path, moto: &Moto, settings: &[(&str, String)]) -> Result<Self> {
+        if !binary.exists() {
+            bail!(
+                "{} does not exist: build it with `cargo build -p rotator-lambda`",
+                binary.display()
+            );
+        }
+        let port = free_port()?;
+        let log = scratch_dir()?.join(format!("lambda-emulator-{port}.log"));
+        let emulator = Command::new(tool("cargo-lambda")?)
+            .current_dir(root())
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+                "--timeout",
+                "900",
+            ])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log)?)
+            .stderr(std::fs::File::create(log.with_extension("err.log"))?)
+            .spawn()
+            .context("starting `cargo lambda watch`")?;
+        let mut emulator = KillOnDrop(Some(emulator));
+        wait_for(
+            "the Lambda Runtime API emulator",
+            Duration::from_secs(60),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        )?;
+        let (key, secret) = moto.admin_key();
+        let started = Instant::now();
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_REGION", REGION)
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in settings {
+            command.env(name, value);
+        }
+        let mut process = command.spawn().context("starting the function")?;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            process
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            process
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let logs = Arc::clone(&logs);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    logs.lock().expect("log lock").push(line);
+                }
+            });
+        }
+        Ok(Self {
+            emulator: emulator.0.take().expect("emulator"),
+            process,
+            port,
+            logs,
+            started,
+        })
+    }
+
+    /// Sends one event through `cargo lambda invoke` and waits for the answer.
+    pub fn invoke(&self, event: &Value) -> Result<Invocation> {
+        let start = Instant::now();
+        let output = Command::new(tool("cargo-lambda")?)
+            .current_dir(root())
+            .args([
+                "lambda",
+                "invoke",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &self.port.to_string(),
+                "--output-format",
+                "json",
+                "--data-ascii",
+                &event.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .context("running `cargo lambda invoke`")?;
+        let elapsed = start.elapsed();
+        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        Ok(Invocation {
+            ok: output.status.success(),
+            output: if output.status.success() {
+                stdout
+            } else {
+                format!("{stdout}{stderr}")
+            },
+            elapsed,
+        })
+    }
+
+    /// Whether the function process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.process.try_wait(), Ok(None))
+    }
+
+    /// Every line the function has logged so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("log lock").clone()
+    }
+
+    /// The process id of the function, for measurements.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// Waits for the function to exit on its own (a start-up failure) and returns its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Result<Option<std::process::ExitStatus>> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.process.try_wait()? {
+                // Let the log readers drain the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return Ok(Some(status));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = self.emulator.kill();
+        let _ = self.emulator.wait();
+    }
+}
+
+/// Kills a child process if start-up fails half-way.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

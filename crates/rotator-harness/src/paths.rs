@@ -1,0 +1,33 @@
+//! Where the project-local tools and scratch files are.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the harness sits in crates/")
+        .to_path_buf()
+}
+
+/// A project-local tool: `.venv/bin/<name>`, installed by `cargo xtask setup` (or `ci`, `demo`).
+pub fn tool(name: &str) -> Result<PathBuf> {
+    let path = root().join(".venv/bin").join(name);
+    if !path.exists() {
+        bail!(
+            "{} is missing: run `cargo xtask setup` (or `cargo xtask ci`), which installs moto and cargo-lambda into .venv",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// `target/harness`, for logs of the processes the harness starts.
+pub fn scratch_dir() -> Result<PathBuf> {
+    let dir = root().join("target/harness");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
