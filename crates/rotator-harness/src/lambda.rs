@@ -150,6 +150,7 @@ impl Function {
                 "--data-ascii",
                 &event.to_string(),
             ])
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()
             .context("running `cargo lambda invoke`")?;
@@ -161,7 +162,7 @@ impl Function {
             output: if output.status.success() {
                 stdout
             } else {
-                format!("{stdout}{stderr}")
+                unwrap_report(&format!("{stdout}{stderr}"))
             },
             elapsed,
         })
@@ -195,6 +196,18 @@ impl Function {
         }
         Ok(None)
     }
+}
+
+/// cargo-lambda reports a function error as a wrapped, boxed report (`Error: TYPE`, then
+/// `× message` over several `│`-prefixed lines): this joins it back into one line.
+fn unwrap_report(report: &str) -> String {
+    report
+        .lines()
+        .map(|line| line.trim().trim_start_matches(['×', '│']).trim())
+        .filter(|line| !line.is_empty())
+        .take_while(|line| !line.starts_with("Was this behavior unexpected?"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Drop for Function {

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,9 @@ impl Moto {
         let port = free_port()?;
         let log = scratch_dir()?.join(format!("moto-{port}.log"));
         let out = File::create(&log)?;
-        let child = Command::new(tool("moto_server")?)
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_server.py");
+        let child = Command::new(tool("python")?)
+            .arg(launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

@@ -1,47 +1,479 @@
-//! End to end: the built function binary served through the Lambda Runtime API emulator,
-//! rotating secrets in moto exactly as Secrets Manager drives it.
+//! End to end: the built function binary served through the Lambda Runtime API emulator
+//! (cargo-lambda), rotating secrets in moto exactly as Secrets Manager drives it.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Result;
-use rotator_harness::{Fixture, Function, Moto, event, new_token};
-use serde_json::json;
+use rotator_harness::{Fixture, Function, Moto, Rotation, event, new_token};
+use serde_json::{Value, json};
+
+const SENDER: &str = "rotator@example.com";
+const OWNER: &str = "owner@example.com";
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rotator-lambda"))
 }
 
-#[tokio::test]
-async fn first_rotation_creates_a_working_key() -> Result<()> {
-    let moto = Moto::start().await?;
-    let fx = Fixture::new(&moto).await;
-    fx.create_user("alice").await?;
-    fx.create_secret(
-        "iam/alice",
-        r#"{"UserName":"alice","Team":"payments"}"#,
-        None,
-    )
-    .await?;
-    let function = Function::start(binary(), &moto, &[])?;
-    let rotation = fx.rotate(&function, "iam/alice").await?;
-    assert!(
-        rotation.succeeded(),
-        "{rotation:?}\n{}",
-        function.logs().join("\n")
-    );
-    let keys = fx.keys("alice").await?;
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    let current = fx.value("iam/alice", "AWSCURRENT").await?.expect("current");
-    assert_eq!(current["AccessKeyId"], json!(keys[0].0));
-    assert_eq!(current["Team"], "payments");
-    let arn = fx
-        .caller_arn(
-            &moto,
-            current["AccessKeyId"].as_str().unwrap(),
-            current["SecretAccessKey"].as_str().unwrap(),
+/// One moto, one alert topic, one verified sender, one user with a secret, and the function.
+struct Env {
+    moto: Moto,
+    fx: Fixture,
+    topic: String,
+    function: Function,
+}
+
+const USER: &str = "alice";
+const SECRET: &str = "iam/alice";
+
+impl Env {
+    async fn start(old_key: &str) -> Result<Self> {
+        Self::start_with(&[("ROTATOR_OLD_KEY", old_key.to_owned())]).await
+    }
+
+    async fn start_with(extra: &[(&str, String)]) -> Result<Self> {
+        let moto = Moto::start().await?;
+        let fx = Fixture::new(&moto).await;
+        let topic = fx.create_topic("rotator-alerts").await?;
+        fx.verify_sender(SENDER).await?;
+        fx.create_user(USER).await?;
+        fx.create_secret(
+            SECRET,
+            r#"{"UserName":"alice","Team":"payments"}"#,
+            Some(OWNER),
         )
         .await?;
-    assert!(arn.ends_with(":user/alice"), "{arn}");
-    let _ = (event("setSecret", "x", &new_token()),);
+        let mut settings = vec![
+            ("ROTATOR_ALERT_TOPIC_ARN", topic.clone()),
+            ("ROTATOR_SENDER_EMAIL", SENDER.to_owned()),
+            ("ROTATOR_TEST_TIMEOUT_SECS", "3".to_owned()),
+        ];
+        settings.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+        let function = Function::start(binary(), &moto, &settings)?;
+        Ok(Self {
+            moto,
+            fx,
+            topic,
+            function,
+        })
+    }
+
+    async fn rotate(&self) -> Result<Rotation> {
+        self.fx.rotate(&self.function, SECRET).await
+    }
+
+    async fn rotate_ok(&self) -> Result<Rotation> {
+        let rotation = self.rotate().await?;
+        assert!(
+            rotation.succeeded(),
+            "{:?}\nlogs:\n{}",
+            rotation.failure(),
+            self.function.logs().join("\n")
+        );
+        Ok(rotation)
+    }
+
+    async fn current(&self) -> Result<Value> {
+        Ok(self
+            .fx
+            .value(SECRET, "AWSCURRENT")
+            .await?
+            .expect("AWSCURRENT"))
+    }
+
+    async fn key_in(&self, stage: &str) -> Result<Option<String>> {
+        Ok(self
+            .fx
+            .value(SECRET, stage)
+            .await?
+            .and_then(|v| v["AccessKeyId"].as_str().map(str::to_owned)))
+    }
+
+    /// The invariants after a completed rotation: AWSCURRENT authenticates as the user, no
+    /// AWSPENDING label is left, the extra field survived, the rotator's tags are gone.
+    async fn assert_completed(&self) -> Result<()> {
+        let current = self.current().await?;
+        let arn = self
+            .fx
+            .caller_arn(
+                &self.moto,
+                current["AccessKeyId"].as_str().expect("id"),
+                current["SecretAccessKey"].as_str().expect("secret"),
+            )
+            .await?;
+        assert!(arn.ends_with(":user/alice"), "{arn}");
+        assert_eq!(current["Team"], "payments");
+        let stages = self.fx.stages(SECRET).await?;
+        assert!(
+            !stages.values().flatten().any(|s| s == "AWSPENDING"),
+            "{stages:?}"
+        );
+        assert!(self.fx.user_tags(USER).await?.is_empty());
+        Ok(())
+    }
+
+    /// Fails if any secret access key ever stored appears in a log line, an alert or an email.
+    async fn assert_no_secret_leaked(&self, also: &[String]) -> Result<()> {
+        let mut secrets: Vec<String> = also.to_vec();
+        for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+            if let Some(value) = self.fx.value(SECRET, stage).await?
+                && let Some(secret) = value["SecretAccessKey"].as_str()
+            {
+                secrets.push(secret.to_owned());
+            }
+        }
+        let versions = self.fx.stages(SECRET).await?;
+        for version in versions.keys() {
+            if let Ok(out) = self
+                .fx
+                .secrets
+                .get_secret_value()
+                .secret_id(SECRET)
+                .version_id(version)
+                .send()
+                .await
+                && let Some(text) = out.secret_string()
+                && let Ok(value) = serde_json::from_str::<Value>(text)
+                && let Some(secret) = value["SecretAccessKey"].as_str()
+            {
+                secrets.push(secret.to_owned());
+            }
+        }
+        assert!(!secrets.is_empty(), "the scan needs secrets to look for");
+        let mut texts = self.function.logs();
+        for (subject, message) in self.moto.sns_messages(&self.topic)? {
+            texts.push(subject);
+            texts.push(message);
+        }
+        for (_, subject, body) in self.moto.ses_emails()? {
+            texts.push(subject);
+            texts.push(body);
+        }
+        for secret in &secrets {
+            for text in &texts {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "a secret leaked into: {text}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn alerts(&self) -> Result<Vec<(String, String)>> {
+        self.moto.sns_messages(&self.topic)
+    }
+}
+
+#[tokio::test]
+async fn first_rotation_creates_a_working_key_and_emails_the_owner() -> Result<()> {
+    let env = Env::start("delete").await?;
+    let rotation = env.rotate_ok().await?;
+    let keys = env.fx.keys(USER).await?;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].1, "Active");
+    assert_eq!(env.key_in("AWSCURRENT").await?, Some(keys[0].0.clone()));
+    let stages = env.fx.stages(SECRET).await?;
+    assert_eq!(stages[&rotation.token], ["AWSCURRENT"]);
+    assert!(
+        stages
+            .values()
+            .any(|s| s.contains(&"AWSPREVIOUS".to_owned()))
+    );
+    env.assert_completed().await?;
+
+    let emails = env.moto.ses_emails()?;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let (to, subject, body) = &emails[0];
+    assert_eq!(to, &[OWNER.to_owned()]);
+    assert!(subject.contains(SECRET), "{subject}");
+    assert!(
+        body.contains(&keys[0].0) && body.contains("get-secret-value"),
+        "{body}"
+    );
+    assert!(env.alerts()?.is_empty());
+    env.assert_no_secret_leaked(&[]).await
+}
+
+#[tokio::test]
+async fn later_rotations_follow_each_old_key_policy() -> Result<()> {
+    // (policy, statuses of the user's keys, oldest first, after the second rotation)
+    let table = [
+        ("delete", vec!["Active"]),
+        ("deactivate", vec!["Inactive", "Active"]),
+        ("keep", vec!["Active", "Active"]),
+    ];
+    for (policy, expected) in table {
+        let env = Env::start(policy).await?;
+        env.rotate_ok().await?;
+        let first = env.key_in("AWSCURRENT").await?.expect("first key");
+        env.rotate_ok().await?;
+        let keys = env.fx.keys(USER).await?;
+        let statuses: Vec<&str> = keys.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(statuses, expected, "{policy}: {keys:?}");
+        assert_eq!(
+            env.key_in("AWSPREVIOUS").await?,
+            Some(first.clone()),
+            "{policy}"
+        );
+        assert_eq!(
+            keys.last().map(|k| &k.0),
+            env.key_in("AWSCURRENT").await?.as_ref()
+        );
+        env.assert_completed().await?;
+
+        // A third rotation needs room: the oldest key goes, whatever the policy.
+        env.rotate_ok().await?;
+        let keys = env.fx.keys(USER).await?;
+        assert!(
+            keys.iter().all(|(id, _)| id != &first),
+            "{policy}: {keys:?}"
+        );
+        assert_eq!(env.moto.ses_emails()?.len(), 3, "{policy}");
+        env.assert_no_secret_leaked(&[]).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_step_delivered_twice_leaves_one_new_key() -> Result<()> {
+    let env = Env::start("delete").await?;
+    env.rotate_ok().await?;
+    let token = new_token();
+    env.fx.start_rotation(SECRET, &token).await?;
+    for step in rotator_harness::STEPS {
+        for delivery in 1..=2 {
+            let answer = env.function.invoke(&event(step, SECRET, &token))?;
+            assert!(answer.ok, "{step} delivery {delivery}: {}", answer.output);
+        }
+    }
+    assert_eq!(env.fx.keys(USER).await?.len(), 1);
+    assert_eq!(env.moto.ses_emails()?.len(), 2, "one email per rotation");
+    env.assert_completed().await?;
+    env.assert_no_secret_leaked(&[]).await
+}
+
+#[tokio::test]
+async fn malformed_events_are_refused_and_the_process_keeps_serving() -> Result<()> {
+    let mut env = Env::start("delete").await?;
+    let token = new_token();
+    let cases = [
+        (
+            json!({"Step": "rotateEverything", "SecretId": SECRET, "ClientRequestToken": token}),
+            "unknown Step",
+        ),
+        (
+            json!({"SecretId": SECRET, "ClientRequestToken": token}),
+            "missing the field `Step`",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": SECRET}),
+            "missing the field `ClientRequestToken`",
+        ),
+        (json!(["createSecret"]), "must be a JSON object"),
+        (
+            json!({"Step": "createSecret", "SecretId": 42, "ClientRequestToken": token}),
+            "`SecretId` must be a string",
+        ),
+    ];
+    for (bad, expected) in cases {
+        let answer = env.function.invoke(&bad)?;
+        assert!(!answer.ok, "{bad} was accepted");
+        assert!(answer.output.contains(expected), "{bad}: {}", answer.output);
+        assert!(answer.output.contains("InvalidEvent"), "{}", answer.output);
+    }
+    assert!(env.function.is_running());
+    assert!(
+        env.fx.keys(USER).await?.is_empty(),
+        "a refused event changes nothing"
+    );
+    assert!(
+        env.alerts()?.is_empty(),
+        "a malformed event names no secret to alert about"
+    );
+    env.rotate_ok().await?;
+    env.assert_completed().await
+}
+
+#[tokio::test]
+async fn an_unknown_active_key_blocks_create_secret_with_one_alert_and_no_change() -> Result<()> {
+    let env = Env::start("delete").await?;
+    env.rotate_ok().await?;
+    let (unknown, unknown_secret) = env.fx.create_key(USER).await?;
+    let keys_before = env.fx.keys(USER).await?;
+    let current_before = env.current().await?;
+
+    let rotation = env.rotate().await?;
+    let (step, output) = rotation.failure().expect("createSecret must fail");
+    assert_eq!(step, "createSecret");
+    assert!(
+        output.contains("NoRoomForKey") && output.contains(&unknown),
+        "{output}"
+    );
+
+    assert_eq!(env.fx.keys(USER).await?, keys_before);
+    assert_eq!(env.current().await?, current_before);
+    assert!(env.fx.value(SECRET, "AWSPENDING").await?.is_none());
+    assert!(env.fx.user_tags(USER).await?.is_empty());
+    let alerts = env.alerts()?;
+    assert_eq!(
+        alerts.len(),
+        1,
+        "{alerts:?}\n{}",
+        env.function.logs().join("\n")
+    );
+    let (subject, message) = &alerts[0];
+    assert!(subject.contains(SECRET), "{subject}");
+    for expected in [
+        SECRET,
+        USER,
+        "createSecret",
+        rotation.token.as_str(),
+        unknown.as_str(),
+        "What to do:",
+    ] {
+        assert!(
+            message.contains(expected),
+            "{expected} missing from the alert: {message}"
+        );
+    }
+    env.assert_no_secret_leaked(&[unknown_secret]).await
+}
+
+#[tokio::test]
+async fn an_abandoned_rotation_leaves_no_key_behind() -> Result<()> {
+    let env = Env::start("delete").await?;
+    env.rotate_ok().await?;
+    let current = env.key_in("AWSCURRENT").await?.expect("key");
+    // The service starts a rotation, createSecret runs, then the rotation is abandoned.
+    let abandoned = new_token();
+    env.fx.start_rotation(SECRET, &abandoned).await?;
+    assert!(
+        env.function
+            .invoke(&event("createSecret", SECRET, &abandoned))?
+            .ok
+    );
+    assert_eq!(env.fx.keys(USER).await?.len(), 2);
+    env.fx
+        .secrets
+        .update_secret_version_stage()
+        .secret_id(SECRET)
+        .version_stage("AWSPENDING")
+        .remove_from_version_id(&abandoned)
+        .send()
+        .await?;
+
+    env.rotate_ok().await?;
+    let keys = env.fx.keys(USER).await?;
+    assert_eq!(keys.len(), 1, "the abandoned key was cleaned up: {keys:?}");
+    assert_eq!(env.key_in("AWSPREVIOUS").await?, Some(current));
+    env.assert_completed().await
+}
+
+#[tokio::test]
+async fn a_pending_value_with_a_wrong_secret_fails_test_secret_within_its_budget() -> Result<()> {
+    let env = Env::start("delete").await?;
+    env.rotate_ok().await?;
+    let current_before = env.current().await?;
+    let token = new_token();
+    env.fx.start_rotation(SECRET, &token).await?;
+    assert!(
+        env.function
+            .invoke(&event("createSecret", SECRET, &token))?
+            .ok
+    );
+    // Someone overwrites the pending value with a wrong secret for the new key.
+    let mut pending = env.fx.value(SECRET, "AWSPENDING").await?.expect("pending");
+    pending["SecretAccessKey"] = json!("wrongwrongwrongwrongwrongwrongwrongwrong");
+    env.fx
+        .secrets
+        .put_secret_value()
+        .secret_id(SECRET)
+        .secret_string(pending.to_string())
+        .version_stages("AWSPENDING")
+        .send()
+        .await?;
+    let pending_version = env
+        .fx
+        .stages(SECRET)
+        .await?
+        .into_iter()
+        .find(|(_, stages)| stages.contains(&"AWSPENDING".to_owned()))
+        .map(|(version, _)| version)
+        .expect("a pending version");
+    // Secrets Manager would retry with the version that now holds AWSPENDING.
+    let answer = env
+        .function
+        .invoke(&event("testSecret", SECRET, &pending_version))?;
+    assert!(!answer.ok);
+    assert!(
+        answer.output.contains("PendingKeyRejected"),
+        "{}",
+        answer.output
+    );
+    assert!(
+        answer.elapsed < Duration::from_secs(20),
+        "{:?}",
+        answer.elapsed
+    );
+    assert_eq!(env.current().await?, current_before);
+    assert_eq!(env.alerts()?.len(), 1);
+    env.assert_no_secret_leaked(&["wrongwrongwrongwrongwrongwrongwrongwrong".into()])
+        .await
+}
+
+#[tokio::test]
+async fn a_secret_without_rotation_enabled_is_refused() -> Result<()> {
+    let env = Env::start("delete").await?;
+    env.fx
+        .create_secret("iam/never", r#"{"UserName":"alice"}"#, None)
+        .await?;
+    let version = env
+        .fx
+        .stages("iam/never")
+        .await?
+        .into_keys()
+        .next()
+        .expect("a version");
+    let answer = env
+        .function
+        .invoke(&event("createSecret", "iam/never", &version))?;
+    assert!(!answer.ok);
+    assert!(
+        answer.output.contains("RotationNotEnabled"),
+        "{}",
+        answer.output
+    );
+    assert!(env.fx.keys(USER).await?.is_empty());
+    let alerts = env.alerts()?;
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        alerts[0].1.contains("rotation is not enabled"),
+        "{}",
+        alerts[0].1
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invalid_setting_stops_start_up_naming_the_variable() -> Result<()> {
+    let cases = [
+        ("ROTATOR_OLD_KEY", "shred"),
+        ("ROTATOR_TEST_TIMEOUT_SECS", "soon"),
+        ("ROTATOR_ALERT_TOPIC_ARN", "not-an-arn"),
+        ("ROTATOR_SENDER_EMAIL", "nobody"),
+        ("ROTATOR_DEFAULT_NOTIFY_EMAIL", "a@example.com,,oops"),
+    ];
+    let moto = Moto::start().await?;
+    for (variable, value) in cases {
+        let mut function = Function::start(binary(), &moto, &[(variable, value.to_owned())])?;
+        let status = function.wait_exit(Duration::from_secs(10))?;
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{variable}={value} did not stop start-up"
+        );
+        let logs = function.logs().join("\n");
+        assert!(logs.contains(variable), "{variable}: {logs}");
+    }
     Ok(())
 }

@@ -1,0 +1,25 @@
+"""Starts moto's server with two adjustments for this project's tests.
+
+1. This machine has no Docker engine. moto's `/moto-api/data.json` reads every attribute of
+   every Lambda function it holds, and one of them (`docker_client`) connects to Docker. The
+   tests register a placeholder function (RotateSecret needs one) and never run it, so that
+   attribute answers None here.
+2. With authentication on, moto checks the signature of a form-encoded request (SNS, IAM, STS)
+   against the form re-encoded by Python, which writes a space as `+`; the AWS SDK for Rust
+   (like AWS itself) encodes it as `%20`. moto re-encodes the way the SDK does here, so that
+   a message with spaces is not refused as `SignatureDoesNotMatch`.
+"""
+
+import functools
+import sys
+from urllib.parse import quote, urlencode
+
+import botocore.awsrequest
+from moto.utilities import docker_utilities
+
+docker_utilities.DockerModel.docker_client = property(lambda self: None)
+botocore.awsrequest.urlencode = functools.partial(urlencode, quote_via=quote)
+
+from moto.server import main  # noqa: E402
+
+sys.exit(main())
