@@ -69,6 +69,39 @@ pub enum Outcome {
     },
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::AlreadyCurrent => {
+                f.write_str("the version is already AWSCURRENT: nothing to do")
+            }
+            Outcome::PendingExists => {
+                f.write_str("the pending value is already stored: nothing to do")
+            }
+            Outcome::KeyCreated(key) => {
+                write!(f, "created access key {key} and stored it as AWSPENDING")
+            }
+            Outcome::NothingToSet => {
+                f.write_str("nothing to set: an IAM key is live from creation")
+            }
+            Outcome::Tested(key) => write!(f, "access key {key} authenticates as the user"),
+            Outcome::NothingToTest => {
+                f.write_str("the pending value holds no key: nothing to test")
+            }
+            Outcome::Finished { new_key, old_key } => {
+                match new_key {
+                    Some(key) => write!(f, "AWSCURRENT now holds access key {key}")?,
+                    None => f.write_str("AWSCURRENT moved to the new version")?,
+                }
+                match old_key {
+                    Some(key) => write!(f, "; the old-key policy was applied to {key}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
 /// Runs rotation steps against the ports.
 #[derive(Debug, Clone)]
 pub struct Rotator {
@@ -95,7 +128,7 @@ impl Rotator {
         info!(step = %event.step, secret = %event.secret_id, token = %event.token, "step started");
         match self.run(event, &mut learnt).await {
             Ok(outcome) => {
-                info!(step = %event.step, secret = %event.secret_id, token = %event.token, ?outcome, "step succeeded");
+                info!(step = %event.step, secret = %event.secret_id, token = %event.token, %outcome, "step succeeded");
                 Ok(outcome)
             }
             Err(error) => {

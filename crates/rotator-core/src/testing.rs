@@ -27,6 +27,9 @@ pub enum Fault {
     /// The call takes effect, then the process dies: every later call of this invocation fails
     /// and has no effect.
     CrashAfter,
+    /// The call takes effect, but its answer is lost: the caller sees this kind of error (a
+    /// timeout after the service acted).
+    FailAfter(PortErrorKind),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +89,8 @@ pub struct State {
     /// Faults that hit the next call of the named operation.
     pub named_faults: Vec<(&'static str, Fault)>,
     pub crashed: bool,
+    /// The secret of every access key ever created in this world, deleted ones included.
+    pub issued_secrets: Vec<String>,
     /// Seconds before a new key authenticates (IAM's eventual consistency).
     pub propagation_secs: EpochSecs,
     next_key: u32,
@@ -138,6 +143,29 @@ impl World {
         let mut state = self.state();
         let version = state.new_version_id();
         let secret = state.secrets.entry(name.into()).or_default();
+        secret.versions.insert(
+            version,
+            Version {
+                value: Some(value.into()),
+                stages: vec![AWSCURRENT.into()],
+            },
+        );
+    }
+
+    /// A person's `PutSecretValue` without staging labels: `value` becomes a new AWSCURRENT
+    /// version and the version it replaces becomes AWSPREVIOUS.
+    pub fn put_current(&self, name: &str, value: &str) {
+        let mut state = self.state();
+        let version = state.new_version_id();
+        let secret = state.secrets.get_mut(name).expect("the secret exists");
+        let replaced = secret.version_with(AWSCURRENT).map(|(id, _)| id.clone());
+        secret.strip_stage(AWSCURRENT);
+        if let Some(replaced) = replaced {
+            secret.strip_stage(AWSPREVIOUS);
+            if let Some(old) = secret.versions.get_mut(&replaced) {
+                old.stages.push(AWSPREVIOUS.into());
+            }
+        }
         secret.versions.insert(
             version,
             Version {
@@ -213,6 +241,13 @@ impl World {
                 state.crashed = true;
                 Err(crashed())
             }
+            Some(Fault::FailAfter(kind)) => {
+                let _ = effect(&mut state);
+                Err(PortError::new(
+                    kind,
+                    format!("injected {kind:?} in {name} after it took effect"),
+                ))
+            }
             None => effect(&mut state),
         }
     }
@@ -229,12 +264,14 @@ fn not_found(what: impl std::fmt::Display) -> PortError {
 impl State {
     fn new_key(&mut self, status: KeyStatus) -> Key {
         self.next_key += 1;
-        Key {
+        let key = Key {
             id: format!("AKIAMEMORY{:010}", self.next_key),
             secret: format!("memory-secret-{:04}-wJalrXUtnFEMIK7MDENG", self.next_key),
             status,
             created: self.now,
-        }
+        };
+        self.issued_secrets.push(key.secret.clone());
+        key
     }
 
     fn new_version_id(&mut self) -> String {

@@ -26,7 +26,7 @@ pub struct Function {
     emulator: Child,
     process: Child,
     port: u16,
-    logs: Arc<Mutex<Vec<String>>>,
+    logs: Arc<Mutex<Vec<(Instant, String)>>>,
     pub started: Instant,
 }
 
@@ -120,7 +120,7 @@ impl Function {
             let logs = Arc::clone(&logs);
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    logs.lock().expect("log lock").push(line);
+                    logs.lock().expect("log lock").push((Instant::now(), line));
                 }
             });
         }
@@ -175,7 +175,35 @@ impl Function {
 
     /// Every line the function has logged so far.
     pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().expect("log lock").clone()
+        let logs = self.logs.lock().expect("log lock");
+        logs.iter().map(|(_, line)| line.clone()).collect()
+    }
+
+    /// When the function first logged a line containing `text`.
+    pub fn logged_at(&self, text: &str) -> Option<Instant> {
+        let logs = self.logs.lock().expect("log lock");
+        logs.iter()
+            .find(|(_, line)| line.contains(text))
+            .map(|(at, _)| *at)
+    }
+
+    /// Sends one event straight to the emulator's Invoke API (what `cargo lambda invoke`
+    /// does, without starting a process): for measurements.
+    pub fn invoke_direct(&self, event: &Value) -> Result<Invocation> {
+        let start = Instant::now();
+        let (status, body) = crate::http::request(
+            self.port,
+            "POST",
+            "/2015-03-31/functions/_/invocations",
+            "application/json",
+            &[],
+            event.to_string().as_bytes(),
+        )?;
+        Ok(Invocation {
+            ok: status == 200,
+            output: String::from_utf8_lossy(&body).into_owned(),
+            elapsed: start.elapsed(),
+        })
     }
 
     /// The process id of the function, for measurements.
@@ -206,8 +234,14 @@ fn unwrap_report(report: &str) -> String {
         .map(|line| line.trim().trim_start_matches(['×', '│']).trim())
         .filter(|line| !line.is_empty())
         .take_while(|line| !line.starts_with("Was this behavior unexpected?"))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .fold(String::new(), |mut joined, line| {
+            // A line wrapped after a hyphen continues the same word.
+            if !joined.is_empty() && !joined.ends_with('-') {
+                joined.push(' ');
+            }
+            joined.push_str(line);
+            joined
+        })
 }
 
 impl Drop for Function {

@@ -2,7 +2,7 @@
 //! with the function binary behind it, fixtures, and a driver that rotates like Secrets Manager.
 
 pub mod fixture;
-mod http;
+pub(crate) mod http;
 pub mod lambda;
 pub mod moto;
 pub mod paths;

@@ -43,6 +43,6 @@ pub async fn handle(
     Ok(json!({
         "step": event.step.as_str(),
         "secretId": event.secret_id.as_str(),
-        "outcome": format!("{outcome:?}"),
+        "outcome": outcome.to_string(),
     }))
 }

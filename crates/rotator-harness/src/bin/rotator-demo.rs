@@ -1,0 +1,195 @@
+//! `cargo xtask demo`: full rotations on this machine, through the real function and the
+//! Lambda Runtime API, against the moto emulator. No AWS account is needed.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rotator_harness::{Fixture, Function, Moto, Rotation, function_binary};
+use serde_json::Value;
+
+const USER: &str = "billing-export";
+const SECRET: &str = "demo/billing-export";
+const SENDER: &str = "rotator@example.com";
+const OWNER: &str = "owner@example.com";
+const POLICY: &str = "deactivate";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    println!(
+        "IAM access key rotator: a demo on a local AWS emulator (moto). No AWS account is used.\n"
+    );
+
+    let started = Instant::now();
+    let moto = Moto::start().await.context("starting moto")?;
+    println!(
+        "▸ moto is serving IAM, Secrets Manager, STS, SNS and SES on {} ({:.1} s)",
+        moto.endpoint(),
+        started.elapsed().as_secs_f64()
+    );
+    let fx = Fixture::new(&moto).await;
+    let topic = fx.create_topic("rotator-alerts").await?;
+    fx.verify_sender(SENDER).await?;
+    fx.create_user(USER).await?;
+    let initial =
+        r#"{"UserName":"billing-export","Service":"nightly billing export to the SaaS vendor"}"#;
+    fx.create_secret(SECRET, initial, Some(OWNER)).await?;
+    println!("▸ created IAM user `{USER}`, alert topic `rotator-alerts`, verified sender {SENDER}");
+    println!("▸ created secret `{SECRET}` = {initial}");
+    println!("  with tag NotifyEmail = {OWNER}");
+
+    let binary = function_binary();
+    let function = Function::start(
+        &binary,
+        &moto,
+        &[
+            ("ROTATOR_ALERT_TOPIC_ARN", topic.clone()),
+            ("ROTATOR_SENDER_EMAIL", SENDER.to_owned()),
+            ("ROTATOR_OLD_KEY", POLICY.to_owned()),
+        ],
+    )?;
+    println!(
+        "▸ started the function {} under the Lambda Runtime API emulator (cargo lambda watch), ROTATOR_OLD_KEY={POLICY}\n",
+        binary.display()
+    );
+
+    let mut emails_seen = 0;
+    let mut alerts_seen = 0;
+
+    heading("Rotation 1: the first managed key for a secret that holds only a user name");
+    let rotation = fx.rotate(&function, SECRET).await?;
+    show_rotation(&rotation);
+    show_state(&fx).await?;
+    emails_seen = show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+
+    heading(&format!(
+        "Rotation 2: a new key; the old one is deactivated (ROTATOR_OLD_KEY={POLICY})"
+    ));
+    let rotation = fx.rotate(&function, SECRET).await?;
+    show_rotation(&rotation);
+    show_state(&fx).await?;
+    emails_seen = show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+
+    heading("Rotation 3: the inactive previous key makes room for the next one");
+    let rotation = fx.rotate(&function, SECRET).await?;
+    show_rotation(&rotation);
+    show_state(&fx).await?;
+    emails_seen = show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+
+    heading(
+        "Rotation 4: someone created a key by hand, so there is no room; nothing may be deleted",
+    );
+    // The previous, inactive key is deleted by hand and replaced by an active key the
+    // secret does not know: the rotator must refuse to touch it.
+    let keys = fx.keys(USER).await?;
+    let current = current_key(&fx).await?;
+    for (id, _) in keys.iter().filter(|(id, _)| Some(id) != current.as_ref()) {
+        fx.iam
+            .delete_access_key()
+            .user_name(USER)
+            .access_key_id(id)
+            .send()
+            .await?;
+    }
+    let (manual, _) = fx.create_key(USER).await?;
+    println!("  (by hand: created access key {manual} for {USER})");
+    let rotation = fx.rotate(&function, SECRET).await?;
+    show_rotation(&rotation);
+    show_state(&fx).await?;
+    show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+
+    drop(function);
+    drop(moto);
+    println!(
+        "\nDone in {:.1} s: the function and moto are stopped. Run `cargo xtask ci` for every check.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn heading(text: &str) {
+    println!("── {text}");
+}
+
+fn show_rotation(rotation: &Rotation) {
+    println!("  token {}", rotation.token);
+    for (step, invocation) in &rotation.steps {
+        let detail = if invocation.ok {
+            serde_json::from_str::<Value>(&invocation.output)
+                .ok()
+                .and_then(|v| v["outcome"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| invocation.output.clone())
+        } else {
+            invocation.output.clone()
+        };
+        println!(
+            "  {:<13} {:<6} {:>5} ms  {}",
+            step,
+            if invocation.ok { "ok" } else { "FAILED" },
+            invocation.elapsed.as_millis(),
+            detail
+        );
+    }
+}
+
+async fn current_key(fx: &Fixture) -> Result<Option<String>> {
+    Ok(fx
+        .value(SECRET, "AWSCURRENT")
+        .await?
+        .and_then(|v| v["AccessKeyId"].as_str().map(str::to_owned)))
+}
+
+async fn show_state(fx: &Fixture) -> Result<()> {
+    let current = current_key(fx).await?;
+    let previous = fx
+        .value(SECRET, "AWSPREVIOUS")
+        .await?
+        .and_then(|v| v["AccessKeyId"].as_str().map(str::to_owned));
+    println!("  keys of {USER}:");
+    for (id, status) in fx.keys(USER).await? {
+        let role = if Some(&id) == current.as_ref() {
+            "← AWSCURRENT"
+        } else if Some(&id) == previous.as_ref() {
+            "← AWSPREVIOUS"
+        } else {
+            "(not in the secret)"
+        };
+        println!("    {id}  {status:<8}  {role}");
+    }
+    println!("  versions of {SECRET}:");
+    for (version, stages) in fx.stages(SECRET).await? {
+        println!("    {version}  {}", stages.join(", "));
+    }
+    Ok(())
+}
+
+/// Prints the emails and alerts sent since the last call; returns the emails seen so far.
+fn show_new_messages(
+    moto: &Moto,
+    topic: &str,
+    emails_seen: usize,
+    alerts_seen: &mut usize,
+) -> Result<usize> {
+    let emails = moto.ses_emails()?;
+    for (to, subject, body) in emails.iter().skip(emails_seen) {
+        println!("  email to {}: {subject}", to.join(", "));
+        for line in body
+            .lines()
+            .filter(|l| l.starts_with("New access key id") || l.starts_with("Previous key"))
+        {
+            println!("    {line}");
+        }
+    }
+    let alerts = moto.sns_messages(topic)?;
+    for (subject, message) in alerts.iter().skip(*alerts_seen) {
+        println!("  alert on rotator-alerts: {subject}");
+        for line in message
+            .lines()
+            .filter(|l| l.starts_with("Error:") || l.starts_with("What to do:"))
+        {
+            println!("    {line}");
+        }
+    }
+    *alerts_seen = alerts.len();
+    println!();
+    Ok(emails.len())
+}
