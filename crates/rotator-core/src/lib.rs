@@ -26,3 +26,6 @@ pub use types::{
 
 #[cfg(test)]
 mod scenarios;
+
+#[cfg(test)]
+mod properties;

@@ -252,7 +252,6 @@ impl Rotator {
             info!(token = %event.token, "the pending value is already stored: nothing to do");
             return Ok(Outcome::PendingExists);
         }
-        let previous_key = self.previous_key(event, metadata).await?;
         let iam = &self.ports.iam;
         let keys = iam.list_access_keys(&user).await.map_err(|e| {
             if e.kind == PortErrorKind::NotFound {
@@ -266,6 +265,15 @@ impl Rotator {
             .await
             .map_err(RotationError::port("ListUserTags"))?;
         let ledger = Ledger::from_tags(&tags);
+        // Which key AWSPREVIOUS holds matters only when the user has a key besides AWSCURRENT's.
+        let has_other_keys = keys
+            .iter()
+            .any(|key| Some(&key.id) != current.access_key_id());
+        let previous_key = if has_other_keys {
+            self.previous_key(event, metadata).await?
+        } else {
+            None
+        };
         let doomed = plan_room(
             &user,
             &keys,
@@ -449,17 +457,14 @@ impl Rotator {
         if let Some(old) = &old_key {
             self.retire(user, old).await?;
         }
-        let iam = &self.ports.iam;
-        let tags = iam
-            .list_user_tags(user)
+        // The rotation is complete: its intent and its key record go (IAM ignores absent keys).
+        let mut own_tags = vec![ledger::intent_tag_key(event.token.as_str())];
+        own_tags.extend(new_key.iter().map(|key| key.as_str().to_owned()));
+        self.ports
+            .iam
+            .untag_user(user, &own_tags)
             .await
-            .map_err(RotationError::port("ListUserTags"))?;
-        let own_tags = Ledger::from_tags(&tags).tag_keys_of_token(event.token.as_str());
-        if !own_tags.is_empty() {
-            iam.untag_user(user, &own_tags)
-                .await
-                .map_err(RotationError::port("UntagUser"))?;
-        }
+            .map_err(RotationError::port("UntagUser"))?;
         if let Some(key) = &new_key {
             self.send_success_email(event, metadata, user, key, old_key.as_ref())
                 .await;

@@ -10,28 +10,48 @@ pub use notify::NotifierAdapter;
 pub use secrets::SecretsManagerAdapter;
 pub use sts::StsCredentialCheck;
 
+use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use rotator_core::ports::{PortError, PortErrorKind};
 
 /// Turns any SDK error into a port error whose kind follows the service's error code.
 /// The message is the service's own (code and text), which never holds secret material.
-pub(crate) fn port_error<E, R>(error: SdkError<E, R>) -> PortError
+pub(crate) fn port_error<E>(error: SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
-    let Some(code) = error.code().map(str::to_owned) else {
-        // Timeouts, network failures and the like carry no code.
-        return PortError::new(
-            PortErrorKind::Service,
-            DisplayErrorContext(&error).to_string(),
-        );
+    let (code, message) = match error.code() {
+        Some(code) => (code.to_owned(), error.message().map(str::to_owned)),
+        None => {
+            // An XML error the SDK could not read: moto wraps its authentication errors for
+            // the Query services (IAM, STS, SNS) in <ErrorResponse><Errors><Error>, where AWS
+            // has no <Errors>. Their code and message are still in the body.
+            let body = error.raw_response().and_then(|r| r.body().bytes());
+            match body.and_then(|body| xml_text(body, "Code")) {
+                Some(code) => (code, body.and_then(|body| xml_text(body, "Message"))),
+                // Timeouts, network failures and the like carry no code.
+                None => {
+                    return PortError::new(
+                        PortErrorKind::Service,
+                        DisplayErrorContext(&error).to_string(),
+                    );
+                }
+            }
+        }
     };
-    let message = match error.message() {
+    let message = match message {
         Some(message) => format!("{code}: {message}"),
         None => code.clone(),
     };
     PortError::new(kind_of(&code), message)
+}
+
+/// The text of the first `<name>` element in an XML body.
+fn xml_text(body: &[u8], name: &str) -> Option<String> {
+    let body = std::str::from_utf8(body).ok()?;
+    let start = body.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + body[start..].find(&format!("</{name}>"))?;
+    Some(body[start..end].trim().to_owned())
 }
 
 /// The port error kind for an AWS error code.

@@ -34,8 +34,10 @@ impl SecretStore for SecretsManagerAdapter {
             versions: output
                 .version_ids_to_stages()
                 .map(|versions| {
+                    // moto also lists versions left with no label; AWS does not.
                     versions
                         .iter()
+                        .filter(|(_, stages)| !stages.is_empty())
                         .map(|(id, stages)| (id.clone(), stages.clone()))
                         .collect()
                 })
@@ -65,12 +67,13 @@ impl SecretStore for SecretsManagerAdapter {
             Ok(output) => Ok(output.secret_string().map(SecretString::new)),
             Err(error) => {
                 let error = port_error(error);
-                // The version exists but holds no value yet (or the stage is elsewhere).
-                if error.kind == PortErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(error)
+                if error.kind != PortErrorKind::NotFound {
+                    return Err(error);
                 }
+                // ResourceNotFoundException means either that the version holds no value yet
+                // or that there is no such secret: only the first is `Ok(None)`.
+                self.describe(secret).await?;
+                Ok(None)
             }
         }
     }

@@ -1,0 +1,962 @@
+//! Property tests: fault-injected rotation runs, and hostile input for the parsers.
+//!
+//! The first property drives random sequences of Secrets Manager deliveries, human actions and
+//! faults (any call failing, failing after it took effect, or the process ending right after it)
+//! against one user and one secret, under each old-key policy, and checks the rotation's
+//! invariants after every invocation. The others feed hostile bytes and JSON to the event and
+//! secret-value parsers, and hostile secret values to a whole createSecret.
+//!
+//! `ROTATOR_PROPTEST_CASES` sets the number of cases of every property here (default 10 000).
+//! A longer run, for example:
+//! `ROTATOR_PROPTEST_CASES=1000000 cargo test -p rotator-core --release properties`.
+//! A failure prints the shrunk input (for the rotation property: the policy and the shortest
+//! sequence of operations that still fails) with the broken invariant.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use serde_json::{Map, Value};
+
+use crate::StepError;
+use crate::config::{OldKeyPolicy, Settings};
+use crate::ledger::Ledger;
+use crate::ports::{AccessKeyInfo, CredentialCheck, KeyStatus, PortErrorKind, PortResult, Tag};
+use crate::rotation::{AWSCURRENT, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Rotator};
+use crate::secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue};
+use crate::testing::{Fault, World};
+use crate::types::{AccessKeyId, ClientRequestToken, EventError, RotationEvent, SecretId, Step};
+
+const SECRET: &str = "iam/alice";
+const USER: &str = "alice";
+const INITIAL_VALUE: &str = r#"{"UserName":"alice","Team":"payments"}"#;
+
+/// The number of cases of each property: `ROTATOR_PROPTEST_CASES`, or 10 000.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("ROTATOR_PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.trim().parse().ok())
+        .unwrap_or(10_000);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
+fn token(n: u32) -> String {
+    format!("5b0e7c3a-0000-4000-8000-{n:012}")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn settings(policy: OldKeyPolicy) -> Settings {
+    Settings {
+        sender_email: Some("rotator@example.com".into()),
+        old_key_policy: policy,
+        test_timeout: Duration::from_secs(30),
+        ..Settings::default()
+    }
+}
+
+/// A world with the user and one secret holding `value`, and a rotator over it.
+fn world_with(value: &str, policy: OldKeyPolicy) -> (World, Rotator) {
+    let world = World::new();
+    world.add_user(USER);
+    world.add_secret(SECRET, value);
+    world
+        .state()
+        .secrets
+        .get_mut(SECRET)
+        .expect("the secret")
+        .tags
+        .insert(NOTIFY_EMAIL_TAG.into(), "owner@example.com".into());
+    let rotator = Rotator::new(world.ports(), settings(policy));
+    (world, rotator)
+}
+
+fn event(step: Step, token: &str) -> RotationEvent {
+    RotationEvent {
+        step,
+        secret_id: SecretId::new(SECRET).expect("a secret id"),
+        token: ClientRequestToken::new(token).expect("a token"),
+        rotation_token: None,
+    }
+}
+
+/// A tracing writer into a shared buffer, so that a test can read every log line.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends this thread's logs, at every level and as JSON like the Lambda's, to the buffer
+    /// until the guard is dropped.
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let buffer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || buffer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+impl io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bytes().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fault-injected rotations
+// ---------------------------------------------------------------------------------------------
+
+/// One thing that happens to the user and the secret.
+#[derive(Debug, Clone)]
+enum Op {
+    /// `RotateSecret`: a new token, then its first `steps` steps in order. A failed step is
+    /// delivered again up to `retries` times; then Secrets Manager gives up for now.
+    Rotate { steps: usize, retries: u8 },
+    /// Secrets Manager carries on with the latest token from its first step not yet succeeded.
+    Resume { retries: u8 },
+    /// The latest token's step `n % (steps succeeded so far)` is delivered once more.
+    Redeliver(usize),
+    /// The rotation is cancelled: Secrets Manager takes AWSPENDING away.
+    Abandon,
+    /// A person's `PutSecretValue`: a new AWSCURRENT version, same key, one more field.
+    EditSecret,
+    /// A person creates a key for the user (only when IAM allows one more).
+    AddKey(KeyStatus),
+    /// A person deletes one of the user's inactive keys.
+    DeleteInactiveKey,
+    /// The `nth` port call from now suffers `fault`.
+    Fault { nth: u8, fault: Fault },
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    policy: OldKeyPolicy,
+    /// Seconds before a new key authenticates.
+    propagation_secs: u64,
+    ops: Vec<Op>,
+}
+
+fn policy() -> impl Strategy<Value = OldKeyPolicy> {
+    prop_oneof![
+        Just(OldKeyPolicy::Delete),
+        Just(OldKeyPolicy::Deactivate),
+        Just(OldKeyPolicy::Keep),
+    ]
+}
+
+/// Every kind of failure but `NotFound`: IAM and Secrets Manager never answer "no such entity"
+/// for something that exists, and the rotator rightly treats it as "already gone".
+fn failure_kind() -> impl Strategy<Value = PortErrorKind> {
+    prop_oneof![
+        Just(PortErrorKind::Throttled),
+        Just(PortErrorKind::Service),
+        Just(PortErrorKind::AccessDenied),
+        Just(PortErrorKind::InvalidRequest),
+        Just(PortErrorKind::LimitExceeded),
+        Just(PortErrorKind::InvalidCredentials),
+    ]
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        3 => failure_kind().prop_map(Fault::Fail),
+        1 => failure_kind().prop_map(Fault::FailAfter),
+        2 => Just(Fault::CrashAfter),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let steps = prop_oneof![3 => Just(4usize), 1 => 1..4usize];
+    prop_oneof![
+        5 => (steps, 0..=3u8).prop_map(|(steps, retries)| Op::Rotate { steps, retries }),
+        2 => (0..=3u8).prop_map(|retries| Op::Resume { retries }),
+        2 => (0..4usize).prop_map(Op::Redeliver),
+        1 => Just(Op::Abandon),
+        1 => Just(Op::EditSecret),
+        1 => prop_oneof![Just(KeyStatus::Active), Just(KeyStatus::Inactive)].prop_map(Op::AddKey),
+        1 => Just(Op::DeleteInactiveKey),
+        5 => (0..14u8, fault()).prop_map(|(nth, fault)| Op::Fault { nth, fault }),
+    ]
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        policy(),
+        prop_oneof![3 => Just(0u64), 1 => Just(3u64)],
+        prop::collection::vec(op(), 1..14),
+    )
+        .prop_map(|(policy, propagation_secs, ops)| Case {
+            policy,
+            propagation_secs,
+            ops,
+        })
+}
+
+/// One run of a case: the world, Secrets Manager's view of the rotation, and what the checks
+/// need to remember.
+struct Sim {
+    world: World,
+    rotator: Rotator,
+    runtime: tokio::runtime::Runtime,
+    logs: LogBuffer,
+    /// How much of the logs, alerts and emails has been checked already.
+    logs_checked: usize,
+    alerts_checked: usize,
+    emails_checked: usize,
+    tokens: u32,
+    /// The token of the latest rotation, and how many of its steps have succeeded.
+    latest: Option<String>,
+    done: usize,
+    /// Tokens whose finishSecret has succeeded.
+    completed: BTreeSet<String>,
+    /// Keys people made, and those of them they made active.
+    human_keys: BTreeSet<String>,
+    human_active: BTreeSet<String>,
+    edits: u32,
+    /// Where the run is, for failure messages.
+    at: String,
+}
+
+/// People work on a human time scale: well after any invocation, so that a key they create is
+/// outside the window in which the ledger takes an unrecorded key for a crashed createSecret's.
+const HUMAN_DELAY_SECS: u64 = 3_600;
+
+impl Sim {
+    fn new(case: &Case, logs: LogBuffer) -> Self {
+        let (world, rotator) = world_with(INITIAL_VALUE, case.policy);
+        world.state().propagation_secs = case.propagation_secs;
+        Self {
+            world,
+            rotator,
+            runtime: runtime(),
+            logs,
+            logs_checked: 0,
+            alerts_checked: 0,
+            emails_checked: 0,
+            tokens: 0,
+            latest: None,
+            done: 0,
+            completed: BTreeSet::new(),
+            human_keys: BTreeSet::new(),
+            human_active: BTreeSet::new(),
+            edits: 0,
+            at: String::new(),
+        }
+    }
+
+    fn apply(&mut self, index: usize, op: &Op) -> Result<(), TestCaseError> {
+        match *op {
+            Op::Rotate { steps, retries } => {
+                self.tokens += 1;
+                let token = token(self.tokens);
+                self.world.start_rotation(SECRET, &token);
+                self.latest = Some(token);
+                self.done = 0;
+                self.run_steps(index, steps, retries)?;
+            }
+            Op::Resume { retries } => self.run_steps(index, Step::ALL.len(), retries)?,
+            Op::Redeliver(n) => {
+                if self.done > 0 {
+                    let step = Step::ALL[n % self.done];
+                    self.invoke(index, step)?;
+                }
+            }
+            Op::Abandon => self.world.abandon_rotation(SECRET),
+            Op::EditSecret => {
+                self.world.state().now += HUMAN_DELAY_SECS;
+                let Some(text) = self.world.current_value(SECRET) else {
+                    return Ok(());
+                };
+                let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&text) else {
+                    return Ok(());
+                };
+                self.edits += 1;
+                fields.insert("EditedBy".into(), format!("person-{}", self.edits).into());
+                self.world
+                    .put_current(SECRET, &Value::Object(fields).to_string());
+            }
+            Op::AddKey(status) => {
+                self.world.state().now += HUMAN_DELAY_SECS;
+                if self.world.state().users[USER].keys.len() < 2 {
+                    let (id, _) = self.world.add_key(USER, status);
+                    if status == KeyStatus::Active {
+                        self.human_active.insert(id.clone());
+                    }
+                    self.human_keys.insert(id);
+                }
+            }
+            Op::DeleteInactiveKey => {
+                let mut state = self.world.state();
+                state.now += HUMAN_DELAY_SECS;
+                let keys = &mut state.users.get_mut(USER).expect("the user").keys;
+                if let Some(i) = keys.iter().position(|k| k.status == KeyStatus::Inactive) {
+                    keys.remove(i);
+                }
+            }
+            Op::Fault { nth, fault } => {
+                let mut state = self.world.state();
+                let at = state.calls.len() + usize::from(nth);
+                state.faults.insert(at, fault);
+            }
+        }
+        Ok(())
+    }
+
+    /// Secrets Manager runs the latest token's steps from its first one not yet succeeded up
+    /// to `up_to`, delivering a failed step again at most `retries` times.
+    fn run_steps(&mut self, index: usize, up_to: usize, retries: u8) -> Result<(), TestCaseError> {
+        if self.latest.is_none() {
+            return Ok(());
+        }
+        while self.done < up_to {
+            let step = Step::ALL[self.done];
+            let mut failures = 0;
+            while !self.invoke(index, step)? {
+                failures += 1;
+                if failures > retries {
+                    return Ok(());
+                }
+            }
+            self.done += 1;
+        }
+        Ok(())
+    }
+
+    /// One invocation of the function for the latest token; whether Secrets Manager sees it
+    /// succeed. The invariants are checked after it.
+    fn invoke(&mut self, index: usize, step: Step) -> Result<bool, TestCaseError> {
+        let Some(token) = self.latest.clone() else {
+            return Ok(false);
+        };
+        self.at = format!("op #{index}, {step} for token {token}");
+        self.world.restart();
+        let alerts_before = self.world.state().alert_attempts;
+        let result = self
+            .runtime
+            .block_on(self.rotator.handle(&event(step, &token)));
+        let (crashed, alerts, crashed_at_alert) = {
+            let state = self.world.state();
+            (
+                state.crashed,
+                state.alert_attempts - alerts_before,
+                state.crashed && state.calls.last() == Some(&"sns:Publish"),
+            )
+        };
+        // A failed invocation alerts once. A crashed one is a dead process: it alerts only if
+        // it died right after publishing the alert.
+        let expected_alerts = if crashed {
+            usize::from(crashed_at_alert)
+        } else {
+            usize::from(result.is_err())
+        };
+        prop_assert_eq!(
+            alerts,
+            expected_alerts,
+            "{}: alerts sent (crashed: {}, result: {:?})",
+            self.at,
+            crashed,
+            result
+        );
+        if let Err(error) = &result {
+            self.check_error(error)?;
+        }
+        self.check_invariants()?;
+        let succeeded = result.is_ok() && !crashed;
+        if succeeded && step == Step::FinishSecret && self.completed.insert(token) {
+            self.check_completed()?;
+        }
+        Ok(succeeded)
+    }
+
+    fn check_error(&self, error: &StepError) -> Result<(), TestCaseError> {
+        let texts = [error.to_string(), format!("{error:?}")];
+        for secret in &self.world.state().issued_secrets {
+            for text in &texts {
+                prop_assert!(
+                    !text.contains(secret.as_str()),
+                    "{}: a secret in the error {}",
+                    self.at,
+                    text
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn value(&self, stage: &str) -> Option<SecretValue> {
+        let state = self.world.state();
+        let (_, version) = state.secrets[SECRET].version_with(stage)?;
+        SecretValue::parse(&SecretString::new(version.value.clone()?)).ok()
+    }
+
+    fn key_of(&self, stage: &str) -> Option<String> {
+        self.value(stage)
+            .and_then(|v| v.access_key_id().map(|k| k.as_str().to_owned()))
+    }
+
+    /// Asks the world's STS as whom `key` authenticates, outside the fault plan and the call
+    /// count.
+    fn authenticates(&self, key: &KeyPair) -> PortResult<String> {
+        let (faults, named, calls, crashed) = {
+            let mut state = self.world.state();
+            let faults = std::mem::take(&mut state.faults);
+            let named = std::mem::take(&mut state.named_faults);
+            let crashed = std::mem::replace(&mut state.crashed, false);
+            (faults, named, state.calls.len(), crashed)
+        };
+        let answer = self.runtime.block_on(self.world.caller_arn(key));
+        let mut state = self.world.state();
+        state.faults = faults;
+        state.named_faults = named;
+        state.calls.truncate(calls);
+        state.crashed = crashed;
+        answer
+    }
+
+    fn check_invariants(&mut self) -> Result<(), TestCaseError> {
+        let at = &self.at;
+        let (keys, tags, named) = {
+            let state = self.world.state();
+            let user = &state.users[USER];
+            let tags: Vec<Tag> = user
+                .tags
+                .iter()
+                .map(|(key, value)| Tag {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect();
+            // Every key named by any stored version of the secret.
+            let named: BTreeSet<String> = state.secrets[SECRET]
+                .versions
+                .values()
+                .filter_map(|v| v.value.as_deref())
+                .filter_map(|text| SecretValue::parse(&SecretString::new(text)).ok())
+                .filter_map(|v| v.access_key_id().map(|k| k.as_str().to_owned()))
+                .collect();
+            (user.keys.clone(), tags, named)
+        };
+        prop_assert!(keys.len() <= 2, "{}: more than two keys: {:?}", at, keys);
+        for id in &self.human_active {
+            prop_assert!(
+                keys.iter().any(|k| &k.id == id),
+                "{}: the rotator deleted {}, an active key the secret does not know",
+                at,
+                id
+            );
+        }
+        // No key of the rotator's is unrecorded: each is in a value of the secret, or the
+        // ledger tells which token made it.
+        let ledger = Ledger::from_tags(&tags);
+        for key in keys.iter().filter(|k| !self.human_keys.contains(&k.id)) {
+            let info = AccessKeyInfo {
+                id: AccessKeyId::new(key.id.as_str()).expect("an id"),
+                status: key.status,
+                created: Some(key.created),
+            };
+            prop_assert!(
+                named.contains(&key.id) || ledger.owner_of(&info).is_some(),
+                "{}: the rotator's key {} is unrecorded (tags {:?})",
+                at,
+                key.id,
+                tags
+            );
+        }
+        if !self.completed.is_empty() {
+            let current = self.value(AWSCURRENT);
+            let pair = current.and_then(|v| v.key);
+            prop_assert!(pair.is_some(), "{}: AWSCURRENT holds no key", at);
+            let pair = pair.expect("checked");
+            let id = pair.access_key_id.as_str();
+            let key = keys.iter().find(|k| k.id == id);
+            prop_assert!(key.is_some(), "{}: the AWSCURRENT key {} is gone", at, id);
+            prop_assert_eq!(
+                key.expect("checked").status,
+                KeyStatus::Active,
+                "{}: the AWSCURRENT key {} is not active",
+                at,
+                id
+            );
+            let arn = self.authenticates(&pair);
+            prop_assert!(
+                arn.as_ref()
+                    .is_ok_and(|arn| arn.ends_with(&format!(":user/{USER}"))),
+                "{}: the AWSCURRENT key {} does not authenticate as {}: {:?}",
+                at,
+                id,
+                USER,
+                arn
+            );
+        }
+        self.check_nothing_leaked()
+    }
+
+    /// No secret of any key ever created appears in an alert, an email or a log line.
+    fn check_nothing_leaked(&mut self) -> Result<(), TestCaseError> {
+        let state = self.world.state();
+        let logs = self.logs.bytes();
+        let new_logs = String::from_utf8_lossy(&logs[self.logs_checked..]);
+        let notices = state.alerts[self.alerts_checked..]
+            .iter()
+            .chain(state.emails[self.emails_checked..].iter().map(|(_, n)| n));
+        for notice in notices {
+            for secret in &state.issued_secrets {
+                prop_assert!(
+                    !notice.subject.contains(secret.as_str())
+                        && !notice.body.contains(secret.as_str()),
+                    "{}: a secret in the notice {:?}",
+                    self.at,
+                    notice
+                );
+            }
+        }
+        for secret in &state.issued_secrets {
+            prop_assert!(
+                !new_logs.contains(secret.as_str()),
+                "{}: a secret in the logs:\n{}",
+                self.at,
+                new_logs
+            );
+        }
+        self.logs_checked = logs.len();
+        self.alerts_checked = state.alerts.len();
+        self.emails_checked = state.emails.len();
+        Ok(())
+    }
+
+    /// Right after a rotation completes the user holds only the keys of AWSCURRENT and
+    /// AWSPREVIOUS, and keys people made.
+    fn check_completed(&self) -> Result<(), TestCaseError> {
+        let current = self.key_of(AWSCURRENT);
+        let previous = self.key_of(AWSPREVIOUS);
+        let keys = self.world.state().users[USER].keys.clone();
+        for key in &keys {
+            prop_assert!(
+                Some(&key.id) == current.as_ref()
+                    || Some(&key.id) == previous.as_ref()
+                    || self.human_keys.contains(&key.id),
+                "{}: after the rotation completed, {} is neither AWSCURRENT ({:?}) nor \
+                 AWSPREVIOUS ({:?}) nor a person's key; keys: {:?}",
+                self.at,
+                key.id,
+                current,
+                previous,
+                keys
+            );
+        }
+        Ok(())
+    }
+}
+
+fn run(case: &Case) -> Result<(), TestCaseError> {
+    let logs = LogBuffer::default();
+    let _capture = logs.capture();
+    let mut sim = Sim::new(case, logs);
+    for (index, op) in case.ops.iter().enumerate() {
+        sim.apply(index, op)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn rotations_keep_their_invariants_through_faults_and_people(case in case()) {
+        run(&case)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input
+// ---------------------------------------------------------------------------------------------
+
+/// Short strings of any characters, and long runs of one character (control characters and
+/// other characters that `Debug` escapes included).
+fn hostile_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => any::<String>(),
+        1 => (any::<char>(), 0..3_000usize).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect()),
+        1 => "[a-zA-Z0-9/+=._-]{0,200}",
+    ]
+}
+
+fn json_leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::Number)),
+        hostile_string().prop_map(Value::String),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    json_leaf().prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(hostile_string(), inner, 0..6)
+                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        ]
+    })
+}
+
+/// A value for one of the event's fields: anything, or something close to valid.
+fn event_field() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        2 => json_value(),
+        1 => prop::sample::select(&Step::ALL[..]).prop_map(|s| Value::from(s.as_str())),
+        1 => "[0-9a-zA-Z_.:=+@-]{28,70}".prop_map(Value::String),
+        1 => Just(Value::from(SECRET)),
+    ]
+}
+
+/// A JSON object with some of the event's four fields, of random types, and maybe others.
+fn event_object() -> impl Strategy<Value = Value> {
+    let fields = ["Step", "SecretId", "ClientRequestToken", "RotationToken"]
+        .map(|name| prop::option::weighted(0.8, event_field()).prop_map(move |v| (name, v)));
+    (
+        fields,
+        prop::collection::btree_map(hostile_string(), json_value(), 0..3),
+    )
+        .prop_map(|(known, others)| {
+            let mut object: Map<String, Value> = others.into_iter().collect();
+            for (name, value) in known {
+                if let Some(value) = value {
+                    object.insert(name.into(), value);
+                }
+            }
+            Value::Object(object)
+        })
+}
+
+fn check_event_error(error: &EventError) -> Result<(), TestCaseError> {
+    let text = error.to_string();
+    prop_assert!(!text.is_empty());
+    prop_assert!(
+        text.contains("event"),
+        "the message does not name the event: {}",
+        text
+    );
+    prop_assert!(
+        text.chars().count() < 400,
+        "a {}-character message: {}",
+        text.chars().count(),
+        text
+    );
+    Ok(())
+}
+
+/// Parses `bytes` as an event; a valid event must satisfy the identifiers' rules.
+fn check_event(bytes: &[u8]) -> Result<(), TestCaseError> {
+    match RotationEvent::from_slice(bytes) {
+        Ok(event) => {
+            prop_assert!(!event.secret_id.as_str().is_empty());
+            prop_assert!((32..=64).contains(&event.token.as_str().chars().count()));
+            Ok(())
+        }
+        Err(error) => check_event_error(&error),
+    }
+}
+
+/// A recognizable secret access key.
+fn secret_access_key() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9/+]{30}".prop_map(|tail| format!("SeCrEt{tail}"))
+}
+
+/// What is wrong with a secret value that holds a secret access key.
+#[derive(Debug, Clone)]
+enum Breakage {
+    UserName(Value),
+    NoUserName,
+    AccessKeyId(Value),
+    NoAccessKeyId,
+    NotAnObject,
+    /// The text is cut at this many bytes (rounded down to a character boundary).
+    Cut(usize),
+    /// This text follows the JSON.
+    Trailing(String),
+    /// Nothing: the value is valid when the rest is.
+    Nothing,
+}
+
+fn breakage() -> impl Strategy<Value = Breakage> {
+    prop_oneof![
+        json_value().prop_map(Breakage::UserName),
+        Just(Breakage::NoUserName),
+        json_value().prop_map(Breakage::AccessKeyId),
+        "[A-Za-z0-9 /+!é]{0,140}".prop_map(|id| Breakage::AccessKeyId(Value::String(id))),
+        Just(Breakage::NoAccessKeyId),
+        Just(Breakage::NotAnObject),
+        any::<usize>().prop_map(Breakage::Cut),
+        hostile_string().prop_map(Breakage::Trailing),
+        Just(Breakage::Nothing),
+    ]
+}
+
+fn broken_value(secret: &str, breakage: &Breakage, others: &Map<String, Value>) -> String {
+    let mut object = others.clone();
+    object.insert("UserName".into(), Value::from(USER));
+    object.insert("AccessKeyId".into(), Value::from("AKIAIOSFODNN7EXAMPLE"));
+    object.insert("SecretAccessKey".into(), Value::from(secret));
+    match breakage {
+        Breakage::UserName(v) => {
+            object.insert("UserName".into(), v.clone());
+        }
+        Breakage::NoUserName => {
+            object.remove("UserName");
+        }
+        Breakage::AccessKeyId(v) => {
+            object.insert("AccessKeyId".into(), v.clone());
+        }
+        Breakage::NoAccessKeyId => {
+            object.remove("AccessKeyId");
+        }
+        _ => {}
+    }
+    let text = Value::Object(object).to_string();
+    match breakage {
+        Breakage::NotAnObject => format!("[{text}]"),
+        Breakage::Cut(at) => {
+            let mut at = at % (text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text[..at].to_owned()
+        }
+        Breakage::Trailing(tail) => format!("{text}{tail}"),
+        _ => text,
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn the_event_parser_refuses_any_bytes_by_name(
+        bytes in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        check_event(&bytes)?;
+    }
+
+    #[test]
+    fn the_event_parser_refuses_any_json_by_name(value in json_value()) {
+        check_event(value.to_string().as_bytes())?;
+    }
+
+    #[test]
+    fn the_event_parser_refuses_bad_fields_by_name(value in event_object()) {
+        let from_bytes = RotationEvent::from_slice(value.to_string().as_bytes());
+        prop_assert_eq!(&from_bytes, &RotationEvent::from_value(&value));
+        check_event(value.to_string().as_bytes())?;
+    }
+
+    #[test]
+    fn secret_values_of_any_text_parse_or_are_refused(text in any::<String>()) {
+        if let Err(error) = SecretValue::parse(&SecretString::new(text)) {
+            prop_assert!(!error.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn secret_values_of_any_json_parse_or_are_refused(value in json_value()) {
+        match SecretValue::parse(&SecretString::new(value.to_string())) {
+            // What parses keeps its other fields verbatim.
+            Ok(parsed) => {
+                let reparsed = SecretValue::parse(&parsed.to_secret_string())
+                    .expect("a serialized value parses");
+                prop_assert_eq!(reparsed, parsed);
+            }
+            Err(error) => prop_assert!(!error.to_string().is_empty()),
+        }
+    }
+
+    #[test]
+    fn refused_secret_values_never_quote_the_secret_access_key(
+        secret in secret_access_key(),
+        breakage in breakage(),
+        others in prop::collection::btree_map("[A-Za-z]{1,8}", json_value(), 0..3),
+    ) {
+        let others: Map<String, Value> = others.into_iter().collect();
+        let text = broken_value(&secret, &breakage, &others);
+        match SecretValue::parse(&SecretString::new(text.as_str())) {
+            Ok(parsed) => {
+                let key = parsed.key.expect("a value with a key");
+                prop_assert_eq!(key.secret_access_key, SecretAccessKey::new(secret.as_str()));
+                prop_assert!(!format!("{:?}", parsed.other_fields).contains(&secret));
+            }
+            Err(error) => {
+                for printed in [error.to_string(), format!("{error:?}")] {
+                    prop_assert!(!printed.is_empty());
+                    prop_assert!(!printed.contains(&secret), "{} quotes the secret", printed);
+                }
+            }
+        }
+    }
+}
+
+/// A secret value with a secret access key in its `AccessKeyId` (the two fields swapped by
+/// hand) is refused with a message that quotes the field, secret included.
+#[test]
+#[ignore = "known leak in secret_value.rs/types.rs: an invalid AccessKeyId is quoted in the error"]
+fn a_secret_in_the_access_key_id_field_is_not_quoted() {
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let text = format!(
+        r#"{{"UserName":"alice","AccessKeyId":"{secret}","SecretAccessKey":"AKIAIOSFODNN7EXAMPLE"}}"#
+    );
+    let error = SecretValue::parse(&SecretString::new(text)).expect_err("refused");
+    assert!(!error.to_string().contains(secret), "{error}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile secret values through a whole createSecret
+// ---------------------------------------------------------------------------------------------
+
+fn fingerprint(world: &World) -> String {
+    let state = world.state();
+    format!("{:?} {:?}", state.users, state.secrets)
+}
+
+/// Runs a whole rotation of `value`; returns the world and each step's result.
+fn rotate(world: &World, rotator: &Rotator, token: &str) -> Result<(), StepError> {
+    world.start_rotation(SECRET, token);
+    let runtime = runtime();
+    for step in Step::ALL {
+        world.restart();
+        runtime.block_on(rotator.handle(&event(step, token)))?;
+    }
+    Ok(())
+}
+
+/// Secret values that must be refused: createSecret fails with a short message that names the
+/// problem, changes nothing, and sends exactly one alert. (scenarios.rs covers the small cases.)
+#[test]
+fn huge_and_malformed_secret_values_fail_with_one_short_alert_and_change_nothing() {
+    const MB: usize = 1 << 20;
+    let blob = "x".repeat(MB);
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "1 MB cut short",
+            format!(r#"{{"UserName":"{USER}","Blob":"{blob}"#),
+            "not JSON (it ends early",
+        ),
+        (
+            "1 MB nested arrays",
+            format!("{}{}", "[".repeat(MB / 2), "]".repeat(MB / 2)),
+            "not JSON",
+        ),
+        (
+            "1 MB array",
+            format!(r#"["{blob}"]"#),
+            "must be a JSON object, not an array",
+        ),
+        (
+            "1 MB UserName",
+            format!(r#"{{"UserName":"{blob}"}}"#),
+            "longer than IAM's 64 characters",
+        ),
+        (
+            "1 MB non-ASCII UserName",
+            format!(r#"{{"UserName":"{}"}}"#, "ä".repeat(MB / 2)),
+            "longer than IAM's 64 characters",
+        ),
+        (
+            "a UserName of non-ASCII letters",
+            r#"{"UserName":"Łukasz","Équipe":"paiements"}"#.to_owned(),
+            "characters IAM does not allow",
+        ),
+        (
+            "a lone surrogate in another field",
+            format!(r#"{{"UserName":"{USER}","Note":"\ud800"}}"#),
+            "not JSON",
+        ),
+        (
+            "an unknown user among non-ASCII fields",
+            r#"{"UserName":"bob","Équipe":"paiements 💳"}"#.to_owned(),
+            "IAM user bob does not exist",
+        ),
+        (
+            "an empty UserName among 1 MB of fields",
+            format!(r#"{{"UserName":"","Blob":"{blob}"}}"#),
+            "must not be empty",
+        ),
+    ];
+    let runtime = runtime();
+    for (name, value, expected) in cases {
+        let (world, rotator) = world_with(&value, OldKeyPolicy::Delete);
+        world.start_rotation(SECRET, &token(1));
+        let before = fingerprint(&world);
+        let error = runtime
+            .block_on(rotator.handle(&event(Step::CreateSecret, &token(1))))
+            .expect_err(name);
+        let message = error.to_string();
+        assert!(message.contains(expected), "{name}: {message}");
+        assert!(message.len() < 600, "{name}: {} bytes", message.len());
+        assert!(fingerprint(&world) == before, "{name}: something changed");
+        let state = world.state();
+        assert_eq!((state.alert_attempts, state.alerts.len()), (1, 1), "{name}");
+        assert!(state.alerts[0].body.len() < 2_000, "{name}");
+        assert!(state.alerts[0].body.contains(expected), "{name}");
+    }
+}
+
+/// Fields other than the key's are copied verbatim into every new version, however large or
+/// non-ASCII (Secrets Manager itself stops at 64 KB; the world does not).
+#[test]
+fn non_ascii_and_huge_other_fields_are_kept_verbatim() {
+    let original = serde_json::json!({
+        "UserName": USER,
+        "Équipe": "paiements — équipe 💳",
+        "Ключ": {"значение": ["🚀", "👩‍💻", "e\u{301}", 1.5, -7, null, true]},
+        "שלום": "עולם",
+        "控制字符": "\u{0}\u{1f}\t\n\"\\\u{7f}\u{200b}\u{feff}",
+        "": "",
+        "Blob": "é".repeat(1 << 19),
+    });
+    let others = |value: &Value| {
+        let mut fields = value.as_object().expect("an object").clone();
+        fields.remove("UserName");
+        fields.remove("AccessKeyId");
+        fields.remove("SecretAccessKey");
+        fields
+    };
+    for policy in [OldKeyPolicy::Delete, OldKeyPolicy::Keep] {
+        let (world, rotator) = world_with(&original.to_string(), policy);
+        for n in 1..=2 {
+            rotate(&world, &rotator, &token(n)).expect("the rotation succeeds");
+            let text = world.current_value(SECRET).expect("a current value");
+            let stored: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(others(&stored), others(&original), "{policy:?} #{n}");
+            assert!(text.contains("paiements — équipe 💳"), "stored as UTF-8");
+            let parsed = SecretValue::parse(&SecretString::new(text)).expect("parses");
+            assert!(parsed.key.is_some());
+        }
+        assert_eq!(world.state().alert_attempts, 0);
+    }
+}

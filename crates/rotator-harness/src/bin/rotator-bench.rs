@@ -1,0 +1,151 @@
+//! `cargo xtask bench`: measures the function against moto: init time, peak memory, wall time
+//! per rotation over many users, and AWS requests per first and per later rotation.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rotator_harness::{Fixture, Function, Moto, STEPS, event, function_binary, new_token};
+
+const DEFAULT_USERS: usize = 100;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let users: usize = match std::env::args().nth(1) {
+        Some(n) => n.parse().context("usage: rotator-bench [USERS]")?,
+        None => DEFAULT_USERS,
+    };
+    let moto = Moto::start().await?;
+    let fx = Fixture::new(&moto).await;
+    for n in 0..users {
+        fx.create_user(&user(n)).await?;
+        fx.create_secret(
+            &secret(n),
+            &format!(r#"{{"UserName":"{}"}}"#, user(n)),
+            None,
+        )
+        .await?;
+    }
+
+    let binary = function_binary();
+    let function = Function::start(&binary, &moto, &[])?;
+    let ready = wait_logged(&function, "ready for events")?;
+    let init = ready - function.started;
+
+    let mut first = Vec::new();
+    let mut later = Vec::new();
+    let mut first_requests = Vec::new();
+    let mut later_requests = Vec::new();
+    for round in 0..2 {
+        for n in 0..users {
+            let token = new_token();
+            fx.start_rotation(&secret(n), &token).await?;
+            let requests_before = request_count(&moto)?;
+            let started = Instant::now();
+            for step in STEPS {
+                let answer = function.invoke_direct(&event(step, &secret(n), &token))?;
+                if !answer.ok {
+                    bail!("{step} failed for {}: {}", secret(n), answer.output);
+                }
+            }
+            let elapsed = started.elapsed();
+            let requests = request_count(&moto)? - requests_before;
+            if round == 0 {
+                first.push(elapsed);
+                first_requests.push(requests);
+            } else {
+                later.push(elapsed);
+                later_requests.push(requests);
+            }
+        }
+    }
+    let peak_rss_kb = peak_rss_kb(function.pid())?;
+
+    println!("\nrotator-lambda ({})", binary.display());
+    println!("| measure | value | target |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| init (start to ready for the first event) | {:.1} ms | < 25 ms |",
+        ms(init)
+    );
+    println!(
+        "| peak RSS after {} rotations | {:.1} MB | < 15 MB |",
+        2 * users,
+        peak_rss_kb as f64 / 1024.0
+    );
+    println!(
+        "| first rotation, median / p95 ({users} users) | {:.1} / {:.1} ms | |",
+        ms(percentile(&mut first, 50)),
+        ms(percentile(&mut first, 95))
+    );
+    println!(
+        "| later rotation, median / p95 ({users} users) | {:.1} / {:.1} ms | |",
+        ms(percentile(&mut later, 50)),
+        ms(percentile(&mut later, 95))
+    );
+    println!(
+        "| AWS requests per first rotation | {} | ≤ 16 |",
+        max(&first_requests)
+    );
+    println!(
+        "| AWS requests per later rotation | {} | ≤ 20 |",
+        max(&later_requests)
+    );
+    Ok(())
+}
+
+fn user(n: usize) -> String {
+    format!("bench-user-{n:03}")
+}
+
+fn secret(n: usize) -> String {
+    format!("bench/{}", user(n))
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn percentile(samples: &mut [Duration], p: usize) -> Duration {
+    samples.sort();
+    let index = ((samples.len() * p).div_ceil(100)).saturating_sub(1);
+    samples.get(index).copied().unwrap_or_default()
+}
+
+fn max(values: &[usize]) -> usize {
+    values.iter().copied().max().unwrap_or(0)
+}
+
+fn wait_logged(function: &Function, text: &str) -> Result<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(at) = function.logged_at(text) {
+            return Ok(at);
+        }
+        if Instant::now() > deadline {
+            bail!("the function never logged {text:?}: {:?}", function.logs());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The requests moto has answered so far, from its request log.
+fn request_count(moto: &Moto) -> Result<usize> {
+    // The log is written as requests complete; give the last line a moment to land.
+    std::thread::sleep(Duration::from_millis(20));
+    let log = std::fs::read_to_string(&moto.log)?;
+    Ok(log
+        .lines()
+        .filter(|line| line.contains("\"POST ") || line.contains("\"GET "))
+        .filter(|line| !line.contains("/moto-api/"))
+        .count())
+}
+
+/// The process's peak resident set size (VmHWM), in kB.
+fn peak_rss_kb(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/PID/status")
+}
