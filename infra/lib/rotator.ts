@@ -59,7 +59,6 @@ export const IAM_USER_ACTIONS = [
   'iam:TagUser',
   'iam:UntagUser',
   'iam:ListUserTags',
-  'iam:GetUser',
 ];
 
 /** The Secrets Manager actions that a rotation function needs on the secrets it rotates. */

@@ -141,7 +141,6 @@ describe('the execution role', () => {
     assert.deepEqual(IAM_USER_ACTIONS.slice().sort(), [
       'iam:CreateAccessKey',
       'iam:DeleteAccessKey',
-      'iam:GetUser',
       'iam:ListAccessKeys',
       'iam:ListUserTags',
       'iam:TagUser',

@@ -809,7 +809,8 @@ proptest! {
             Ok(parsed) => {
                 let key = parsed.key.expect("a value with a key");
                 prop_assert_eq!(key.secret_access_key, SecretAccessKey::new(secret.as_str()));
-                prop_assert!(!format!("{:?}", parsed.other_fields).contains(&secret));
+                let others = format!("{:?}", parsed.other_fields);
+                prop_assert!(!others.contains(&secret), "the secret in {}", others);
             }
             Err(error) => {
                 for printed in [error.to_string(), format!("{error:?}")] {

@@ -841,24 +841,3 @@ async fn a_user_without_policies_is_access_denied() -> Result<()> {
     assert_eq!(arn, format!("arn:aws:iam::{ACCOUNT}:user/mallory"));
     Ok(())
 }
-
-#[tokio::test]
-async fn probe_inactive() -> Result<()> {
-    let moto = Moto::start().await?;
-    let fx = Fixture::new(&moto).await;
-    fx.create_user("alice").await?;
-    let (id, secret) = fx.create_key("alice").await?;
-    iam(&moto)
-        .await
-        .set_access_key_status(&user("alice")?, &key_id(&id)?, KeyStatus::Inactive)
-        .await?;
-    let r = sts(&moto).await.caller_arn(&key_pair(&id, &secret)?).await;
-    println!("PROBE {r:?}");
-    let r = IamAdapter::new(aws_sdk_iam::Client::new(
-        &moto.sdk_config_for(&id, &secret).await,
-    ))
-    .list_access_keys(&user("alice")?)
-    .await;
-    println!("PROBE2 {r:?}");
-    Ok(())
-}
