@@ -147,7 +147,8 @@ pub struct VersionRef<'a> {
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     async fn describe(&self, secret: &SecretId) -> PortResult<SecretMetadata>;
-    /// Reads one version. `Ok(None)` when the version exists but holds no value yet.
+    /// Reads one version. `Ok(None)` when the version holds no value yet. (Secrets Manager
+    /// answers a missing secret the same way; the rotator always describes the secret first.)
     async fn get_value<'a>(
         &self,
         secret: &SecretId,

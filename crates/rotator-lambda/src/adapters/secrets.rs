@@ -67,13 +67,14 @@ impl SecretStore for SecretsManagerAdapter {
             Ok(output) => Ok(output.secret_string().map(SecretString::new)),
             Err(error) => {
                 let error = port_error(error);
-                if error.kind != PortErrorKind::NotFound {
-                    return Err(error);
+                // ResourceNotFoundException means that the version holds no value yet, or that
+                // there is no such secret; every step has described the secret already, so it
+                // is the first. Telling them apart would cost a request on every createSecret.
+                if error.kind == PortErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(error)
                 }
-                // ResourceNotFoundException means either that the version holds no value yet
-                // or that there is no such secret: only the first is `Ok(None)`.
-                self.describe(secret).await?;
-                Ok(None)
             }
         }
     }
