@@ -7,7 +7,7 @@
 //! - the key record `<access key id>` = `rotator:<token>`, written right after it (the IAM
 //!   console keeps a key's description in a tag named after the key id, too).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ports::{AccessKeyInfo, EpochSecs, Tag};
 use crate::types::{AccessKeyId, ClientRequestToken};
@@ -36,6 +36,9 @@ pub struct Ledger {
     pub intents: BTreeMap<String, Intent>,
     /// The token each recorded key was created for.
     pub records: BTreeMap<AccessKeyId, String>,
+    /// Keys that carry a description of someone else's (an IAM console description tag): a
+    /// person's keys, never taken for the rotator's.
+    pub described: BTreeSet<AccessKeyId>,
 }
 
 impl Ledger {
@@ -47,10 +50,12 @@ impl Ledger {
                 if let Some(intent) = parse_intent(&tag.value) {
                     ledger.intents.insert(token.to_owned(), intent);
                 }
-            } else if let Some(token) = tag.value.strip_prefix(RECORD_PREFIX)
-                && let Ok(key) = AccessKeyId::new(tag.key.as_str())
-            {
-                ledger.records.insert(key, token.to_owned());
+            } else if let Ok(key) = AccessKeyId::new(tag.key.as_str()) {
+                if let Some(token) = tag.value.strip_prefix(RECORD_PREFIX) {
+                    ledger.records.insert(key, token.to_owned());
+                } else {
+                    ledger.described.insert(key);
+                }
             }
         }
         ledger
@@ -61,6 +66,9 @@ impl Ledger {
     pub fn owner_of(&self, key: &AccessKeyInfo) -> Option<&str> {
         if let Some(token) = self.records.get(&key.id) {
             return Some(token);
+        }
+        if self.described.contains(&key.id) {
+            return None;
         }
         let created = key.created?;
         self.intents
@@ -73,20 +81,6 @@ impl Ledger {
                     && created <= intent.at + WINDOW_SECS
             })
             .map(|(token, _)| token.as_str())
-    }
-
-    /// Every tag key the ledger holds for `token` (its intent, and its key records).
-    pub fn tag_keys_of_token(&self, token: &str) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .records
-            .iter()
-            .filter(|(_, owner)| owner.as_str() == token)
-            .map(|(key, _)| key.as_str().to_owned())
-            .collect();
-        if self.intents.contains_key(token) {
-            keys.push(intent_tag_key(token));
-        }
-        keys
     }
 }
 
@@ -170,15 +164,7 @@ mod tests {
         );
         assert_eq!(ledger.records.len(), 1);
         assert_eq!(ledger.records[&key_id(8)], token(1).as_str());
-        let mut keys = ledger.tag_keys_of_token(token(1).as_str());
-        keys.sort();
-        assert_eq!(
-            keys,
-            [
-                key_id(8).as_str().to_owned(),
-                intent_tag_key(token(1).as_str())
-            ]
-        );
+        assert!(ledger.described.contains(&key_id(7)));
     }
 
     #[test]
@@ -190,6 +176,15 @@ mod tests {
         // Keys created long before or after the intent are someone else's.
         assert_eq!(ledger.owner_of(&key(9, 1_000)), None);
         assert_eq!(ledger.owner_of(&key(9, 10_000 + 5_000)), None);
+        // A key someone described in the console is a person's, whenever it was created.
+        let described = Ledger::from_tags(&[
+            intent_tag(&token(1), 10_000, &[key_id(7)]),
+            Tag {
+                key: key_id(8).as_str().into(),
+                value: "laptop of alice".into(),
+            },
+        ]);
+        assert_eq!(described.owner_of(&key(8, 10_001)), None);
         // Without a creation date only a record can tell.
         let undated = AccessKeyInfo {
             created: None,

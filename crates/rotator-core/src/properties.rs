@@ -18,14 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{RngAlgorithm, TestCaseError};
 use serde_json::{Map, Value};
 
 use crate::StepError;
 use crate::config::{OldKeyPolicy, Settings};
 use crate::ledger::Ledger;
 use crate::ports::{AccessKeyInfo, CredentialCheck, KeyStatus, PortErrorKind, PortResult, Tag};
-use crate::rotation::{AWSCURRENT, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Rotator};
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Rotator};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue};
 use crate::testing::{Fault, World};
 use crate::types::{AccessKeyId, ClientRequestToken, EventError, RotationEvent, SecretId, Step};
@@ -42,6 +42,8 @@ fn config() -> ProptestConfig {
         .unwrap_or(10_000);
     ProptestConfig {
         cases,
+        // ChaCha, the default, takes a third of the time in a debug build.
+        rng_algorithm: RngAlgorithm::XorShift,
         ..ProptestConfig::default()
     }
 }
@@ -140,9 +142,11 @@ enum Op {
     Resume { retries: u8 },
     /// The latest token's step `n % (steps succeeded so far)` is delivered once more.
     Redeliver(usize),
-    /// The rotation is cancelled: Secrets Manager takes AWSPENDING away.
+    /// The rotation is cancelled: Secrets Manager takes AWSPENDING away. Later `Resume` and
+    /// `Redeliver` stand for late deliveries of the cancelled rotation's steps.
     Abandon,
-    /// A person's `PutSecretValue`: a new AWSCURRENT version, same key, one more field.
+    /// Between rotations (no version is AWSPENDING), a person's `PutSecretValue`: a new
+    /// AWSCURRENT version, same key, one more field.
     EditSecret,
     /// A person creates a key for the user (only when IAM allows one more).
     AddKey(KeyStatus),
@@ -207,7 +211,7 @@ fn case() -> impl Strategy<Value = Case> {
     (
         policy(),
         prop_oneof![3 => Just(0u64), 1 => Just(3u64)],
-        prop::collection::vec(op(), 1..14),
+        prop::collection::vec(op(), 1..20),
     )
         .prop_map(|(policy, propagation_secs, ops)| Case {
             policy,
@@ -219,6 +223,7 @@ fn case() -> impl Strategy<Value = Case> {
 /// One run of a case: the world, Secrets Manager's view of the rotation, and what the checks
 /// need to remember.
 struct Sim {
+    policy: OldKeyPolicy,
     world: World,
     rotator: Rotator,
     runtime: tokio::runtime::Runtime,
@@ -231,7 +236,11 @@ struct Sim {
     /// The token of the latest rotation, and how many of its steps have succeeded.
     latest: Option<String>,
     done: usize,
-    /// Tokens whose finishSecret has succeeded.
+    /// Whether Secrets Manager took AWSPENDING away from the latest token.
+    abandoned: bool,
+    /// Whether a finishSecret has succeeded yet.
+    first_completed: bool,
+    /// Tokens whose completion has been checked.
     completed: BTreeSet<String>,
     /// Keys people made, and those of them they made active.
     human_keys: BTreeSet<String>,
@@ -250,6 +259,7 @@ impl Sim {
         let (world, rotator) = world_with(INITIAL_VALUE, case.policy);
         world.state().propagation_secs = case.propagation_secs;
         Self {
+            policy: case.policy,
             world,
             rotator,
             runtime: runtime(),
@@ -260,6 +270,8 @@ impl Sim {
             tokens: 0,
             latest: None,
             done: 0,
+            abandoned: false,
+            first_completed: false,
             completed: BTreeSet::new(),
             human_keys: BTreeSet::new(),
             human_active: BTreeSet::new(),
@@ -276,6 +288,7 @@ impl Sim {
                 self.world.start_rotation(SECRET, &token);
                 self.latest = Some(token);
                 self.done = 0;
+                self.abandoned = false;
                 self.run_steps(index, steps, retries)?;
             }
             Op::Resume { retries } => self.run_steps(index, Step::ALL.len(), retries)?,
@@ -285,9 +298,18 @@ impl Sim {
                     self.invoke(index, step)?;
                 }
             }
-            Op::Abandon => self.world.abandon_rotation(SECRET),
+            Op::Abandon => {
+                self.world.abandon_rotation(SECRET);
+                self.abandoned = true;
+            }
             Op::EditSecret => {
                 self.world.state().now += HUMAN_DELAY_SECS;
+                let rotating = self.world.state().secrets[SECRET]
+                    .version_with(AWSPENDING)
+                    .is_some();
+                if rotating {
+                    return Ok(());
+                }
                 let Some(text) = self.world.current_value(SECRET) else {
                     return Ok(());
                 };
@@ -386,8 +408,14 @@ impl Sim {
         }
         self.check_invariants()?;
         let succeeded = result.is_ok() && !crashed;
-        if succeeded && step == Step::FinishSecret && self.completed.insert(token) {
-            self.check_completed()?;
+        if succeeded && step == Step::FinishSecret {
+            self.first_completed = true;
+            // A late delivery for a cancelled rotation is no completion: if an earlier
+            // finishSecret moved AWSCURRENT and then failed, the cancel took away the mark that
+            // lets the rotator finish its work, and the old key waits for the next rotation.
+            if !self.abandoned && self.completed.insert(token) {
+                self.check_completed()?;
+            }
         }
         Ok(succeeded)
     }
@@ -486,7 +514,7 @@ impl Sim {
                 tags
             );
         }
-        if !self.completed.is_empty() {
+        if self.first_completed {
             let current = self.value(AWSCURRENT);
             let pair = current.and_then(|v| v.key);
             prop_assert!(pair.is_some(), "{}: AWSCURRENT holds no key", at);
@@ -549,7 +577,8 @@ impl Sim {
     }
 
     /// Right after a rotation completes the user holds only the keys of AWSCURRENT and
-    /// AWSPREVIOUS, and keys people made.
+    /// AWSPREVIOUS, and keys people made; and the old-key policy has been applied to the key of
+    /// AWSPREVIOUS.
     fn check_completed(&self) -> Result<(), TestCaseError> {
         let current = self.key_of(AWSCURRENT);
         let previous = self.key_of(AWSPREVIOUS);
@@ -566,6 +595,24 @@ impl Sim {
                 current,
                 previous,
                 keys
+            );
+        }
+        let old = previous
+            .filter(|old| Some(old) != current.as_ref())
+            .and_then(|old| keys.iter().find(|k| k.id == old));
+        if let Some(old) = old {
+            let retired = match self.policy {
+                OldKeyPolicy::Delete => false,
+                OldKeyPolicy::Deactivate => old.status == KeyStatus::Inactive,
+                OldKeyPolicy::Keep => true,
+            };
+            prop_assert!(
+                retired,
+                "{}: the rotation completed, but the {:?} policy was not applied to the \
+                 previous key {:?}",
+                self.at,
+                self.policy,
+                old
             );
         }
         Ok(())
@@ -595,13 +642,18 @@ proptest! {
 // Hostile input
 // ---------------------------------------------------------------------------------------------
 
-/// Short strings of any characters, and long runs of one character (control characters and
-/// other characters that `Debug` escapes included).
+/// Runs of one character up to `max` long: control characters and others that `Debug` escapes
+/// included, and long enough to need truncating.
+fn run_of_one_char(max: usize) -> impl Strategy<Value = String> {
+    (any::<char>(), 0..max).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect())
+}
+
+/// Short strings of any characters.
 fn hostile_string() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => any::<String>(),
-        1 => (any::<char>(), 0..3_000usize).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect()),
-        1 => "[a-zA-Z0-9/+=._-]{0,200}",
+        1 => run_of_one_char(100),
+        1 => "[a-zA-Z0-9/+=._-]{0,40}",
     ]
 }
 
@@ -631,6 +683,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn event_field() -> impl Strategy<Value = Value> {
     prop_oneof![
         2 => json_value(),
+        1 => run_of_one_char(3_000).prop_map(Value::String),
         1 => prop::sample::select(&Step::ALL[..]).prop_map(|s| Value::from(s.as_str())),
         1 => "[0-9a-zA-Z_.:=+@-]{28,70}".prop_map(Value::String),
         1 => Just(Value::from(SECRET)),
@@ -715,7 +768,7 @@ fn breakage() -> impl Strategy<Value = Breakage> {
         Just(Breakage::NoAccessKeyId),
         Just(Breakage::NotAnObject),
         any::<usize>().prop_map(Breakage::Cut),
-        hostile_string().prop_map(Breakage::Trailing),
+        prop_oneof![hostile_string(), run_of_one_char(3_000)].prop_map(Breakage::Trailing),
         Just(Breakage::Nothing),
     ]
 }
@@ -823,16 +876,21 @@ proptest! {
 }
 
 /// A secret value with a secret access key in its `AccessKeyId` (the two fields swapped by
-/// hand) is refused with a message that quotes the field, secret included.
+/// hand) is refused with a message that does not quote the field.
 #[test]
-#[ignore = "known leak in secret_value.rs/types.rs: an invalid AccessKeyId is quoted in the error"]
 fn a_secret_in_the_access_key_id_field_is_not_quoted() {
-    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-    let text = format!(
-        r#"{{"UserName":"alice","AccessKeyId":"{secret}","SecretAccessKey":"AKIAIOSFODNN7EXAMPLE"}}"#
-    );
-    let error = SecretValue::parse(&SecretString::new(text)).expect_err("refused");
-    assert!(!error.to_string().contains(secret), "{error}");
+    // With and without the `/` and `+` that most secrets hold: a secret is never a valid id.
+    for secret in [
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY01",
+    ] {
+        let text = format!(
+            r#"{{"UserName":"alice","AccessKeyId":"{secret}","SecretAccessKey":"AKIAIOSFODNN7EXAMPLE"}}"#
+        );
+        let error = SecretValue::parse(&SecretString::new(text)).expect_err("refused");
+        assert!(!error.to_string().contains(secret), "{error}");
+        assert!(!format!("{error:?}").contains(secret), "{error:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -844,15 +902,16 @@ fn fingerprint(world: &World) -> String {
     format!("{:?} {:?}", state.users, state.secrets)
 }
 
-/// Runs a whole rotation of `value`; returns the world and each step's result.
-fn rotate(world: &World, rotator: &Rotator, token: &str) -> Result<(), StepError> {
+/// Runs a whole rotation with `token`, every step of which must succeed.
+fn rotate(world: &World, rotator: &Rotator, token: &str) {
     world.start_rotation(SECRET, token);
     let runtime = runtime();
     for step in Step::ALL {
         world.restart();
-        runtime.block_on(rotator.handle(&event(step, token)))?;
+        if let Err(error) = runtime.block_on(rotator.handle(&event(step, token))) {
+            panic!("{step} failed: {error}");
+        }
     }
-    Ok(())
 }
 
 /// Secret values that must be refused: createSecret fails with a short message that names the
@@ -950,7 +1009,7 @@ fn non_ascii_and_huge_other_fields_are_kept_verbatim() {
     for policy in [OldKeyPolicy::Delete, OldKeyPolicy::Keep] {
         let (world, rotator) = world_with(&original.to_string(), policy);
         for n in 1..=2 {
-            rotate(&world, &rotator, &token(n)).expect("the rotation succeeds");
+            rotate(&world, &rotator, &token(n));
             let text = world.current_value(SECRET).expect("a current value");
             let stored: Value = serde_json::from_str(&text).expect("JSON");
             assert_eq!(others(&stored), others(&original), "{policy:?} #{n}");

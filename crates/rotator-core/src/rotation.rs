@@ -168,6 +168,12 @@ impl Rotator {
             return Err(RotationError::NoStageForRotation(event.token.clone()));
         };
         if stages.iter().any(|s| s == AWSCURRENT) {
+            // finishSecret takes AWSPENDING off last: a token that holds both is one whose
+            // finishSecret moved AWSCURRENT and then failed, with the old key not yet retired.
+            if event.step == Step::FinishSecret && stages.iter().any(|s| s == AWSPENDING) {
+                info!(token = %event.token, "finishSecret moved AWSCURRENT earlier, then failed: completing it");
+                return self.resume_finish(event, &metadata, learnt).await;
+            }
             info!(token = %event.token, "the version is already AWSCURRENT: nothing to do");
             return Ok(Outcome::AlreadyCurrent);
         }
@@ -439,21 +445,46 @@ impl Rotator {
             .await
             .map_err(RotationError::port("UpdateSecretVersionStage"))?;
         info!(token = %event.token, "the new version is AWSCURRENT");
-        secrets
-            .update_stage(
-                &event.secret_id,
-                AWSPENDING,
-                None,
-                Some(event.token.as_str()),
-            )
-            .await
-            .map_err(RotationError::port("UpdateSecretVersionStage"))?;
-
         let new_key = pending.access_key_id().cloned();
         let old_key = current
             .access_key_id()
             .filter(|old| Some(*old) != new_key.as_ref())
             .cloned();
+        self.complete_finish(event, metadata, user, new_key, old_key)
+            .await
+    }
+
+    /// finishSecret delivered again after an earlier delivery moved AWSCURRENT to the token and
+    /// then failed: the key that was current, now in AWSPREVIOUS, still awaits the old-key
+    /// policy, and the token its clean-up.
+    async fn resume_finish(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        learnt: &mut Learnt,
+    ) -> Result<Outcome, RotationError> {
+        let current = self.read_current(event).await?;
+        learnt.user = Some(current.user_name.clone());
+        let new_key = current.access_key_id().cloned();
+        let old_key = self
+            .previous_key(event, metadata)
+            .await?
+            .filter(|old| Some(old) != new_key.as_ref());
+        self.complete_finish(event, metadata, &current.user_name, new_key, old_key)
+            .await
+    }
+
+    /// What finishSecret does once AWSCURRENT is on the token: applies the old-key policy,
+    /// removes the rotation's tags, and only then takes AWSPENDING off the token, so that a
+    /// failure on the way leaves a mark that the next delivery completes (see [`Self::run`]).
+    async fn complete_finish(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        user: &UserName,
+        new_key: Option<AccessKeyId>,
+        old_key: Option<AccessKeyId>,
+    ) -> Result<Outcome, RotationError> {
         if let Some(old) = &old_key {
             self.retire(user, old).await?;
         }
@@ -465,6 +496,16 @@ impl Rotator {
             .untag_user(user, &own_tags)
             .await
             .map_err(RotationError::port("UntagUser"))?;
+        self.ports
+            .secrets
+            .update_stage(
+                &event.secret_id,
+                AWSPENDING,
+                None,
+                Some(event.token.as_str()),
+            )
+            .await
+            .map_err(RotationError::port("UpdateSecretVersionStage"))?;
         if let Some(key) = &new_key {
             self.send_success_email(event, metadata, user, key, old_key.as_ref())
                 .await;

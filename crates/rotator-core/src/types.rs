@@ -37,7 +37,7 @@ impl Step {
         Step::ALL
             .into_iter()
             .find(|step| step.as_str() == name)
-            .ok_or_else(|| EventError::UnknownStep(truncate(name)))
+            .ok_or_else(|| EventError::UnknownStep(quote(name)))
     }
 }
 
@@ -152,8 +152,8 @@ impl UserName {
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
         {
             return Err(format!(
-                "UserName {:?} has characters IAM does not allow (letters, digits and +=,.@_- only)",
-                truncate(&name)
+                "UserName {} has characters IAM does not allow (letters, digits and +=,.@_- only)",
+                quote(&name)
             ));
         }
         Ok(Self(name))
@@ -161,14 +161,20 @@ impl UserName {
 }
 
 impl AccessKeyId {
-    /// Accepts an access key id: 16 to 128 letters and digits.
+    /// Accepts an access key id: 16 to 128 upper-case letters and digits (`AKIA...`). Secret
+    /// access keys hold lower-case letters, so one pasted here is refused, never taken for an id.
     pub fn new(id: impl Into<String>) -> Result<Self, String> {
         let id = id.into();
-        if !(16..=128).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(format!(
-                "AccessKeyId {:?} is not an access key id (16 to 128 letters and digits)",
-                truncate(&id)
-            ));
+        if !(16..=128).contains(&id.len())
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            // The value is not quoted: a secret pasted into the wrong field must not be echoed.
+            return Err(
+                "AccessKeyId is not an access key id (16 to 128 upper-case letters and digits)"
+                    .to_owned(),
+            );
         }
         Ok(Self(id))
     }
@@ -203,7 +209,7 @@ pub enum EventError {
         problem: String,
     },
     #[error(
-        "the event has an unknown Step {0:?}: expected createSecret, setSecret, testSecret or finishSecret"
+        "the event has an unknown Step {0}: expected createSecret, setSecret, testSecret or finishSecret"
     )]
     UnknownStep(String),
 }
@@ -265,15 +271,15 @@ pub(crate) fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// Shortens untrusted text before it is quoted in an error message.
-pub(crate) fn truncate(text: &str) -> String {
+/// Quotes untrusted text for an error message: escaped first, then cut to a bounded length.
+pub(crate) fn quote(text: &str) -> String {
     const LIMIT: usize = 80;
-    if text.chars().count() <= LIMIT {
-        text.to_owned()
+    let escaped = text.escape_debug().to_string();
+    if escaped.chars().count() <= LIMIT {
+        format!("\"{escaped}\"")
     } else {
-        let mut short: String = text.chars().take(LIMIT).collect();
-        short.push('…');
-        short
+        let short: String = escaped.chars().take(LIMIT).collect();
+        format!("\"{short}…\"")
     }
 }
 

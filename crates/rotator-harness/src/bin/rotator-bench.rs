@@ -40,15 +40,27 @@ async fn main() -> Result<()> {
             let token = new_token();
             fx.start_rotation(&secret(n), &token).await?;
             let requests_before = request_count(&moto)?;
-            let started = Instant::now();
+            let mut elapsed = Duration::ZERO;
+            let mut per_step = Vec::new();
             for step in STEPS {
+                let step_before = if n == 0 { request_count(&moto)? } else { 0 };
                 let answer = function.invoke_direct(&event(step, &secret(n), &token))?;
                 if !answer.ok {
                     bail!("{step} failed for {}: {}", secret(n), answer.output);
                 }
+                elapsed += answer.elapsed;
+                if n == 0 {
+                    per_step.push(format!("{step} {}", request_count(&moto)? - step_before));
+                }
             }
-            let elapsed = started.elapsed();
             let requests = request_count(&moto)? - requests_before;
+            if n == 0 {
+                let kind = if round == 0 { "first" } else { "later" };
+                println!(
+                    "AWS requests per step of a {kind} rotation: {}",
+                    per_step.join(", ")
+                );
+            }
             if round == 0 {
                 first.push(elapsed);
                 first_requests.push(requests);
@@ -130,14 +142,24 @@ fn wait_logged(function: &Function, text: &str) -> Result<Instant> {
 
 /// The requests moto has answered so far, from its request log.
 fn request_count(moto: &Moto) -> Result<usize> {
-    // The log is written as requests complete; give the last line a moment to land.
-    std::thread::sleep(Duration::from_millis(20));
-    let log = std::fs::read_to_string(&moto.log)?;
-    Ok(log
-        .lines()
-        .filter(|line| line.contains("\"POST ") || line.contains("\"GET "))
-        .filter(|line| !line.contains("/moto-api/"))
-        .count())
+    let count = || -> Result<usize> {
+        let log = std::fs::read_to_string(&moto.log)?;
+        Ok(log
+            .lines()
+            .filter(|line| line.contains("\"POST ") || line.contains("\"GET "))
+            .filter(|line| !line.contains("/moto-api/"))
+            .count())
+    };
+    // moto logs a request after answering it: wait until the count stops moving.
+    let mut last = count()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(30));
+        let now = count()?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
 }
 
 /// The process's peak resident set size (VmHWM), in kB.
