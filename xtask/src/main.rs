@@ -136,9 +136,45 @@ pub fn build(arch: Arch) -> Result<PathBuf> {
     Ok(zip)
 }
 
+/// ARCHITECTURE.md's first invariant: rotator-core depends on no AWS crate.
+fn core_has_no_aws_dependency() -> Result<()> {
+    let output = cargo()
+        .args([
+            "tree",
+            "--package",
+            "rotator-core",
+            "--edges",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .context("running cargo tree")?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let aws: Vec<&str> = tree
+        .lines()
+        .filter(|line| line.starts_with("aws-"))
+        .collect();
+    if !aws.is_empty() {
+        bail!(
+            "rotator-core must not depend on AWS crates, but depends on: {}",
+            aws.join(", ")
+        );
+    }
+    println!("rotator-core depends on no aws-* crate");
+    Ok(())
+}
+
 /// Every check the project has.
 fn ci() -> Result<()> {
     let venv = tools::python_tools()?;
+    core_has_no_aws_dependency()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args([
         "clippy",
