@@ -176,15 +176,6 @@ async fn list_access_keys_reports_ids_statuses_and_creation_times() -> Result<()
 }
 
 #[tokio::test]
-async fn list_access_keys_of_a_missing_user_is_not_found() -> Result<()> {
-    let moto = Moto::start().await?;
-    let iam = iam(&moto).await;
-    let kind = error_kind(iam.list_access_keys(&user("nobody")?).await);
-    assert_eq!(kind, PortErrorKind::NotFound);
-    Ok(())
-}
-
-#[tokio::test]
 async fn create_access_key_returns_a_working_secret_and_a_third_key_exceeds_the_limit() -> Result<()>
 {
     let moto = Moto::start().await?;
@@ -212,15 +203,6 @@ async fn create_access_key_returns_a_working_secret_and_a_third_key_exceeds_the_
         ids,
         vec![first.id.as_str().to_owned(), second.id.as_str().to_owned()]
     );
-    Ok(())
-}
-
-#[tokio::test]
-async fn create_access_key_for_a_missing_user_is_not_found() -> Result<()> {
-    let moto = Moto::start().await?;
-    let iam = iam(&moto).await;
-    let kind = error_kind(iam.create_access_key(&user("nobody")?).await);
-    assert_eq!(kind, PortErrorKind::NotFound);
     Ok(())
 }
 
@@ -338,22 +320,35 @@ async fn fifty_user_tags_are_all_listed_and_removed() -> Result<()> {
 }
 
 #[tokio::test]
-async fn tags_of_a_missing_user_are_not_found() -> Result<()> {
+async fn every_call_on_a_missing_user_is_not_found() -> Result<()> {
     let moto = Moto::start().await?;
     let iam = iam(&moto).await;
     let nobody = user("nobody")?;
-    assert_eq!(
-        error_kind(iam.list_user_tags(&nobody).await),
-        PortErrorKind::NotFound
-    );
-    assert_eq!(
-        error_kind(iam.tag_user(&nobody, &[tag("a", "1")]).await),
-        PortErrorKind::NotFound
-    );
-    assert_eq!(
-        error_kind(iam.untag_user(&nobody, &["a".to_owned()]).await),
-        PortErrorKind::NotFound
-    );
+    let kinds = [
+        (
+            "ListAccessKeys",
+            error_kind(iam.list_access_keys(&nobody).await),
+        ),
+        (
+            "CreateAccessKey",
+            error_kind(iam.create_access_key(&nobody).await),
+        ),
+        (
+            "ListUserTags",
+            error_kind(iam.list_user_tags(&nobody).await),
+        ),
+        (
+            "TagUser",
+            error_kind(iam.tag_user(&nobody, &[tag("a", "1")]).await),
+        ),
+        (
+            "UntagUser",
+            error_kind(iam.untag_user(&nobody, &["a".to_owned()]).await),
+        ),
+    ];
+    for (call, kind) in kinds {
+        assert_eq!(kind, PortErrorKind::NotFound, "{call}");
+    }
     Ok(())
 }
 
