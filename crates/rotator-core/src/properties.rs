@@ -25,7 +25,7 @@ use crate::StepError;
 use crate::config::{OldKeyPolicy, Settings};
 use crate::ledger::Ledger;
 use crate::ports::{AccessKeyInfo, CredentialCheck, KeyStatus, PortErrorKind, PortResult, Tag};
-use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Rotator};
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Rotator};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue};
 use crate::testing::{Fault, World};
 use crate::types::{AccessKeyId, ClientRequestToken, EventError, RotationEvent, SecretId, Step};
@@ -70,16 +70,7 @@ fn settings(policy: OldKeyPolicy) -> Settings {
 
 /// A world with the user and one secret holding `value`, and a rotator over it.
 fn world_with(value: &str, policy: OldKeyPolicy) -> (World, Rotator) {
-    let world = World::new();
-    world.add_user(USER);
-    world.add_secret(SECRET, value);
-    world
-        .state()
-        .secrets
-        .get_mut(SECRET)
-        .expect("the secret")
-        .tags
-        .insert(NOTIFY_EMAIL_TAG.into(), "owner@example.com".into());
+    let world = World::with_user_and_secret(USER, SECRET, value, "owner@example.com");
     let rotator = Rotator::new(world.ports(), settings(policy));
     (world, rotator)
 }

@@ -7,7 +7,7 @@ use crate::StepError;
 use crate::config::{OldKeyPolicy, Settings};
 use crate::error::RotationError;
 use crate::ports::{KeyStatus, PortErrorKind};
-use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Outcome, Rotator};
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Outcome, Rotator};
 use crate::secret_value::{SecretString, SecretValue};
 use crate::testing::{Fault, World};
 use crate::types::{ClientRequestToken, RotationEvent, SecretId, Step};
@@ -34,16 +34,7 @@ impl Harness {
     }
 
     fn with_value(policy: OldKeyPolicy, value: &str) -> Self {
-        let world = World::new();
-        world.add_user(USER);
-        world.add_secret(SECRET, value);
-        world
-            .state()
-            .secrets
-            .get_mut(SECRET)
-            .expect("secret")
-            .tags
-            .insert(NOTIFY_EMAIL_TAG.into(), "owner@example.com".into());
+        let world = World::with_user_and_secret(USER, SECRET, value, "owner@example.com");
         let settings = Settings {
             sender_email: Some("rotator@example.com".into()),
             old_key_policy: policy,

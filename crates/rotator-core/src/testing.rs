@@ -13,7 +13,7 @@ use crate::ports::{
     AccessKeyInfo, Clock, CredentialCheck, EpochSecs, Iam, KeyStatus, NewAccessKey, Notice,
     Notifier, PortError, PortErrorKind, PortResult, SecretMetadata, SecretStore, Tag, VersionRef,
 };
-use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Ports};
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString};
 use crate::types::{AccessKeyId, ClientRequestToken, RotationToken, SecretId, UserName};
 
@@ -123,6 +123,22 @@ impl World {
             notifier: Arc::new(self.clone()),
             clock: Arc::new(self.clone()),
         }
+    }
+
+    /// A world with one user and one secret for it: the secret's AWSCURRENT value is `value`
+    /// and its `NotifyEmail` tag `notify`.
+    pub fn with_user_and_secret(user: &str, secret: &str, value: &str, notify: &str) -> Self {
+        let world = Self::new();
+        world.add_user(user);
+        world.add_secret(secret, value);
+        world
+            .state()
+            .secrets
+            .get_mut(secret)
+            .expect("the secret was just added")
+            .tags
+            .insert(NOTIFY_EMAIL_TAG.into(), notify.into());
+        world
     }
 
     pub fn add_user(&self, name: &str) {
