@@ -190,6 +190,11 @@ impl Function {
     /// Sends one event straight to the emulator's Invoke API (what `cargo lambda invoke`
     /// does, without starting a process): for measurements.
     pub fn invoke_direct(&self, event: &Value) -> Result<Invocation> {
+        self.invoke_bytes(event.to_string().as_bytes())
+    }
+
+    /// Sends any payload, JSON or not, straight to the emulator's Invoke API.
+    pub fn invoke_bytes(&self, payload: &[u8]) -> Result<Invocation> {
         let start = Instant::now();
         let (status, body) = crate::http::request(
             self.port,
@@ -197,7 +202,7 @@ impl Function {
             "/2015-03-31/functions/_/invocations",
             "application/json",
             &[],
-            event.to_string().as_bytes(),
+            payload,
         )?;
         Ok(Invocation {
             ok: status == 200,

@@ -282,6 +282,16 @@ async fn malformed_events_are_refused_and_the_process_keeps_serving() -> Result<
         assert!(answer.output.contains(expected), "{bad}: {}", answer.output);
         assert!(answer.output.contains("InvalidEvent"), "{}", answer.output);
     }
+    // A payload that is not JSON at all is refused by the runtime before the handler runs.
+    let answer = env.function.invoke_bytes(b"createSecret please")?;
+    assert!(!answer.ok, "{}", answer.output);
+    assert!(
+        answer
+            .output
+            .contains("failed to deserialize the incoming data"),
+        "{}",
+        answer.output
+    );
     assert!(env.function.is_running());
     assert!(
         env.fx.keys(USER).await?.is_empty(),
