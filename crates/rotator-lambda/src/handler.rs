@@ -4,6 +4,8 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use rotator_core::{EventError, RotationEvent, Rotator, StepError};
 use serde_json::{Value, json};
 
+use crate::RequestCounter;
+
 /// Why an invocation failed; Lambda reports `kind` as the `errorType`.
 #[derive(Debug, thiserror::Error)]
 pub enum InvocationError {
@@ -31,11 +33,23 @@ impl From<InvocationError> for Diagnostic {
     }
 }
 
-/// Handles one invocation.
+/// Handles one invocation, and logs how many AWS requests it made.
 pub async fn handle(
     rotator: &Rotator,
+    requests: &RequestCounter,
     event: LambdaEvent<Value>,
 ) -> Result<Value, InvocationError> {
+    let before = requests.count();
+    let result = run(rotator, event).await;
+    tracing::info!(
+        aws_requests = requests.count() - before,
+        ok = result.is_ok(),
+        "invocation finished"
+    );
+    result
+}
+
+async fn run(rotator: &Rotator, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
     let event = RotationEvent::from_value(&event.payload).inspect_err(|error| {
         tracing::error!(%error, "refused an invalid event");
     })?;

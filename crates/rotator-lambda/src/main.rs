@@ -3,6 +3,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use rotator_core::Settings;
+use rotator_lambda::RequestCounter;
 use serde_json::Value;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -20,10 +21,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "rotator starting"
     );
     let config = aws_config::load_from_env().await;
-    let rotator = rotator_lambda::rotator(&config, settings);
+    let requests = RequestCounter::default();
+    let rotator = rotator_lambda::rotator(&config, settings, &requests);
     tracing::info!("ready for events");
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        rotator_lambda::handler::handle(&rotator, event)
+        rotator_lambda::handler::handle(&rotator, &requests, event)
     }))
     .await
 }

@@ -15,6 +15,7 @@ use rotator_core::{
 };
 use rotator_harness::moto::ACCOUNT;
 use rotator_harness::{Fixture, Moto, new_token};
+use rotator_lambda::RequestCounter;
 use rotator_lambda::adapters::{
     IamAdapter, NotifierAdapter, SecretsManagerAdapter, StsCredentialCheck,
 };
@@ -79,7 +80,7 @@ async fn secrets(moto: &Moto) -> SecretsManagerAdapter {
 }
 
 async fn sts(moto: &Moto) -> StsCredentialCheck {
-    StsCredentialCheck::new(moto.sdk_config().await)
+    StsCredentialCheck::new(moto.sdk_config().await, RequestCounter::default())
 }
 
 async fn notifier(moto: &Moto, topic: Option<&str>, sender: Option<&str>) -> NotifierAdapter {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rotator_harness::{Fixture, Function, Moto, STEPS, event, function_binary, new_token};
+use serde_json::Value;
 
 const DEFAULT_USERS: usize = 100;
 
@@ -33,32 +34,35 @@ async fn main() -> Result<()> {
 
     let mut first = Vec::new();
     let mut later = Vec::new();
-    let mut first_requests = Vec::new();
-    let mut later_requests = Vec::new();
+    let mut first_requests: Vec<u64> = Vec::new();
+    let mut later_requests: Vec<u64> = Vec::new();
+    let mut invocations = 0;
     for round in 0..2 {
         for n in 0..users {
             let token = new_token();
             fx.start_rotation(&secret(n), &token).await?;
-            let requests_before = request_count(&moto)?;
             let mut elapsed = Duration::ZERO;
             let mut per_step = Vec::new();
             for step in STEPS {
-                let step_before = if n == 0 { request_count(&moto)? } else { 0 };
                 let answer = function.invoke_direct(&event(step, &secret(n), &token))?;
                 if !answer.ok {
                     bail!("{step} failed for {}: {}", secret(n), answer.output);
                 }
                 elapsed += answer.elapsed;
-                if n == 0 {
-                    per_step.push(format!("{step} {}", request_count(&moto)? - step_before));
-                }
+                invocations += 1;
+                per_step.push(requests_of_invocation(&function, invocations)?);
             }
-            let requests = request_count(&moto)? - requests_before;
+            let requests: u64 = per_step.iter().sum();
             if n == 0 {
                 let kind = if round == 0 { "first" } else { "later" };
+                let steps: Vec<String> = STEPS
+                    .iter()
+                    .zip(&per_step)
+                    .map(|(step, count)| format!("{step} {count}"))
+                    .collect();
                 println!(
                     "AWS requests per step of a {kind} rotation: {}",
-                    per_step.join(", ")
+                    steps.join(", ")
                 );
             }
             if round == 0 {
@@ -123,7 +127,7 @@ fn percentile(samples: &mut [Duration], p: usize) -> Duration {
     samples.get(index).copied().unwrap_or_default()
 }
 
-fn max(values: &[usize]) -> usize {
+fn max(values: &[u64]) -> u64 {
     values.iter().copied().max().unwrap_or(0)
 }
 
@@ -140,25 +144,29 @@ fn wait_logged(function: &Function, text: &str) -> Result<Instant> {
     }
 }
 
-/// The requests moto has answered so far, from its request log.
-fn request_count(moto: &Moto) -> Result<usize> {
-    let count = || -> Result<usize> {
-        let log = std::fs::read_to_string(&moto.log)?;
-        Ok(log
-            .lines()
-            .filter(|line| line.contains("\"POST ") || line.contains("\"GET "))
-            .filter(|line| !line.contains("/moto-api/"))
-            .count())
-    };
-    // moto logs a request after answering it: wait until the count stops moving.
-    let mut last = count()?;
+/// The AWS requests that the function's `number`th invocation made, from its
+/// `invocation finished` log line (`aws_requests`, counted by the SDK clients themselves).
+fn requests_of_invocation(function: &Function, number: usize) -> Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        std::thread::sleep(Duration::from_millis(30));
-        let now = count()?;
-        if now == last {
-            return Ok(now);
+        let finished: Vec<Value> = function
+            .logs()
+            .iter()
+            .filter(|line| line.contains("invocation finished"))
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        if let Some(line) = finished.get(number - 1) {
+            return line["fields"]["aws_requests"]
+                .as_u64()
+                .context("an `invocation finished` line without aws_requests");
         }
-        last = now;
+        if Instant::now() > deadline {
+            bail!(
+                "the function logged {} invocations, not {number}",
+                finished.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

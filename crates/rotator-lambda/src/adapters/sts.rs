@@ -8,17 +8,19 @@ use rotator_core::KeyPair;
 use rotator_core::ports::{CredentialCheck, PortError, PortErrorKind, PortResult};
 
 use super::port_error;
+use crate::RequestCounter;
 
 /// Builds, for each check, an STS client that signs with the key pair under test and
 /// otherwise shares the function's configuration (region, endpoint, retries).
 #[derive(Debug, Clone)]
 pub struct StsCredentialCheck {
     config: SdkConfig,
+    requests: RequestCounter,
 }
 
 impl StsCredentialCheck {
-    pub fn new(config: SdkConfig) -> Self {
-        Self { config }
+    pub fn new(config: SdkConfig, requests: RequestCounter) -> Self {
+        Self { config, requests }
     }
 }
 
@@ -34,6 +36,7 @@ impl CredentialCheck for StsCredentialCheck {
         );
         let config = aws_sdk_sts::config::Builder::from(&self.config)
             .credentials_provider(credentials)
+            .interceptor(self.requests.clone())
             .build();
         let output = Client::from_conf(config)
             .get_caller_identity()
