@@ -14,7 +14,7 @@ use crate::ports::{
     AccessKeyInfo, Clock, CredentialCheck, Iam, KeyStatus, Notifier, PortErrorKind, SecretMetadata,
     SecretStore, VersionRef,
 };
-use crate::secret_value::{KeyPair, SecretValue};
+use crate::secret_value::{KeyPair, SecretString, SecretValue};
 use crate::types::{AccessKeyId, RotationEvent, Step, UserName};
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
@@ -195,6 +195,25 @@ impl Rotator {
         }
     }
 
+    /// Fetches one version's text, by stage and optionally pinned to the token; `Ok(None)`
+    /// when it holds no value.
+    async fn fetch(
+        &self,
+        event: &RotationEvent,
+        stage: &'static str,
+        pinned_to_token: bool,
+    ) -> Result<Option<SecretString>, RotationError> {
+        let version = VersionRef {
+            version_id: pinned_to_token.then_some(event.token.as_str()),
+            stage,
+        };
+        self.ports
+            .secrets
+            .get_value(&event.secret_id, version)
+            .await
+            .map_err(RotationError::port("GetSecretValue"))
+    }
+
     /// Reads and parses one version; `Ok(None)` when it holds no value.
     async fn read(
         &self,
@@ -202,17 +221,7 @@ impl Rotator {
         stage: &'static str,
         pinned_to_token: bool,
     ) -> Result<Option<SecretValue>, RotationError> {
-        let version = VersionRef {
-            version_id: pinned_to_token.then_some(event.token.as_str()),
-            stage,
-        };
-        let Some(text) = self
-            .ports
-            .secrets
-            .get_value(&event.secret_id, version)
-            .await
-            .map_err(RotationError::port("GetSecretValue"))?
-        else {
+        let Some(text) = self.fetch(event, stage, pinned_to_token).await? else {
             return Ok(None);
         };
         SecretValue::parse(&text)
@@ -241,20 +250,8 @@ impl Rotator {
         let current = self.read_current(event).await?;
         let user = current.user_name.clone();
         learnt.user = Some(user.clone());
-        if self
-            .ports
-            .secrets
-            .get_value(
-                &event.secret_id,
-                VersionRef {
-                    version_id: Some(event.token.as_str()),
-                    stage: AWSPENDING,
-                },
-            )
-            .await
-            .map_err(RotationError::port("GetSecretValue"))?
-            .is_some()
-        {
+        // Whatever the pending value holds, its existence is enough: it is not parsed here.
+        if self.fetch(event, AWSPENDING, true).await?.is_some() {
             info!(token = %event.token, "the pending value is already stored: nothing to do");
             return Ok(Outcome::PendingExists);
         }
