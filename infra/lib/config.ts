@@ -45,8 +45,12 @@ export const DEFAULTS = {
   logRetentionDays: 365,
 } as const;
 
-/** The most users one deployment manages: their ARNs must fit in the role's 10,240-character inline policy quota. */
-export const MAX_USERS = 40;
+/**
+ * The most users one deployment manages. The role's policy does not grow with them (it names the secret prefix
+ * and the user path), and their secrets spread over nested stacks (see shards.ts), which hold 10,000 users
+ * with room to spare; the tests synthesize 5,000.
+ */
+export const MAX_USERS = 10_000;
 
 /** The longest testSecret budget: it plus a 60-second margin must stay within Lambda's 900-second limit. */
 export const MAX_TEST_TIMEOUT_SECS = 840;

@@ -1,6 +1,5 @@
-/** The Rotator construct: the rotation Lambda, its least-privilege role, one rotated secret per managed user, and the alerting around them. */
-import { createHash } from 'node:crypto';
-import { Aws, CfnOutput, Duration, SecretValue, Stack, Tags, Validations } from 'aws-cdk-lib';
+/** The Rotator construct: the rotation Lambda, its least-privilege role, one rotated secret per managed user (spread over nested stacks), and the alerting around them. */
+import { Aws, CfnOutput, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -12,8 +11,13 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { ManagedUser, OldKeyPolicy } from './config';
+import { SecretShard, secretLogicalId } from './secret-shard';
+import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId } from './shards';
+
+export { secretLogicalId };
 
 /** The properties of a Rotator. */
 export interface RotatorProps {
@@ -21,7 +25,10 @@ export interface RotatorProps {
   readonly codePath: string;
   /** The IAM users whose access keys are rotated; one secret is created for each. */
   readonly users: readonly ManagedUser[];
-  /** The IAM path under which every managed user lives, such as "/rotated/". */
+  /**
+   * The base IAM path of the managed users, such as "/rotated/". The users of this deployment live under
+   * the base path followed by the stack name, such as "/rotated/IamKeyRotator/", and the role reaches no other.
+   */
   readonly managedUserPath: string;
   /** The verified SES sender of the success emails; without it no email is sent. */
   readonly senderEmail?: string;
@@ -50,16 +57,30 @@ export interface RotatorProps {
 /** The time that the function gets beyond the testSecret budget, for the other API calls of a step. */
 export const TIMEOUT_MARGIN = Duration.seconds(60);
 
-/** The IAM actions that the function needs on each managed user. */
-export const IAM_USER_ACTIONS = [
+/** The IAM actions that the function needs on the access keys and tags of each managed user, tagging aside. */
+export const IAM_KEY_ACTIONS = [
   'iam:ListAccessKeys',
   'iam:CreateAccessKey',
   'iam:UpdateAccessKey',
   'iam:DeleteAccessKey',
-  'iam:TagUser',
-  'iam:UntagUser',
   'iam:ListUserTags',
 ];
+
+/** The IAM actions that write user tags; they are granted for the rotator's own tag keys only. */
+export const IAM_TAG_ACTIONS = ['iam:TagUser', 'iam:UntagUser'];
+
+/** Every IAM action that the function has on managed users. */
+export const IAM_USER_ACTIONS = [...IAM_KEY_ACTIONS, ...IAM_TAG_ACTIONS];
+
+/**
+ * The tag keys that the function may write or remove: its intent records ("rotator:intent:<token>") and
+ * key records ("rotator:key:<AccessKeyId>"). No other key is within its reach, so a compromised function
+ * cannot tag a user into permissions that tag-based policies elsewhere might grant.
+ */
+export const ROTATOR_TAG_KEYS = 'rotator:*';
+
+/** The longest IAM path. */
+const MAX_IAM_PATH = 512;
 
 /** The Secrets Manager actions that a rotation function needs on the secrets it rotates. */
 export const SECRET_ACTIONS = [
@@ -69,21 +90,12 @@ export const SECRET_ACTIONS = [
   'secretsmanager:UpdateSecretVersionStage',
 ];
 
-/**
- * The logical id of a user's secret. It is derived from the user name alone, so that reordering, adding or
- * removing other users never replaces a secret; the hash keeps names that differ only in punctuation apart.
- */
-export function secretLogicalId(userName: string): string {
-  const alphanumeric = userName.replace(/[^A-Za-z0-9]/g, '');
-  const hash = createHash('sha256').update(userName.toLowerCase()).digest('hex').slice(0, 8).toUpperCase();
-  return `UserSecret${alphanumeric}${hash}`;
-}
-
 /** The fixed logical ids of the other stateful resources, kept stable across refactorings of the construct tree. */
 export const LOGICAL_IDS = {
   alertKey: 'AlertTopicKey',
   alertTopic: 'AlertTopic',
   logGroup: 'RotatorLogGroup',
+  deadLetterQueue: 'AlertDeadLetterQueue',
 } as const;
 
 /** Deploys the IAM access key rotator for a fixed set of users. */
@@ -102,10 +114,20 @@ export class Rotator extends Construct {
   readonly logGroup: logs.LogGroup;
   /** Each managed user's secret, by user name. */
   readonly secrets: ReadonlyMap<string, secretsmanager.Secret>;
+  /** The nested stacks that hold the secrets, by shard number; only shards with users exist. */
+  readonly shards: ReadonlyMap<number, SecretShard>;
+  /** The IAM path of this deployment's users, such as "/rotated/IamKeyRotator/". */
+  readonly deploymentUserPath: string;
   /** The EventBridge rule that forwards failed and abandoned rotations to the alert topic. */
   readonly rotationFailureRule: events.Rule;
+  /** The queue that keeps the events that the rule could not deliver to the alert topic. */
+  readonly deadLetterQueue: sqs.Queue;
   /** The alarm on the function's Errors metric. */
   readonly errorsAlarm: cloudwatch.Alarm;
+  /** The alarm on the rule's failed deliveries to the alert topic. */
+  readonly failedDeliveriesAlarm: cloudwatch.Alarm;
+  /** The alarm on events waiting in the dead-letter queue. */
+  readonly deadLettersAlarm: cloudwatch.Alarm;
   /** The SES identity of the sender, when this construct creates it. */
   readonly senderIdentity?: ses.EmailIdentity;
 
@@ -116,6 +138,24 @@ export class Rotator extends Construct {
     const alertEmails = props.alertEmails ?? [];
     const defaultNotifyEmails = props.defaultNotifyEmails ?? [];
 
+    // The users of this deployment live under a path of their own (the base path and the stack name), so
+    // that the role reaches none of the users of another deployment, even one under the same base path.
+    this.deploymentUserPath = `${props.managedUserPath}${stack.stackName}/`;
+    if (this.deploymentUserPath.length > MAX_IAM_PATH) {
+      throw new Error(
+        `The IAM path ${this.deploymentUserPath} (managedUserPath and the stack name) is longer than IAM's ${MAX_IAM_PATH} characters.`,
+      );
+    }
+
+    // Alarm names are fixed, so that the alert key's policy can name the alarms without referring to them
+    // (an alarm refers to the topic, which refers to the key: a reference back would be a cycle).
+    const alarmNames = {
+      errors: `${stack.stackName}-FunctionErrors`,
+      failedDeliveries: `${stack.stackName}-AlertDeliveryFailures`,
+      deadLetters: `${stack.stackName}-UndeliveredAlerts`,
+    };
+    const alarmArn = (name: string) => `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${name}`;
+
     // The alert topic is encrypted with a customer-managed key rather than alias/aws/sns: the AWS-managed
     // key's policy cannot be changed, so neither EventBridge nor CloudWatch alarms could publish to the
     // topic. This key's policy lets exactly those two services (and, through IAM, the function) use it.
@@ -124,15 +164,28 @@ export class Rotator extends Construct {
       enableKeyRotation: true,
     });
     (this.alertKey.node.defaultChild as kms.CfnKey).overrideLogicalId(LOGICAL_IDS.alertKey);
+    // EventBridge sends neither aws:SourceAccount nor aws:SourceArn on the KMS calls it makes to deliver to
+    // an encrypted topic: a condition on either here would deny every delivery, and the alerts of failed
+    // rotations would be dropped without a trace. The topic's policy limits EventBridge to this rule instead.
     this.alertKey.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: 'AllowAlertPublishersToEncrypt',
-        principals: [
-          new iam.ServicePrincipal('events.amazonaws.com'),
-          new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
-        ],
+        sid: 'AllowEventBridgeToEncryptAlerts',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: ['*'],
+      }),
+    );
+    // CloudWatch does send both keys, so it may use the key only for this deployment's alarms.
+    this.alertKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowAlarmsToEncryptAlerts',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnEquals: { 'aws:SourceArn': Object.values(alarmNames).map(alarmArn) },
+        },
       }),
     );
 
@@ -195,7 +248,7 @@ export class Rotator extends Construct {
       action: 'lambda:InvokeFunction',
       sourceAccount: stack.account,
     });
-    const invokePermission = this.function.node.findChild(invokePermissionId);
+    const invokePermission = this.function.node.findChild(invokePermissionId) as lambda.CfnPermission;
 
     // addRotationSchedule adds its own invoke permission (without SourceAccount) and role statements
     // (including secretsmanager:GetRandomPassword on "*") when it is given a function of this stack. Given
@@ -206,54 +259,38 @@ export class Rotator extends Construct {
       skipPermissions: true,
     });
 
-    // Every secret is named "<stack name>/<user name>": easy to find, and one prefix for the event rule.
+    // Every secret is named "<stack name>/<user name>": easy to find, one prefix for the event rule, and one
+    // constant-size resource for the role, however many users the deployment has.
     const secretNamePrefix = `${stack.stackName}/`;
-    const secrets = new Map<string, secretsmanager.Secret>();
-    const schedules: secretsmanager.RotationSchedule[] = [];
-    for (const user of props.users) {
-      const secret = new secretsmanager.Secret(this, `Secret-${user.name}`, {
-        secretName: `${secretNamePrefix}${user.name}`,
-        description: `IAM access key of the user ${user.name}, rotated by ${stack.stackName}.`,
-        secretObjectValue: { UserName: SecretValue.unsafePlainText(user.name) },
-      });
-      (secret.node.defaultChild as secretsmanager.CfnSecret).overrideLogicalId(secretLogicalId(user.name));
-      if (user.notifyEmails && user.notifyEmails.length > 0) {
-        Tags.of(secret).add('NotifyEmail', user.notifyEmails.join(','));
-      }
-      schedules.push(
-        secret.addRotationSchedule('Rotation', {
-          rotationLambda: rotationTarget,
-          automaticallyAfter: props.rotationInterval ?? Duration.days(90),
-          rotateImmediatelyOnUpdate: props.rotateImmediately ?? true,
-        }),
-      );
-      secrets.set(user.name, secret);
-      new CfnOutput(this, `SecretArn-${user.name}`, {
-        description: `The secret that holds the access key of ${user.name}.`,
-        value: secret.secretArn,
-      });
-    }
-    this.secrets = secrets;
-    const secretArns = [...secrets.values()].map((secret) => secret.secretArn);
-
-    const managedUsersArn = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user${props.managedUserPath}*`;
+    const deploymentSecretsArn = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${secretNamePrefix}*`;
+    const deploymentUsersArn = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user${this.deploymentUserPath}*`;
     const statements = [
       new iam.PolicyStatement({
         sid: 'ManageAccessKeysOfManagedUsers',
-        actions: IAM_USER_ACTIONS,
-        // Only users under the managed path: a user elsewhere is out of reach even if a secret names it.
-        // The path, rather than a list of user ARNs, keeps this statement small, so that the policy with
-        // its secret ARNs fits IAM's 10,240-character quota for a role's inline policies (see MAX_USERS).
-        resources: [managedUsersArn],
+        actions: IAM_KEY_ACTIONS,
+        // Only users under this deployment's path: a user elsewhere (another deployment's included) is out of
+        // reach even if a secret names it.
+        resources: [deploymentUsersArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'TagManagedUsersWithRotatorKeysOnly',
+        actions: IAM_TAG_ACTIONS,
+        resources: [deploymentUsersArn],
+        conditions: {
+          // Every tag key of the request must be one of the rotator's; ForAllValues alone would also pass a
+          // request without tag keys, which the Null test refuses.
+          'ForAllValues:StringLike': { 'aws:TagKeys': ROTATOR_TAG_KEYS },
+          Null: { 'aws:TagKeys': 'false' },
+        },
       }),
       new iam.PolicyStatement({
         sid: 'RotateManagedSecrets',
         actions: SECRET_ACTIONS,
-        resources: secretArns,
+        resources: [deploymentSecretsArn],
         // The function can touch these secrets only while it is their rotation function: a secret whose
         // rotation is pointed elsewhere is out of its reach.
         conditions: {
-          StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': this.function.functionArn },
+          ArnEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': this.function.functionArn },
         },
       }),
       new iam.PolicyStatement({
@@ -300,11 +337,19 @@ export class Rotator extends Construct {
       statements,
     });
     Validations.of(this.policy).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${props.managedUserPath}*]`,
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${this.deploymentUserPath}*]`,
       reason:
-        `The wildcard is the managed user path ${props.managedUserPath}: the function may manage the access ` +
-        'keys of the users under that path, which exist only to be rotated, and of no other user. IAM has no ' +
-        'narrower resource that stays within the inline policy quota for many users.',
+        `The wildcard is this deployment's user path ${this.deploymentUserPath}: the function may manage the ` +
+        'access keys (and write only its own rotator:* tags) of the users under that path, which exist only to ' +
+        'be rotated by this deployment, and of no other user. A list of user ARNs would outgrow the inline ' +
+        'policy quota with a few dozen users.',
+    });
+    Validations.of(this.policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secretNamePrefix}*]`,
+      reason:
+        `The wildcard is this deployment's secret name prefix ${secretNamePrefix}, to which the function binds ` +
+        'each secret to its user, and the AllowRotationLambdaArn condition limits it further to secrets that ' +
+        'this function rotates. A list of secret ARNs would outgrow the inline policy quota with a few dozen users.',
     });
     if (props.senderEmail !== undefined) {
       Validations.of(this.policy).acknowledge({
@@ -316,11 +361,41 @@ export class Rotator extends Construct {
       });
     }
 
-    // A new schedule rotates at once (when rotateImmediately is set) or tests the function, so the
-    // function must be invocable and fully permitted before any schedule exists.
-    for (const schedule of schedules) {
-      schedule.node.addDependency(invokePermission, this.policy);
+    // The secrets live in nested stacks, a fixed number of shards by a hash of the user name, so that no
+    // stack comes near CloudFormation's 500 resources and a user's secret never changes stacks.
+    const secrets = new Map<string, secretsmanager.Secret>();
+    const shards = new Map<number, SecretShard>();
+    const groups = groupByShard(props.users);
+    const created: CfnResource[] = [];
+    for (const [shard, users] of groups) {
+      if (users.length > MAX_USERS_PER_SHARD) {
+        throw new Error(
+          `${users.length} users fall into ${shardId(shard)}, more than its ${MAX_USERS_PER_SHARD} ` +
+            `(${users.slice(0, 3).map((user) => user.name).join(', ')}, ...): split the users over two deployments.`,
+        );
+      }
+      const nested = new SecretShard(this, shardId(shard), {
+        users,
+        deploymentName: stack.stackName,
+        rotationTarget,
+        rotationInterval: props.rotationInterval ?? Duration.days(90),
+        rotateImmediately: props.rotateImmediately ?? true,
+      });
+      const resource = nested.nestedStackResource!;
+      resource.overrideLogicalId(shardId(shard));
+      // A new schedule rotates at once (when rotateImmediately is set) or tests the function, so the
+      // function must be invocable and fully permitted before any schedule exists.
+      resource.addResourceDependency(invokePermission);
+      resource.addResourceDependency(this.policy.node.defaultChild as iam.CfnPolicy);
+      // At most PARALLEL_SHARDS shards are created at a time: each waits for the one PARALLEL_SHARDS before it.
+      const before = created[created.length - PARALLEL_SHARDS];
+      if (before) resource.addResourceDependency(before);
+      created.push(resource);
+      shards.set(shard, nested);
+      for (const [name, secret] of nested.secrets) secrets.set(name, secret);
     }
+    this.secrets = secrets;
+    this.shards = shards;
 
     // Failed and abandoned rotations of these secrets reach the alert topic even when the function cannot
     // report them itself (it timed out, could not start, or was never invoked).
@@ -341,6 +416,32 @@ export class Rotator extends Construct {
         },
       },
     });
+
+    // An event that EventBridge cannot deliver to the topic (after a day of retries) lands in this queue
+    // instead of being dropped, and an alarm says so.
+    this.deadLetterQueue = new sqs.Queue(this, 'AlertDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    (this.deadLetterQueue.node.defaultChild as sqs.CfnQueue).overrideLogicalId(LOGICAL_IDS.deadLetterQueue);
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue of the rotation failure rule\'s target; a dead-letter ' +
+        'queue of its own would only move the undelivered alerts one queue further. Its messages raise the ' +
+        'UndeliveredAlerts alarm.',
+    });
+    this.deadLetterQueue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowRotationFailureRule',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['sqs:SendMessage'],
+        resources: [this.deadLetterQueue.queueArn],
+        conditions: { ArnEquals: { 'aws:SourceArn': this.rotationFailureRule.ruleArn } },
+      }),
+    );
+
     const eventName = events.EventField.fromPath('$.detail.eventName');
     const secretId = events.EventField.fromPath('$.detail.additionalEventData.SecretId');
     const errorMessage = events.EventField.fromPath('$.detail.errorMessage');
@@ -351,6 +452,8 @@ export class Rotator extends Construct {
           `Secrets Manager reported ${eventName} for ${secretId}: ${errorMessage}. ` +
             'See the rotator function logs for the step that failed.',
         ),
+        deadLetterConfig: { arn: this.deadLetterQueue.queueArn },
+        retryPolicy: { maximumEventAgeInSeconds: Duration.days(1).toSeconds(), maximumRetryAttempts: 185 },
       }),
     });
     // EventBridge may publish to the topic only for this rule (the stock SnsTopic target would allow
@@ -367,24 +470,44 @@ export class Rotator extends Construct {
 
     // The alarm catches the errors that the function cannot report itself: a crash, a timeout, or a
     // start-up configuration error.
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
+    this.errorsAlarm = this.alarm('ErrorsAlarm', alarmNames.errors, {
       alarmDescription: 'The IAM access key rotator function failed; see its logs and the alert topic.',
       metric: this.function.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.errorsAlarm.addAlarmAction(new cloudwatchActions.SnsAction(this.alertTopic));
-    // CloudWatch may publish to the topic only for this alarm of this account.
+    // These two catch alerts that did not reach the topic. If the topic itself is what fails, their own
+    // notifications may not arrive either, but the alarms still show in CloudWatch.
+    this.failedDeliveriesAlarm = this.alarm('FailedDeliveriesAlarm', alarmNames.failedDeliveries, {
+      alarmDescription:
+        'EventBridge could not deliver a failed-rotation alert of the IAM access key rotator to the alert topic.',
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/Events',
+        metricName: 'FailedInvocations',
+        dimensionsMap: { RuleName: this.rotationFailureRule.ruleName },
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+    });
+    this.deadLettersAlarm = this.alarm('DeadLettersAlarm', alarmNames.deadLetters, {
+      alarmDescription:
+        'Failed-rotation alerts of the IAM access key rotator wait in its dead-letter queue: read them there.',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+    });
+    // CloudWatch may publish to the topic only for these alarms of this account.
     this.alertTopic.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: 'AllowErrorsAlarm',
+        sid: 'AllowRotatorAlarms',
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['sns:Publish'],
         resources: [this.alertTopic.topicArn],
         conditions: {
-          ArnEquals: { 'aws:SourceArn': this.errorsAlarm.alarmArn },
+          ArnEquals: {
+            'aws:SourceArn': [this.errorsAlarm, this.failedDeliveriesAlarm, this.deadLettersAlarm].map(
+              (alarm) => alarm.alarmArn,
+            ),
+          },
           StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
         },
       }),
@@ -398,5 +521,27 @@ export class Rotator extends Construct {
       description: 'The rotation Lambda function.',
       value: this.function.functionName,
     });
+    new CfnOutput(this, 'ManagedUserPath', {
+      description: 'The IAM path under which the managed users of this deployment must live.',
+      value: this.deploymentUserPath,
+    });
+    new CfnOutput(this, 'SecretNamePrefix', {
+      description: 'Every secret of this deployment is named this prefix followed by its user name.',
+      value: secretNamePrefix,
+    });
+  }
+
+  /** An alarm that fires on one occurrence within five minutes and notifies the alert topic. */
+  private alarm(id: string, alarmName: string, props: { alarmDescription: string; metric: cloudwatch.IMetric }) {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      alarmName,
+      ...props,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.alertTopic));
+    return alarm;
   }
 }

@@ -1,7 +1,7 @@
 /** Tests of the real app entry (bin/rotator.ts), run as `cdk synth` runs it: a child process fed the cdk.json context. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
@@ -44,7 +44,12 @@ describe('bin/rotator.ts', { concurrency: 2 }, () => {
     const run = await runApp({ config: 'rotator.config.example.json' }, { ROTATOR_ARTIFACT_PATH: dummyZip() });
     assert.equal(run.status, 0, run.stderr);
     const template = templateOf(run.outdir);
-    const secrets = Object.values(template.Resources).filter((r: any) => r.Type === 'AWS::SecretsManager::Secret');
+    // The secrets live in the nested stacks of their shards, whose templates sit next to the parent's.
+    const nested = readdirSync(run.outdir).filter((file) => file.endsWith('.nested.template.json'));
+    assert.equal(nested.length, Object.values(template.Resources).filter((r: any) => r.Type === 'AWS::CloudFormation::Stack').length);
+    const secrets = nested
+      .flatMap((file) => Object.values(JSON.parse(readFileSync(path.join(run.outdir, file), 'utf8')).Resources))
+      .filter((r: any) => r.Type === 'AWS::SecretsManager::Secret');
     assert.deepEqual(
       secrets.map((s: any) => s.Properties.Name).sort(),
       ['IamKeyRotator/ci-deployer', 'IamKeyRotator/legacy-batch', 'IamKeyRotator/reporting-export'],

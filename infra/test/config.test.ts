@@ -94,6 +94,14 @@ describe('parseConfig', () => {
     rejects({ users: many }, `users lists ${MAX_USERS + 1} users; one deployment manages at most ${MAX_USERS}`);
   });
 
+  it('accepts thousands of users: the old cap of 40 is gone', () => {
+    assert.equal(MAX_USERS, 10_000);
+    for (const count of [41, 5_000, MAX_USERS]) {
+      const users = Array.from({ length: count }, (_, i) => ({ name: `u${i}` }));
+      assert.equal(parseConfig({ users }, 'x.json').users.length, count);
+    }
+  });
+
   it('rejects invalid user entries by index', () => {
     rejects({ users: ['alice'] }, 'users[0] must be an object');
     rejects({ users: [{}] }, 'users[0].name must be a non-empty string');

@@ -5,10 +5,11 @@ import { describe, it } from 'node:test';
 import { Stack, Validations } from 'aws-cdk-lib';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
 import { BASE_CONFIG, synthStack, testApp } from './support/fixtures';
 
 /** The acknowledgements recorded on the constructs of a scope, by rule id. */
-function acknowledgements(scope: Stack): Map<string, string> {
+function acknowledgements(scope: IConstruct): Map<string, string> {
   const found = new Map<string, string>();
   for (const construct of scope.node.findAll()) {
     for (const entry of construct.node.metadata) {
@@ -38,24 +39,32 @@ describe('cdk-nag AWS Solutions checks', () => {
     });
   }
 
-  it('acknowledge only the two IAM5 wildcards, each with its reason', () => {
+  it('acknowledge only the three IAM5 wildcards and the dead-letter queue\'s own DLQ, each with its reason', () => {
     const { stack } = synthStack();
     const acks = acknowledgements(stack);
     assert.deepEqual([...acks.keys()].sort(), [
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/rotated/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/rotated/TestRotator/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:TestRotator/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]',
+      'AwsSolutions-SQS3',
     ]);
     for (const reason of acks.values()) assert.ok(reason.length > 80, reason);
-    // They sit on the function's policy, not on the stack.
-    const policy = stack.rotator.policy;
-    assert.ok(policy.node.metadata.some((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY));
+    // They sit on the function's policy and on the queue, not on the stack.
+    const onPolicy = acknowledgements(stack.rotator.policy );
+    assert.equal(onPolicy.size, 3);
+    const onQueue = acknowledgements(stack.rotator.deadLetterQueue );
+    assert.deepEqual([...onQueue.keys()], ['AwsSolutions-SQS3']);
     assert.ok(!stack.node.metadata.some((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY));
+    // The nested stacks of secrets need none.
+    for (const shard of stack.rotator.shards.values()) assert.equal(acknowledgements(shard).size, 0);
   });
 
   it('acknowledge no SES wildcard when there is no sender', () => {
     const { stack } = synthStack({ users: [{ name: 'alice' }] });
-    assert.deepEqual([...acknowledgements(stack).keys()], [
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/rotated/*]',
+    assert.deepEqual([...acknowledgements(stack).keys()].sort(), [
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/rotated/TestRotator/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:TestRotator/*]',
+      'AwsSolutions-SQS3',
     ]);
   });
 

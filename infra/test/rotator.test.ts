@@ -2,10 +2,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CfnElement } from 'aws-cdk-lib';
-import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
-import { IAM_USER_ACTIONS, LOGICAL_IDS, SECRET_ACTIONS, secretLogicalId } from '../lib/rotator';
-import { MAX_USERS } from '../lib/config';
-import { BASE_CONFIG, synthStack, testApp } from './support/fixtures';
+import type { Alarm as cloudwatchAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, LOGICAL_IDS, SECRET_ACTIONS, secretLogicalId } from '../lib/rotator';
+import type { RotatorStack } from '../lib/rotator-stack';
+import { shardId, shardOf } from '../lib/shards';
+import { BASE_CONFIG, synthStack } from './support/fixtures';
 
 const partition = { Ref: 'AWS::Partition' };
 const account = { Ref: 'AWS::AccountId' };
@@ -22,6 +24,20 @@ const FUNCTION_ARN = { 'Fn::GetAtt': [FUNCTION_ID, 'Arn'] };
 const TOPIC = { Ref: LOGICAL_IDS.alertTopic };
 const ALICE = secretLogicalId('alice');
 const BOB = secretLogicalId('bob');
+
+/** The template of each secret shard of a stack, by the shard's logical id in the parent. */
+function shardTemplates(s: RotatorStack): Map<string, Template> {
+  return new Map([...s.rotator.shards].map(([shard, nested]) => [shardId(shard), Template.fromStack(nested)]));
+}
+
+/** The resources of a type in every shard of a stack, by logical id. */
+function shardResources(s: RotatorStack, type: string): Record<string, any> {
+  return Object.assign({}, ...[...shardTemplates(s).values()].map((t) => t.findResources(type)));
+}
+
+const SHARDS = shardTemplates(stack);
+/** The template of the shard that holds a user's secret. */
+const shardOfUser = (name: string) => SHARDS.get(shardId(shardOf(name)))!;
 
 /** The only resource of a type, with its logical id. */
 function only(t: Template, type: string): { id: string; resource: any } {
@@ -127,40 +143,85 @@ describe('the execution role', () => {
     assert.deepEqual(resource.Properties.Roles, [{ Ref: logicalId(rotator.role) }]);
     assert.deepEqual(
       Object.keys(statementsOf(template)).sort(),
-      ['EncryptAlerts', 'ManageAccessKeysOfManagedUsers', 'PublishAlerts', 'RotateManagedSecrets', 'SendSuccessEmailsAsSender', 'WriteOwnLogs'],
+      [
+        'EncryptAlerts',
+        'ManageAccessKeysOfManagedUsers',
+        'PublishAlerts',
+        'RotateManagedSecrets',
+        'SendSuccessEmailsAsSender',
+        'TagManagedUsersWithRotatorKeysOnly',
+        'WriteOwnLogs',
+      ],
     );
   });
 
-  it('manages access keys of users under the managed path only', () => {
+  it('manages access keys of the users under this deployment\'s own path only', () => {
+    assert.equal(rotator.deploymentUserPath, '/rotated/TestRotator/');
     assert.deepEqual(statementsOf(template).ManageAccessKeysOfManagedUsers, {
       Sid: 'ManageAccessKeysOfManagedUsers',
       Effect: 'Allow',
-      Action: [...IAM_USER_ACTIONS].sort(),
-      Resource: join('arn:', partition, ':iam::', account, ':user/rotated/*'),
+      Action: [...IAM_KEY_ACTIONS].sort(),
+      Resource: join('arn:', partition, ':iam::', account, ':user/rotated/TestRotator/*'),
     });
-    assert.deepEqual(IAM_USER_ACTIONS.slice().sort(), [
+    assert.deepEqual(IAM_KEY_ACTIONS.slice().sort(), [
       'iam:CreateAccessKey',
       'iam:DeleteAccessKey',
       'iam:ListAccessKeys',
       'iam:ListUserTags',
-      'iam:TagUser',
-      'iam:UntagUser',
       'iam:UpdateAccessKey',
     ]);
+    assert.deepEqual(IAM_USER_ACTIONS.slice().sort(), [...IAM_KEY_ACTIONS, ...IAM_TAG_ACTIONS].sort());
     const { template: t } = synthStack({ ...BASE_CONFIG, managedUserPath: '/org/keys/' });
     assert.deepEqual(
       statementsOf(t).ManageAccessKeysOfManagedUsers.Resource,
-      join('arn:', partition, ':iam::', account, ':user/org/keys/*'),
+      join('arn:', partition, ':iam::', account, ':user/org/keys/TestRotator/*'),
     );
   });
 
-  it('rotates exactly the managed secrets, and only while it is their rotation function', () => {
+  it('does not reach the users of another deployment under the same base path', () => {
+    const other = synthStack(BASE_CONFIG, undefined, 'OtherRotator').template;
+    const mine = statementsOf(template).ManageAccessKeysOfManagedUsers.Resource['Fn::Join'][1].at(-1);
+    const theirs = statementsOf(other).ManageAccessKeysOfManagedUsers.Resource['Fn::Join'][1].at(-1);
+    assert.equal(mine, ':user/rotated/TestRotator/*');
+    assert.equal(theirs, ':user/rotated/OtherRotator/*');
+    // Neither pattern matches a user of the other: each path ends in "/" before the wildcard.
+    const matches = (pattern: string, arn: string) => arn.startsWith(pattern.slice(0, -1));
+    assert.ok(!matches(mine, ':user/rotated/OtherRotator/alice'));
+    assert.ok(!matches(mine, ':user/rotated/TestRotatorB/alice'));
+    assert.ok(!matches(mine, ':user/rotated/alice'));
+    assert.ok(matches(mine, ':user/rotated/TestRotator/alice'));
+    assert.deepEqual(
+      statementsOf(other).TagManagedUsersWithRotatorKeysOnly.Resource,
+      join('arn:', partition, ':iam::', account, ':user/rotated/OtherRotator/*'),
+    );
+  });
+
+  it('tags and untags those users only with the rotator\'s own tag keys, in a statement of their own', () => {
+    assert.deepEqual(statementsOf(template).TagManagedUsersWithRotatorKeysOnly, {
+      Sid: 'TagManagedUsersWithRotatorKeysOnly',
+      Effect: 'Allow',
+      Action: ['iam:TagUser', 'iam:UntagUser'],
+      Resource: join('arn:', partition, ':iam::', account, ':user/rotated/TestRotator/*'),
+      Condition: {
+        'ForAllValues:StringLike': { 'aws:TagKeys': 'rotator:*' },
+        Null: { 'aws:TagKeys': 'false' },
+      },
+    });
+    // No other statement grants a tagging action, and none uses aws:RequestTag.
+    for (const [sid, statement] of Object.entries(statementsOf(template))) {
+      if (sid === 'TagManagedUsersWithRotatorKeysOnly') continue;
+      for (const action of [statement.Action].flat()) assert.ok(!IAM_TAG_ACTIONS.includes(action), `${sid} grants ${action}`);
+    }
+    assert.ok(!JSON.stringify(template.toJSON()).includes('aws:RequestTag'));
+  });
+
+  it('rotates the secrets of this deployment\'s prefix only, and only while it is their rotation function', () => {
     assert.deepEqual(statementsOf(template).RotateManagedSecrets, {
       Sid: 'RotateManagedSecrets',
       Effect: 'Allow',
       Action: [...SECRET_ACTIONS].sort(),
-      Resource: [{ Ref: ALICE }, { Ref: BOB }],
-      Condition: { StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN } },
+      Resource: join('arn:', partition, ':secretsmanager:', region, ':', account, ':secret:TestRotator/*'),
+      Condition: { ArnEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': FUNCTION_ARN } },
     });
     assert.deepEqual(SECRET_ACTIONS.slice().sort(), [
       'secretsmanager:DescribeSecret',
@@ -244,10 +305,25 @@ describe('the alert topic', () => {
               Resource: '*',
             },
             {
-              Sid: 'AllowAlertPublishersToEncrypt',
+              Sid: 'AllowEventBridgeToEncryptAlerts',
               Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
               Effect: 'Allow',
-              Principal: { Service: ['cloudwatch.amazonaws.com', 'events.amazonaws.com'] },
+              Principal: { Service: 'events.amazonaws.com' },
+              Resource: '*',
+            },
+            {
+              Sid: 'AllowAlarmsToEncryptAlerts',
+              Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+              Condition: {
+                StringEquals: { 'aws:SourceAccount': account },
+                ArnEquals: {
+                  'aws:SourceArn': ['FunctionErrors', 'AlertDeliveryFailures', 'UndeliveredAlerts'].map((name) =>
+                    join('arn:', partition, ':cloudwatch:', region, ':', account, `:alarm:TestRotator-${name}`),
+                  ),
+                },
+              },
+              Effect: 'Allow',
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
               Resource: '*',
             },
           ],
@@ -260,7 +336,18 @@ describe('the alert topic', () => {
     });
   });
 
-  it('refuses plain HTTP and admits only this rule and this alarm as service publishers', () => {
+  it('names in its key policy exactly the alarms of this stack, and no source condition for EventBridge', () => {
+    const alarms = template.findResources('AWS::CloudWatch::Alarm');
+    assert.deepEqual(
+      Object.values(alarms).map((alarm: any) => alarm.Properties.AlarmName).sort(),
+      ['TestRotator-AlertDeliveryFailures', 'TestRotator-FunctionErrors', 'TestRotator-UndeliveredAlerts'],
+    );
+    const { resource } = only(template, 'AWS::KMS::Key');
+    const events = resource.Properties.KeyPolicy.Statement.find((s: any) => s.Principal?.Service === 'events.amazonaws.com');
+    assert.equal(events.Condition, undefined);
+  });
+
+  it('refuses plain HTTP and admits only this rule and these alarms as service publishers', () => {
     const { resource } = only(template, 'AWS::SNS::TopicPolicy');
     assert.deepEqual(resource.Properties.Topics, [TOPIC]);
     assert.deepEqual(resource.Properties.PolicyDocument.Statement, [
@@ -281,10 +368,14 @@ describe('the alert topic', () => {
         Resource: TOPIC,
       },
       {
-        Sid: 'AllowErrorsAlarm',
+        Sid: 'AllowRotatorAlarms',
         Action: 'sns:Publish',
         Condition: {
-          ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [logicalId(rotator.errorsAlarm), 'Arn'] } },
+          ArnEquals: {
+            'aws:SourceArn': [rotator.errorsAlarm, rotator.failedDeliveriesAlarm, rotator.deadLettersAlarm].map((alarm) => ({
+              'Fn::GetAtt': [logicalId(alarm), 'Arn'],
+            })),
+          },
           StringEquals: { 'aws:SourceAccount': account },
         },
         Effect: 'Allow',
@@ -316,63 +407,135 @@ describe('the SES sender identity', () => {
 });
 
 describe('the secrets', () => {
+  it('live in nested stacks, one per shard with users, named by the shard and created after the grant', () => {
+    const nested = template.findResources('AWS::CloudFormation::Stack');
+    const expected = [...new Set(['alice', 'bob'].map((name) => shardId(shardOf(name))))].sort();
+    assert.deepEqual(Object.keys(nested).sort(), expected);
+    const permissionId = only(template, 'AWS::Lambda::Permission').id;
+    const policyId = only(template, 'AWS::IAM::Policy').id;
+    for (const resource of Object.values(nested)) {
+      assert.ok(resource.DependsOn.includes(permissionId), 'depends on the invoke permission');
+      assert.ok(resource.DependsOn.includes(policyId), 'depends on the role policy');
+      // The function's ARN is the only thing handed down.
+      assert.deepEqual(Object.values(resource.Properties.Parameters), [FUNCTION_ARN]);
+    }
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+  });
+
   it('hold one user name each, named after the stack and the user', () => {
-    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
-    template.hasResource('AWS::SecretsManager::Secret', {
+    assert.equal(Object.keys(shardResources(stack, 'AWS::SecretsManager::Secret')).length, 2);
+    shardOfUser('alice').hasResource('AWS::SecretsManager::Secret', {
       Properties: Match.objectLike({ Name: 'TestRotator/alice', SecretString: '{"UserName":"alice"}' }),
     });
-    template.hasResource('AWS::SecretsManager::Secret', {
+    shardOfUser('bob').hasResource('AWS::SecretsManager::Secret', {
       Properties: Match.objectLike({ Name: 'TestRotator/bob', SecretString: '{"UserName":"bob"}' }),
     });
   });
 
   it('carry the NotifyEmail tag when the user has notify addresses', () => {
-    const secrets = template.findResources('AWS::SecretsManager::Secret');
+    const secrets = shardResources(stack, 'AWS::SecretsManager::Secret');
     assert.deepEqual(secrets[ALICE].Properties.Tags, [
       { Key: 'NotifyEmail', Value: 'alice@example.com,team@example.com' },
     ]);
     assert.equal(secrets[BOB].Properties.Tags, undefined);
   });
 
-  it('rotate on the configured schedule through the function, after its permission and policy exist', () => {
-    const schedules = Object.values(template.findResources('AWS::SecretsManager::RotationSchedule'));
-    assert.equal(schedules.length, 2);
-    const permissionId = only(template, 'AWS::Lambda::Permission').id;
-    const policyId = only(template, 'AWS::IAM::Policy').id;
-    for (const [secretId, schedule] of [ALICE, BOB].map((id, i) => [id, schedules[i]] as const)) {
-      assert.deepEqual(schedule.Properties, {
+  it('rotate on the configured schedule through the function', () => {
+    for (const [name, secretId] of [['alice', ALICE], ['bob', BOB]] as const) {
+      const shard = rotator.shards.get(shardOf(name))!;
+      const schedules = Object.values(shardOfUser(name).findResources('AWS::SecretsManager::RotationSchedule'));
+      const schedule = schedules.find((s: any) => s.Properties.SecretId.Ref === secretId);
+      assert.ok(schedule, `a schedule for ${name}`);
+      const functionArn = schedule.Properties.RotationLambdaARN;
+      assert.deepEqual(Object.keys(functionArn), ['Ref']);
+      assert.ok(Object.keys(Template.fromStack(shard).toJSON().Parameters).includes(functionArn.Ref));
+      assert.deepEqual({ ...schedule.Properties, RotationLambdaARN: undefined }, {
         SecretId: { Ref: secretId },
-        RotationLambdaARN: FUNCTION_ARN,
+        RotationLambdaARN: undefined,
         RotationRules: { ScheduleExpression: 'rate(90 days)' },
         RotateImmediatelyOnUpdate: true,
       });
-      assert.ok(schedule.DependsOn.includes(permissionId), 'depends on the invoke permission');
-      assert.ok(schedule.DependsOn.includes(policyId), 'depends on the role policy');
     }
   });
 
-  it('follow rotationDays and rotateImmediately', () => {
-    const { template: t } = synthStack({ ...BASE_CONFIG, rotationDays: 30, rotateImmediately: false });
-    t.allResourcesProperties('AWS::SecretsManager::RotationSchedule', {
-      RotationRules: { ScheduleExpression: 'rate(30 days)' },
-      RotateImmediatelyOnUpdate: false,
+  it('create the schedules of a shard one after another, in the order of the user names', () => {
+    const names = Array.from({ length: 400 }, (_, i) => `u${i}`);
+    const { stack: s } = synthStack({ users: names.map((name) => ({ name })) });
+    let chained = 0;
+    for (const [shard, nested] of s.rotator.shards) {
+      const users = names.filter((name) => shardOf(name) === shard).sort();
+      const resources = Template.fromStack(nested).findResources('AWS::SecretsManager::RotationSchedule');
+      const bySecret = new Map(Object.entries(resources).map(([id, r]: [string, any]) => [r.Properties.SecretId.Ref, { id, r }]));
+      users.forEach((name, i) => {
+        const { r } = bySecret.get(secretLogicalId(name))!;
+        if (i === 0) assert.equal(r.DependsOn, undefined, `${name} starts its shard's chain`);
+        else {
+          assert.deepEqual(r.DependsOn, [bySecret.get(secretLogicalId(users[i - 1]))!.id], `${name} waits for ${users[i - 1]}`);
+          chained++;
+        }
+      });
+    }
+    assert.ok(chained > 300);
+  });
+
+  it('are created at most ten shards at a time', () => {
+    const names = Array.from({ length: 400 }, (_, i) => `u${i}`);
+    const { template: t } = synthStack({ users: names.map((name) => ({ name })) });
+    const nested = Object.entries(t.findResources('AWS::CloudFormation::Stack')).sort(([a], [b]) => a.localeCompare(b));
+    assert.ok(nested.length > 20);
+    nested.forEach(([id, resource], i) => {
+      const shards = resource.DependsOn.filter((d: string) => d.startsWith('SecretShard'));
+      if (i < 10) assert.deepEqual(shards, [], `${id} starts at once`);
+      else assert.deepEqual(shards, [nested[i - 10][0]], `${id} waits for the shard ten before it`);
     });
   });
 
+  it('follow rotationDays and rotateImmediately', () => {
+    const { stack: s } = synthStack({ ...BASE_CONFIG, rotationDays: 30, rotateImmediately: false });
+    for (const t of shardTemplates(s).values()) {
+      t.allResourcesProperties('AWS::SecretsManager::RotationSchedule', {
+        RotationRules: { ScheduleExpression: 'rate(30 days)' },
+        RotateImmediatelyOnUpdate: false,
+      });
+    }
+  });
+
   it('are protected from deletion by anyone in the account while the stack holds them', () => {
-    template.resourceCountIs('AWS::SecretsManager::ResourcePolicy', 2);
-    template.allResourcesProperties('AWS::SecretsManager::ResourcePolicy', {
-      ResourcePolicy: {
-        Statement: [
-          {
-            Action: 'secretsmanager:DeleteSecret',
-            Effect: 'Deny',
-            Principal: { AWS: join('arn:', partition, ':iam::', account, ':root') },
-            Resource: '*',
-          },
-        ],
-      },
-    });
+    assert.equal(Object.keys(shardResources(stack, 'AWS::SecretsManager::ResourcePolicy')).length, 2);
+    for (const t of SHARDS.values()) {
+      t.allResourcesProperties('AWS::SecretsManager::ResourcePolicy', {
+        ResourcePolicy: {
+          Statement: [
+            {
+              Action: 'secretsmanager:DeleteSecret',
+              Effect: 'Deny',
+              Principal: { AWS: join('arn:', partition, ':iam::', account, ':root') },
+              Resource: '*',
+            },
+          ],
+        },
+      });
+    }
+  });
+
+  it('hold no other resource, and put no output per user', () => {
+    for (const t of SHARDS.values()) {
+      const types = new Set(Object.values(t.toJSON().Resources).map((r: any) => r.Type));
+      assert.deepEqual([...types].sort(), [
+        'AWS::SecretsManager::ResourcePolicy',
+        'AWS::SecretsManager::RotationSchedule',
+        'AWS::SecretsManager::Secret',
+      ]);
+      assert.equal(t.toJSON().Outputs, undefined);
+    }
+    assert.deepEqual(Object.keys(template.toJSON().Outputs).filter((id) => /alice|bob/i.test(id)), []);
+  });
+
+  it('refuse a shard with more users than it can hold', () => {
+    const crowded: string[] = [];
+    for (let i = 0; crowded.length < 151; i++) if (shardOf(`u${i}`) === 7) crowded.push(`u${i}`);
+    assert.throws(() => synthStack({ users: crowded.map((name) => ({ name })) }), /151 users fall into SecretShard07, more than its 150/);
   });
 });
 
@@ -402,87 +565,121 @@ describe('the alerting', () => {
     assert.equal(target.RoleArn, undefined);
   });
 
-  it('alarms on any function error within five minutes', () => {
-    const { resource } = only(template, 'AWS::CloudWatch::Alarm');
-    assert.deepEqual(
-      { ...resource.Properties, AlarmDescription: undefined },
+  it('keeps what the rule cannot deliver in an encrypted, TLS-only dead-letter queue that only this rule may fill', () => {
+    const [target] = only(template, 'AWS::Events::Rule').resource.Properties.Targets;
+    assert.deepEqual(target.DeadLetterConfig, { Arn: { 'Fn::GetAtt': [LOGICAL_IDS.deadLetterQueue, 'Arn'] } });
+    assert.deepEqual(target.RetryPolicy, { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 });
+    const queue = only(template, 'AWS::SQS::Queue');
+    assert.equal(queue.id, LOGICAL_IDS.deadLetterQueue);
+    assert.deepEqual(queue.resource.Properties, { MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
+    const policy = only(template, 'AWS::SQS::QueuePolicy').resource.Properties;
+    const QUEUE_ARN = { 'Fn::GetAtt': [LOGICAL_IDS.deadLetterQueue, 'Arn'] };
+    assert.deepEqual(policy.Queues, [{ Ref: LOGICAL_IDS.deadLetterQueue }]);
+    assert.deepEqual(policy.PolicyDocument.Statement, [
       {
-        AlarmDescription: undefined,
-        AlarmActions: [TOPIC],
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Errors',
-        Dimensions: [{ Name: 'FunctionName', Value: { Ref: FUNCTION_ID } }],
-        Statistic: 'Sum',
-        Period: 300,
-        EvaluationPeriods: 1,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
+        Action: 'sqs:*',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Resource: QUEUE_ARN,
       },
-    );
+      {
+        Sid: 'AllowRotationFailureRule',
+        Action: 'sqs:SendMessage',
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [logicalId(rotator.rotationFailureRule), 'Arn'] } } },
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Resource: QUEUE_ARN,
+      },
+    ]);
+  });
+
+  it('alarms on any function error, failed delivery or dead letter within five minutes', () => {
+    const alarms = template.findResources('AWS::CloudWatch::Alarm');
+    const common = {
+      AlarmActions: [TOPIC],
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    };
+    const props = (alarm: cloudwatchAlarm) => {
+      const p = alarms[logicalId(alarm)].Properties;
+      assert.ok(p.AlarmDescription.length > 40);
+      return { ...p, AlarmDescription: undefined };
+    };
+    assert.deepEqual(props(rotator.errorsAlarm), {
+      ...common,
+      AlarmDescription: undefined,
+      AlarmName: 'TestRotator-FunctionErrors',
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: FUNCTION_ID } }],
+      Statistic: 'Sum',
+    });
+    assert.deepEqual(props(rotator.failedDeliveriesAlarm), {
+      ...common,
+      AlarmDescription: undefined,
+      AlarmName: 'TestRotator-AlertDeliveryFailures',
+      Namespace: 'AWS/Events',
+      MetricName: 'FailedInvocations',
+      Dimensions: [{ Name: 'RuleName', Value: { Ref: logicalId(rotator.rotationFailureRule) } }],
+      Statistic: 'Sum',
+    });
+    assert.deepEqual(props(rotator.deadLettersAlarm), {
+      ...common,
+      AlarmDescription: undefined,
+      AlarmName: 'TestRotator-UndeliveredAlerts',
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [LOGICAL_IDS.deadLetterQueue, 'QueueName'] } }],
+      Statistic: 'Maximum',
+    });
   });
 });
 
 describe('stability', () => {
   it('gives the stateful resources fixed logical ids', () => {
     assert.deepEqual(
-      [logicalId(rotator.alertKey), logicalId(rotator.alertTopic), logicalId(rotator.logGroup)],
-      ['AlertTopicKey', 'AlertTopic', 'RotatorLogGroup'],
+      [logicalId(rotator.alertKey), logicalId(rotator.alertTopic), logicalId(rotator.logGroup), logicalId(rotator.deadLetterQueue)],
+      ['AlertTopicKey', 'AlertTopic', 'RotatorLogGroup', 'AlertDeadLetterQueue'],
     );
     template.hasResource('AWS::KMS::Key', {});
     assert.ok(template.findResources('AWS::SNS::Topic').AlertTopic);
     assert.ok(template.findResources('AWS::Logs::LogGroup').RotatorLogGroup);
-    // These literals pin the derivation: changing it would replace every deployed secret.
+    // These literals pin the derivations: changing either would replace deployed secrets.
     assert.equal(ALICE, 'UserSecretalice2BD806C9');
     assert.equal(secretLogicalId('svc.ci@x'), 'UserSecretsvccix' + secretLogicalId('svc.ci@x').slice(-8));
     assert.notEqual(secretLogicalId('a.b'), secretLogicalId('ab'));
-    assert.deepEqual(Object.keys(template.findResources('AWS::SecretsManager::Secret')).sort(), [ALICE, BOB].sort());
+    assert.deepEqual([shardOf('alice'), shardOf('bob'), shardOf('ALICE')], [shardOf('alice'), shardOf('bob'), shardOf('alice')]);
+    assert.deepEqual([shardId(shardOf('alice')), shardId(shardOf('bob')), shardId(3)], ['SecretShard01', 'SecretShard12', 'SecretShard03']);
+    assert.deepEqual(Object.keys(shardResources(stack, 'AWS::SecretsManager::Secret')).sort(), [ALICE, BOB].sort());
   });
 
-  it('keeps every secret (and its schedule) when users are reordered, added or removed', () => {
-    const resourcesOf = (t: Template, type: string) => t.findResources(type);
+  it('keeps every secret (and its schedule) in its shard when users are reordered, added or removed', () => {
     const reordered = synthStack({
       ...BASE_CONFIG,
       users: [{ name: 'carol' }, BASE_CONFIG.users[1], BASE_CONFIG.users[0]],
-    }).template;
-    const secrets = resourcesOf(template, 'AWS::SecretsManager::Secret');
-    const after = resourcesOf(reordered, 'AWS::SecretsManager::Secret');
-    assert.deepEqual(after[ALICE], secrets[ALICE]);
-    assert.deepEqual(after[BOB], secrets[BOB]);
-    assert.ok(after[secretLogicalId('carol')]);
-    const schedules = Object.keys(resourcesOf(template, 'AWS::SecretsManager::RotationSchedule'));
-    const schedulesAfter = Object.keys(resourcesOf(reordered, 'AWS::SecretsManager::RotationSchedule'));
-    for (const id of schedules) assert.ok(schedulesAfter.includes(id), `schedule ${id} kept`);
-    const fewer = synthStack({ ...BASE_CONFIG, users: [BASE_CONFIG.users[1]] }).template;
-    assert.deepEqual(resourcesOf(fewer, 'AWS::SecretsManager::Secret')[BOB], secrets[BOB]);
-    for (const type of ['AWS::KMS::Key', 'AWS::SNS::Topic', 'AWS::Logs::LogGroup']) {
-      assert.deepEqual(Object.keys(resourcesOf(fewer, type)), Object.keys(resourcesOf(template, type)));
+    }).stack;
+    for (const [name, id] of [['alice', ALICE], ['bob', BOB]] as const) {
+      const shard = shardId(shardOf(name));
+      const before = SHARDS.get(shard)!;
+      const after = shardTemplates(reordered).get(shard)!;
+      assert.deepEqual(after.findResources('AWS::SecretsManager::Secret')[id], before.findResources('AWS::SecretsManager::Secret')[id]);
+      const schedulesBefore = Object.keys(before.findResources('AWS::SecretsManager::RotationSchedule'));
+      const schedulesAfter = Object.keys(after.findResources('AWS::SecretsManager::RotationSchedule'));
+      for (const schedule of schedulesBefore) assert.ok(schedulesAfter.includes(schedule), `schedule ${schedule} kept`);
     }
-  });
-});
-
-describe('quotas', () => {
-  it('keeps the role policy under IAM\'s 10,240 characters with the most users and longest names', () => {
-    const users = Array.from({ length: MAX_USERS }, (_, i) => ({ name: `${i}`.padStart(64, 'u') }));
-    const app = testApp();
-    const { template: t } = synthStack({ ...BASE_CONFIG, users, managedUserPath: '/a-long-managed/path/' }, app, 'X'.repeat(40));
-    // Resolve the intrinsics to the longest values they can take.
-    const resolve = (value: any): any => {
-      if (Array.isArray(value)) return value.map(resolve);
-      if (value === null || typeof value !== 'object') return value;
-      if ('Ref' in value) {
-        const pseudo: Record<string, string> = { 'AWS::Partition': 'aws-us-gov', 'AWS::AccountId': '123456789012', 'AWS::Region': 'ap-southeast-3' };
-        return pseudo[value.Ref] ?? `arn:aws-us-gov:secretsmanager:ap-southeast-3:123456789012:secret:${'X'.repeat(40)}/${'u'.repeat(64)}-AbCdEf`;
-      }
-      if ('Fn::GetAtt' in value) return `arn:aws-us-gov:lambda:ap-southeast-3:123456789012:function:${'X'.repeat(64)}`;
-      if ('Fn::Join' in value) return resolve(value['Fn::Join'][1]).join(value['Fn::Join'][0]);
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
-    };
-    const { resource } = only(t, 'AWS::IAM::Policy');
-    const size = JSON.stringify(resolve(resource.Properties.PolicyDocument)).length;
-    assert.ok(size < 10_240, `policy of ${size} characters`);
-    const rule = only(t, 'AWS::Events::Rule').resource;
-    assert.ok(JSON.stringify(resolve(rule.Properties.EventPattern)).length < 4_096);
+    assert.ok(shardResources(reordered, 'AWS::SecretsManager::Secret')[secretLogicalId('carol')]);
+    const fewer = synthStack({ ...BASE_CONFIG, users: [BASE_CONFIG.users[1]] });
+    assert.deepEqual(
+      shardResources(fewer.stack, 'AWS::SecretsManager::Secret')[BOB],
+      shardResources(stack, 'AWS::SecretsManager::Secret')[BOB],
+    );
+    for (const type of ['AWS::KMS::Key', 'AWS::SNS::Topic', 'AWS::Logs::LogGroup', 'AWS::SQS::Queue']) {
+      assert.deepEqual(Object.keys(fewer.template.findResources(type)), Object.keys(template.findResources(type)));
+    }
   });
 });
 
@@ -491,5 +688,10 @@ describe('synthesis', () => {
     const annotations = Annotations.fromStack(stack);
     assert.deepEqual(annotations.findWarning('*', Match.anyValue()), []);
     assert.deepEqual(annotations.findError('*', Match.anyValue()), []);
+  });
+
+  it('refuses a user path longer than IAM allows', () => {
+    const longPath = `/${'p'.repeat(250)}/${'q'.repeat(250)}/`;
+    assert.throws(() => synthStack({ users: [{ name: 'alice' }], managedUserPath: longPath }, undefined, 'S'.repeat(100)), /longer than IAM's 512 characters/);
   });
 });

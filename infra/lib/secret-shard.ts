@@ -1,0 +1,69 @@
+/** One shard of the managed users: a nested stack that holds their secrets and rotation schedules, so that no stack outgrows CloudFormation's quotas. */
+import { createHash } from 'node:crypto';
+import { type Duration, NestedStack, SecretValue, Tags } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import type { ManagedUser } from './config';
+
+/** The properties of a SecretShard. */
+export interface SecretShardProps {
+  /** The users of this shard, in the order in which their rotation schedules are created. */
+  readonly users: readonly ManagedUser[];
+  /** The name of the deployment (the parent stack), which prefixes every secret's name. */
+  readonly deploymentName: string;
+  /** The rotation function, as a reference that adds no permission of its own. */
+  readonly rotationTarget: lambda.IFunction;
+  /** How often each secret rotates. */
+  readonly rotationInterval: Duration;
+  /** Whether creating (or changing) a rotation schedule starts a rotation at once. */
+  readonly rotateImmediately: boolean;
+}
+
+/**
+ * The logical id of a user's secret. It is derived from the user name alone, so that reordering, adding or
+ * removing other users never replaces a secret; the hash keeps names that differ only in punctuation apart.
+ */
+export function secretLogicalId(userName: string): string {
+  const alphanumeric = userName.replace(/[^A-Za-z0-9]/g, '');
+  const hash = createHash('sha256').update(userName.toLowerCase()).digest('hex').slice(0, 8).toUpperCase();
+  return `UserSecret${alphanumeric}${hash}`;
+}
+
+/** A nested stack with one secret, one rotation schedule and one resource policy per user of the shard. */
+export class SecretShard extends NestedStack {
+  /** Each user's secret, by user name. */
+  readonly secrets = new Map<string, secretsmanager.Secret>();
+  /** Each user's rotation schedule, in creation order. */
+  readonly schedules: secretsmanager.RotationSchedule[] = [];
+
+  constructor(scope: Construct, id: string, props: SecretShardProps) {
+    super(scope, id, { description: `Secrets of the IAM access key rotator ${props.deploymentName}, ${id}.` });
+    let previous: secretsmanager.RotationSchedule | undefined;
+    for (const user of props.users) {
+      const secret = new secretsmanager.Secret(this, `Secret-${user.name}`, {
+        // The function binds a secret to the user named by the last "/"-separated segment of its name, and
+        // the role reaches only secrets under "<deployment>/".
+        secretName: `${props.deploymentName}/${user.name}`,
+        description: `IAM access key of the user ${user.name}, rotated by ${props.deploymentName}.`,
+        secretObjectValue: { UserName: SecretValue.unsafePlainText(user.name) },
+      });
+      (secret.node.defaultChild as secretsmanager.CfnSecret).overrideLogicalId(secretLogicalId(user.name));
+      if (user.notifyEmails && user.notifyEmails.length > 0) {
+        Tags.of(secret).add('NotifyEmail', user.notifyEmails.join(','));
+      }
+      const schedule = secret.addRotationSchedule('Rotation', {
+        rotationLambda: props.rotationTarget,
+        automaticallyAfter: props.rotationInterval,
+        rotateImmediatelyOnUpdate: props.rotateImmediately,
+      });
+      // The schedules of a shard are created one after another, so that a first deployment of thousands of
+      // secrets starts a few rotations at a time instead of all of them at once (IAM throttles its write
+      // APIs per account). The chain only orders creation: a changed DependsOn replaces nothing.
+      if (previous) schedule.node.addDependency(previous);
+      previous = schedule;
+      this.secrets.set(user.name, secret);
+      this.schedules.push(schedule);
+    }
+  }
+}
