@@ -35,18 +35,36 @@ pub enum RotationError {
          delete or deactivate the unknown key, then retry"
     )]
     NoRoomForKey { user: UserName, keys: String },
-    #[error("the pending value is for user {pending}, but the current value is for user {current}")]
-    UserMismatch {
-        current: UserName,
-        pending: UserName,
+    #[error(
+        "the secret {secret} is bound by its name to IAM user {bound}, but its {stage} value names user {named}"
+    )]
+    NotBoundToUser {
+        secret: String,
+        bound: String,
+        named: UserName,
+        stage: &'static str,
     },
     #[error(
-        "the pending key {key} did not authenticate as {user} within {secs} s (last error: {last_error})"
+        "user {user} has {tags} tags and the rotator needs room for {needed} more: IAM's tag quota is 50 tags per user"
+    )]
+    TagQuotaExceeded {
+        user: UserName,
+        tags: usize,
+        needed: usize,
+    },
+    #[error(
+        "the pending value holds no access key, but AWSCURRENT holds {current}: finishing would leave AWSCURRENT without a key"
+    )]
+    PendingHoldsNoKey { current: AccessKeyId },
+    #[error(
+        "the pending key {key} did not authenticate as {user} within {secs} s{cut} (last error: {last_error})",
+        cut = if *cut_by_deadline { ", stopped before the invocation's deadline" } else { "" }
     )]
     PendingKeyRejected {
         key: AccessKeyId,
         user: UserName,
         secs: u64,
+        cut_by_deadline: bool,
         last_error: String,
     },
     #[error("the pending key {key} authenticates as {arn}, not as user {user}")]
@@ -90,11 +108,17 @@ impl RotationError {
             RotationError::NoRoomForKey { .. } => {
                 "The user's second key is not known to the secret. Find who uses it; delete or deactivate it, then rotate again."
             }
-            RotationError::UserMismatch { .. } => {
+            RotationError::NotBoundToUser { .. } => {
+                "Someone wrote a value naming another user into this secret. Restore UserName to the user the secret's name ends with (and check who can PutSecretValue on it); cancel a rotation in progress (CancelRotateSecret)."
+            }
+            RotationError::TagQuotaExceeded { .. } => {
+                "Remove at least two tags the user does not need (IAM allows 50 per user; the rotator needs two while it rotates), then rotate again."
+            }
+            RotationError::PendingHoldsNoKey { .. } => {
                 "The pending value was changed by hand. Cancel the rotation (CancelRotateSecret) and start a new one."
             }
             RotationError::PendingKeyRejected { .. } | RotationError::WrongIdentity { .. } => {
-                "The new key does not work. Secrets Manager will retry; if it keeps failing, check the pending value and the user's keys. AWSCURRENT is unchanged."
+                "The new key does not work. Secrets Manager will retry; if it keeps failing, check the pending value and the user's keys."
             }
             RotationError::Port { source, .. } => match source.kind {
                 PortErrorKind::AccessDenied => {
@@ -120,8 +144,20 @@ pub struct StepError {
     pub secret: SecretId,
     pub token: ClientRequestToken,
     pub user: Option<UserName>,
+    /// Where AWSCURRENT stood when the step failed, for the alert.
+    pub current: CurrentStage,
     #[source]
     pub error: RotationError,
+}
+
+/// Where AWSCURRENT stands after a failed step.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CurrentStage {
+    /// The step failed before it moved AWSCURRENT: the working key is the one it was.
+    #[default]
+    Unchanged,
+    /// AWSCURRENT is on the rotation's version already, holding this key.
+    Moved(Option<AccessKeyId>),
 }
 
 impl StepError {
@@ -136,7 +172,9 @@ impl StepError {
             RotationError::InvalidValue { .. } => "InvalidSecretValue",
             RotationError::UnknownUser(_) => "UnknownUser",
             RotationError::NoRoomForKey { .. } => "NoRoomForKey",
-            RotationError::UserMismatch { .. } => "UserMismatch",
+            RotationError::NotBoundToUser { .. } => "SecretNotBoundToUser",
+            RotationError::TagQuotaExceeded { .. } => "TagQuotaExceeded",
+            RotationError::PendingHoldsNoKey { .. } => "PendingHoldsNoKey",
             RotationError::PendingKeyRejected { .. } => "PendingKeyRejected",
             RotationError::WrongIdentity { .. } => "WrongIdentity",
             RotationError::Port { .. } => "AwsCallFailed",

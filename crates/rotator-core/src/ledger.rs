@@ -1,11 +1,15 @@
 //! The rotator's records in IAM user tags: which token meant to create a key, and which key
-//! each token created, so that a retry after a crash recognises its own unrecorded key.
+//! each token created, so that a retry after a crash or a lost answer recognises its own
+//! unrecorded key.
 //!
-//! Two kinds of tag, both removed when their key is deleted or their rotation completes:
-//! - the intent `rotator:intent:<token>` = `<epoch secs>[/<key id>...]`, written before
-//!   `CreateAccessKey`, listing the keys the user had at that moment;
-//! - the key record `<access key id>` = `rotator:<token>`, written right after it (the IAM
-//!   console keeps a key's description in a tag named after the key id, too).
+//! The ledger is per secret: every tag value starts with a short digest of the secret's ARN,
+//! and a key that another secret's rotation recorded is, for this secret, a key it does not
+//! know. Two kinds of tag, both in the rotator's own `rotator:` namespace (a console
+//! description is a tag named after the access key id, so it can never be read as a record):
+//! - the intent `rotator:intent:<token>` = `<digest>/<epoch secs>/<attempts>[/<key id>...]`,
+//!   written before `CreateAccessKey`, listing the keys the user had at the first attempt and
+//!   counting the attempts whose `CreateAccessKey` may have created a key;
+//! - the key record `rotator:key:<access key id>` = `<digest>/<token>`, written right after it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,81 +17,130 @@ use crate::ports::{AccessKeyInfo, EpochSecs, Tag};
 use crate::types::{AccessKeyId, ClientRequestToken};
 
 const INTENT_PREFIX: &str = "rotator:intent:";
-const RECORD_PREFIX: &str = "rotator:";
+const RECORD_PREFIX: &str = "rotator:key:";
+
+/// IAM allows 50 tags per user.
+pub const MAX_TAGS_PER_USER: usize = 50;
 
 /// How long before its intent a key may have been created and still be the intent's own
 /// (clock skew between the function and IAM).
 const SKEW_SECS: u64 = 300;
 /// How long after its intent a key may have been created and still be the intent's own: one
-/// Lambda invocation lasts at most 15 minutes.
-const WINDOW_SECS: u64 = 900 + SKEW_SECS;
+/// Lambda invocation lasts at most 15 minutes. Within this window an intent is kept even when
+/// no key of its own is listed, because IAM may not list a new key yet.
+pub const WINDOW_SECS: u64 = 900 + SKEW_SECS;
+
+/// A short, stable digest of a secret's ARN that marks the secret's own tags (FNV-1a, 64 bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretDigest(String);
+
+impl SecretDigest {
+    pub fn of(arn: &str) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in arn.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Self(format!("{hash:016x}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A token's intent to create a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intent {
     pub at: EpochSecs,
+    /// How many deliveries sent `CreateAccessKey` for the token without a refusal from IAM.
+    pub attempts: u32,
     pub prior_keys: Vec<AccessKeyId>,
 }
 
-/// The rotator's tags on one user, parsed.
+impl Intent {
+    /// Whether IAM may still be catching up with a key created for this intent.
+    pub fn window_open(&self, now: EpochSecs) -> bool {
+        now <= self.at + WINDOW_SECS
+    }
+}
+
+/// The rotator's tags on one user, parsed for one secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
-    /// Intents by token.
+    /// This secret's intents, by token.
     pub intents: BTreeMap<String, Intent>,
-    /// The token each recorded key was created for.
+    /// The token each key recorded by this secret was created for.
     pub records: BTreeMap<AccessKeyId, String>,
-    /// Keys that carry a description of someone else's (an IAM console description tag): a
-    /// person's keys, never taken for the rotator's.
+    /// Keys that another secret's rotation recorded: for this secret, keys it does not know.
+    pub foreign: BTreeSet<AccessKeyId>,
+    /// Keys that carry a description (an IAM console description tag): a person's keys,
+    /// never taken for the rotator's.
     pub described: BTreeSet<AccessKeyId>,
 }
 
 impl Ledger {
-    /// Reads the rotator's tags and ignores every other tag.
-    pub fn from_tags(tags: &[Tag]) -> Self {
+    /// Reads the rotator's tags of the secret `digest` and ignores every other tag.
+    pub fn from_tags(tags: &[Tag], digest: &SecretDigest) -> Self {
         let mut ledger = Ledger::default();
         for tag in tags {
             if let Some(token) = tag.key.strip_prefix(INTENT_PREFIX) {
-                if let Some(intent) = parse_intent(&tag.value) {
+                if let Some(intent) = own(&tag.value, digest).and_then(parse_intent) {
                     ledger.intents.insert(token.to_owned(), intent);
                 }
-            } else if let Ok(key) = AccessKeyId::new(tag.key.as_str()) {
-                if let Some(token) = tag.value.strip_prefix(RECORD_PREFIX) {
-                    ledger.records.insert(key, token.to_owned());
-                } else {
-                    ledger.described.insert(key);
+            } else if let Some(key) = tag.key.strip_prefix(RECORD_PREFIX) {
+                let Ok(key) = AccessKeyId::new(key) else {
+                    continue;
+                };
+                match own(&tag.value, digest) {
+                    Some(token) => {
+                        ledger.records.insert(key, token.to_owned());
+                    }
+                    None => {
+                        ledger.foreign.insert(key);
+                    }
                 }
+            } else if let Ok(key) = AccessKeyId::new(tag.key.as_str()) {
+                ledger.described.insert(key);
             }
         }
         ledger
     }
 
-    /// The token that created `key`, by its record or, failing that, by an intent whose
-    /// window it falls in and that did not know it already.
+    /// The token of this secret that created `key`, by its record or, failing that, by an
+    /// intent whose window it falls in and that did not know it already.
     pub fn owner_of(&self, key: &AccessKeyInfo) -> Option<&str> {
         if let Some(token) = self.records.get(&key.id) {
             return Some(token);
         }
-        if self.described.contains(&key.id) {
+        if self.foreign.contains(&key.id) || self.described.contains(&key.id) {
             return None;
         }
         let created = key.created?;
         self.intents
             .iter()
             .find(|(token, intent)| {
-                // A token whose key is recorded has no unrecorded key.
-                !self.records.values().any(|owner| owner == *token)
+                // A token that sent CreateAccessKey once and recorded its key has no other key.
+                let single_recorded =
+                    intent.attempts <= 1 && self.records.values().any(|owner| owner == *token);
+                !single_recorded
                     && !intent.prior_keys.contains(&key.id)
                     && created + SKEW_SECS >= intent.at
                     && created <= intent.at + WINDOW_SECS
             })
             .map(|(token, _)| token.as_str())
     }
+
+    /// Whether `token` has a recorded key.
+    pub fn has_record(&self, token: &str) -> bool {
+        self.records.values().any(|owner| owner == token)
+    }
 }
 
 /// The tag written before creating a key for `token`.
-pub fn intent_tag(token: &ClientRequestToken, at: EpochSecs, prior_keys: &[AccessKeyId]) -> Tag {
-    let mut value = at.to_string();
-    for key in prior_keys {
+pub fn intent_tag(digest: &SecretDigest, token: &ClientRequestToken, intent: &Intent) -> Tag {
+    let mut value = format!("{}/{}/{}", digest.as_str(), intent.at, intent.attempts);
+    for key in &intent.prior_keys {
         value.push('/');
         value.push_str(key.as_str());
     }
@@ -98,10 +151,10 @@ pub fn intent_tag(token: &ClientRequestToken, at: EpochSecs, prior_keys: &[Acces
 }
 
 /// The tag written right after creating `key` for `token`.
-pub fn record_tag(token: &ClientRequestToken, key: &AccessKeyId) -> Tag {
+pub fn record_tag(digest: &SecretDigest, token: &ClientRequestToken, key: &AccessKeyId) -> Tag {
     Tag {
-        key: key.as_str().to_owned(),
-        value: format!("{RECORD_PREFIX}{token}"),
+        key: record_tag_key(key),
+        value: format!("{}/{token}", digest.as_str()),
     }
 }
 
@@ -109,14 +162,28 @@ pub fn intent_tag_key(token: &str) -> String {
     format!("{INTENT_PREFIX}{token}")
 }
 
+pub fn record_tag_key(key: &AccessKeyId) -> String {
+    format!("{RECORD_PREFIX}{key}")
+}
+
+/// The rest of a tag value after this secret's digest, or `None` for another secret's tag.
+fn own<'a>(value: &'a str, digest: &SecretDigest) -> Option<&'a str> {
+    value.strip_prefix(digest.as_str())?.strip_prefix('/')
+}
+
 fn parse_intent(value: &str) -> Option<Intent> {
     let mut parts = value.split('/');
     let at = parts.next()?.parse().ok()?;
+    let attempts = parts.next()?.parse().ok()?;
     let prior_keys = parts
         .map(AccessKeyId::new)
         .collect::<Result<Vec<_>, _>>()
         .ok()?;
-    Some(Intent { at, prior_keys })
+    Some(Intent {
+        at,
+        attempts,
+        prior_keys,
+    })
 }
 
 #[cfg(test)]
@@ -140,56 +207,110 @@ mod tests {
         }
     }
 
+    fn mine() -> SecretDigest {
+        SecretDigest::of("arn:aws:secretsmanager:us-east-1:123456789012:secret:a/alice-AbCdEf")
+    }
+
+    fn theirs() -> SecretDigest {
+        SecretDigest::of("arn:aws:secretsmanager:us-east-1:123456789012:secret:b/alice-GhIjKl")
+    }
+
+    fn intent(at: EpochSecs, attempts: u32, prior: &[AccessKeyId]) -> Intent {
+        Intent {
+            at,
+            attempts,
+            prior_keys: prior.to_vec(),
+        }
+    }
+
+    #[test]
+    fn digests_are_short_stable_and_distinct() {
+        assert_eq!(mine().as_str().len(), 16);
+        assert_eq!(mine(), mine());
+        assert_ne!(mine(), theirs());
+    }
+
     #[test]
     fn tags_round_trip_and_foreign_tags_are_ignored() {
         let tags = vec![
-            intent_tag(&token(1), 1_000, &[key_id(7)]),
-            record_tag(&token(1), &key_id(8)),
+            intent_tag(&mine(), &token(1), &intent(1_000, 1, &[key_id(7)])),
+            record_tag(&mine(), &token(1), &key_id(8)),
+            record_tag(&theirs(), &token(2), &key_id(9)),
+            intent_tag(&theirs(), &token(2), &intent(1_000, 1, &[])),
             Tag {
                 key: key_id(7).as_str().into(),
-                value: "laptop key of alice".into(),
+                value: "rotator:laptop key of alice".into(),
             },
             Tag {
                 key: "team".into(),
                 value: "rotator:payments".into(),
             },
         ];
-        let ledger = Ledger::from_tags(&tags);
+        let ledger = Ledger::from_tags(&tags, &mine());
         assert_eq!(
             ledger.intents[token(1).as_str()],
-            Intent {
-                at: 1_000,
-                prior_keys: vec![key_id(7)]
-            }
+            intent(1_000, 1, &[key_id(7)])
+        );
+        assert_eq!(
+            ledger.intents.len(),
+            1,
+            "another secret's intent is not ours"
         );
         assert_eq!(ledger.records.len(), 1);
         assert_eq!(ledger.records[&key_id(8)], token(1).as_str());
+        assert!(ledger.foreign.contains(&key_id(9)));
+        // A description is a person's, whatever its text says.
         assert!(ledger.described.contains(&key_id(7)));
     }
 
     #[test]
     fn an_unrecorded_key_belongs_to_the_intent_whose_window_it_falls_in() {
-        let ledger = Ledger::from_tags(&[intent_tag(&token(1), 10_000, &[key_id(7)])]);
+        let ledger = Ledger::from_tags(
+            &[intent_tag(
+                &mine(),
+                &token(1),
+                &intent(10_000, 1, &[key_id(7)]),
+            )],
+            &mine(),
+        );
         assert_eq!(ledger.owner_of(&key(8, 10_001)), Some(token(1).as_str()));
         // A key the intent already listed is not its own.
         assert_eq!(ledger.owner_of(&key(7, 10_001)), None);
         // Keys created long before or after the intent are someone else's.
         assert_eq!(ledger.owner_of(&key(9, 1_000)), None);
         assert_eq!(ledger.owner_of(&key(9, 10_000 + 5_000)), None);
-        // A key someone described in the console is a person's, whenever it was created.
-        let described = Ledger::from_tags(&[
-            intent_tag(&token(1), 10_000, &[key_id(7)]),
-            Tag {
-                key: key_id(8).as_str().into(),
-                value: "laptop of alice".into(),
-            },
-        ]);
-        assert_eq!(described.owner_of(&key(8, 10_001)), None);
+        // Another secret's intent claims nothing for this one.
+        let other = Ledger::from_tags(
+            &[intent_tag(&theirs(), &token(1), &intent(10_000, 1, &[]))],
+            &mine(),
+        );
+        assert_eq!(other.owner_of(&key(8, 10_001)), None);
         // Without a creation date only a record can tell.
         let undated = AccessKeyInfo {
             created: None,
             ..key(8, 0)
         };
         assert_eq!(ledger.owner_of(&undated), None);
+    }
+
+    #[test]
+    fn a_recorded_token_claims_other_keys_only_after_several_attempts() {
+        let once = Ledger::from_tags(
+            &[
+                intent_tag(&mine(), &token(1), &intent(10_000, 1, &[])),
+                record_tag(&mine(), &token(1), &key_id(8)),
+            ],
+            &mine(),
+        );
+        assert_eq!(once.owner_of(&key(9, 10_002)), None);
+        // A second attempt means the first one's answer was lost: its key is an orphan.
+        let twice = Ledger::from_tags(
+            &[
+                intent_tag(&mine(), &token(1), &intent(10_000, 2, &[])),
+                record_tag(&mine(), &token(1), &key_id(8)),
+            ],
+            &mine(),
+        );
+        assert_eq!(twice.owner_of(&key(9, 10_002)), Some(token(1).as_str()));
     }
 }

@@ -28,4 +28,7 @@ pub use types::{
 mod scenarios;
 
 #[cfg(test)]
+mod hardening;
+
+#[cfg(test)]
 mod properties;

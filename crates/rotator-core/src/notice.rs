@@ -1,7 +1,7 @@
 //! The texts of the failure alert and the success email. They are built only from ids,
 //! names and error messages, none of which can hold secret material.
 
-use crate::error::StepError;
+use crate::error::{CurrentStage, StepError};
 use crate::ports::{EpochSecs, Notice};
 use crate::types::{AccessKeyId, ClientRequestToken, SecretId, UserName};
 
@@ -25,12 +25,22 @@ pub fn failure_alert(failure: &StepError, secret_name: Option<&str>) -> Notice {
              Token: {}\n\
              Error: {}\n\n\
              What to do: {}\n\n\
-             The working key in AWSCURRENT is unchanged. Secrets Manager retries the rotation.\n",
+             {} Secrets Manager retries the rotation.\n",
             failure.secret,
             failure.step,
             failure.token,
             failure.error,
             failure.error.remediation(),
+            match &failure.current {
+                CurrentStage::Unchanged => "The working key in AWSCURRENT is unchanged.".to_owned(),
+                CurrentStage::Moved(Some(key)) => format!(
+                    "AWSCURRENT already holds the new key {key}, which authenticated in testSecret; \
+                     the old key may still be active until the retry completes."
+                ),
+                CurrentStage::Moved(None) => {
+                    "AWSCURRENT already moved to the new version.".to_owned()
+                }
+            },
         ),
     }
 }

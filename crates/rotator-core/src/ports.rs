@@ -82,6 +82,8 @@ pub struct AccessKeyInfo {
 pub struct NewAccessKey {
     pub id: AccessKeyId,
     pub secret: SecretAccessKey,
+    /// When IAM created it, by IAM's clock.
+    pub created: Option<EpochSecs>,
 }
 
 /// One IAM user tag.
@@ -112,7 +114,9 @@ pub trait Iam: Send + Sync {
 /// The secret's metadata, as `DescribeSecret` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecretMetadata {
-    /// The secret's name, for messages.
+    /// The secret's ARN: it marks the secret's own records in the user's tags.
+    pub arn: String,
+    /// The secret's name: its last segment names the IAM user it is bound to.
     pub name: String,
     pub rotation_enabled: bool,
     /// Every version that carries a staging label, with its labels.
@@ -200,5 +204,9 @@ pub trait Notifier: Send + Sync {
 #[async_trait]
 pub trait Clock: Send + Sync {
     fn now(&self) -> EpochSecs;
+    /// Milliseconds since the Unix epoch, for the invocation's deadline and for jitter.
+    fn now_millis(&self) -> u64 {
+        self.now() * 1000
+    }
     async fn sleep(&self, duration: Duration);
 }

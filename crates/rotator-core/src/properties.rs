@@ -23,11 +23,11 @@ use serde_json::{Map, Value};
 
 use crate::StepError;
 use crate::config::{OldKeyPolicy, Settings};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, SecretDigest};
 use crate::ports::{AccessKeyInfo, CredentialCheck, KeyStatus, PortErrorKind, PortResult, Tag};
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Rotator};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue};
-use crate::testing::{Fault, World};
+use crate::testing::{Fault, World, secret_arn};
 use crate::types::{AccessKeyId, ClientRequestToken, EventError, RotationEvent, SecretId, Step};
 
 const SECRET: &str = "iam/alice";
@@ -179,7 +179,10 @@ fn failure_kind() -> impl Strategy<Value = PortErrorKind> {
 fn fault() -> impl Strategy<Value = Fault> {
     prop_oneof![
         3 => failure_kind().prop_map(Fault::Fail),
-        1 => failure_kind().prop_map(Fault::FailAfter),
+        // A call that took effect and then failed is a lost answer, a timeout or a 5xx: AWS
+        // never answers a refusal (throttling, access denied, a quota) for a call it carried
+        // out, and the SDK reports what it could not read as a service error.
+        2 => Just(Fault::FailAfter(PortErrorKind::Service)),
         2 => Just(Fault::CrashAfter),
     ]
 }
@@ -490,7 +493,7 @@ impl Sim {
         }
         // No key of the rotator's is unrecorded: each is in a value of the secret, or the
         // ledger tells which token made it.
-        let ledger = Ledger::from_tags(&tags);
+        let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(SECRET)));
         for key in keys.iter().filter(|k| !self.human_keys.contains(&k.id)) {
             let info = AccessKeyInfo {
                 id: AccessKeyId::new(key.id.as_str()).expect("an id"),
@@ -950,7 +953,7 @@ fn huge_and_malformed_secret_values_fail_with_one_short_alert_and_change_nothing
         (
             "an unknown user among non-ASCII fields",
             r#"{"UserName":"bob","Équipe":"paiements 💳"}"#.to_owned(),
-            "IAM user bob does not exist",
+            "names user bob",
         ),
         (
             "an empty UserName among 1 MB of fields",

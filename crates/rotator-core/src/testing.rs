@@ -93,6 +93,9 @@ pub struct State {
     pub issued_secrets: Vec<String>,
     /// Seconds before a new key authenticates (IAM's eventual consistency).
     pub propagation_secs: EpochSecs,
+    /// Seconds during which a new key is missing from `ListAccessKeys` (IAM's eventual
+    /// consistency: a key exists, counts against the limit, but is not listed yet).
+    pub listing_lag_secs: EpochSecs,
     next_key: u32,
     next_version: u32,
 }
@@ -226,6 +229,27 @@ impl World {
         self.state().named_faults.push((operation, fault));
     }
 
+    /// Gives `user` `count` tags of its own (`team0`, `team1`, ...).
+    pub fn add_user_tags(&self, user: &str, count: usize) {
+        let mut state = self.state();
+        let tags = &mut state.users.entry(user.into()).or_default().tags;
+        for n in 0..count {
+            tags.insert(format!("team{n}"), format!("value {n}"));
+        }
+    }
+
+    /// Someone with `PutSecretValue` on the secret writes `value` into the AWSPENDING version
+    /// `token` (a hostile or mistaken edit in the middle of a rotation).
+    pub fn overwrite_pending(&self, secret: &str, token: &str, value: &str) {
+        let mut state = self.state();
+        let secret = state.secrets.get_mut(secret).expect("the secret exists");
+        let version = secret.versions.entry(token.into()).or_default();
+        version.value = Some(value.into());
+        if !version.stages.iter().any(|s| s == AWSPENDING) {
+            version.stages.push(AWSPENDING.into());
+        }
+    }
+
     /// Lets a new invocation start after a simulated crash.
     pub fn restart(&self) {
         self.state().crashed = false;
@@ -269,6 +293,11 @@ impl World {
     }
 }
 
+/// The ARN the world gives the secret `name`.
+pub fn secret_arn(name: &str) -> String {
+    format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf")
+}
+
 fn crashed() -> PortError {
     PortError::new(PortErrorKind::Service, "the process ended")
 }
@@ -295,9 +324,12 @@ impl State {
         format!("00000000-0000-4000-8000-{:012}", self.next_version)
     }
 
+    /// The user, found as IAM finds it: without regard to case.
     fn user(&mut self, name: &UserName) -> PortResult<&mut User> {
         self.users
-            .get_mut(name.as_str())
+            .iter_mut()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name.as_str()))
+            .map(|(_, user)| user)
             .ok_or_else(|| not_found(format!("user {name}")))
     }
 
@@ -312,9 +344,12 @@ impl State {
 impl Iam for World {
     async fn list_access_keys(&self, user: &UserName) -> PortResult<Vec<AccessKeyInfo>> {
         self.call("iam:ListAccessKeys", |s| {
+            let now = s.now;
+            let lag = s.listing_lag_secs;
             Ok(s.user(user)?
                 .keys
                 .iter()
+                .filter(|k| now >= k.created + lag)
                 .map(|k| AccessKeyInfo {
                     id: AccessKeyId::new(k.id.as_str()).expect("valid id"),
                     status: k.status,
@@ -336,6 +371,7 @@ impl Iam for World {
             let created = NewAccessKey {
                 id: AccessKeyId::new(key.id.as_str()).expect("valid id"),
                 secret: SecretAccessKey::new(key.secret.as_str()),
+                created: Some(key.created),
             };
             s.user(user)?.keys.push(key);
             Ok(created)
@@ -426,6 +462,7 @@ impl SecretStore for World {
         self.call("secretsmanager:DescribeSecret", |s| {
             let found = s.secret(secret)?;
             Ok(SecretMetadata {
+                arn: secret_arn(secret.as_str()),
                 name: secret.as_str().to_owned(),
                 rotation_enabled: found.rotation_enabled,
                 versions: found

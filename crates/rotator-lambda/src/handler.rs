@@ -40,9 +40,11 @@ pub async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, InvocationError> {
     let before = requests.count();
+    requests.take_operations();
     let result = run(rotator, event).await;
     tracing::info!(
         aws_requests = requests.count() - before,
+        aws_operations = requests.take_operations().join(","),
         ok = result.is_ok(),
         "invocation finished"
     );
@@ -50,10 +52,13 @@ pub async fn handle(
 }
 
 async fn run(rotator: &Rotator, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
+    // Lambda's deadline (`Lambda-Runtime-Deadline-Ms`): the core stops waiting in time to
+    // report a failure before the invocation is cut off.
+    let deadline_ms = Some(event.context.deadline).filter(|deadline| *deadline > 0);
     let event = RotationEvent::from_value(&event.payload).inspect_err(|error| {
         tracing::error!(%error, "refused an invalid event");
     })?;
-    let outcome = rotator.handle(&event).await?;
+    let outcome = rotator.handle_until(&event, deadline_ms).await?;
     Ok(json!({
         "step": event.step.as_str(),
         "secretId": event.secret_id.as_str(),

@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         emails = settings.sender_email.is_some(),
         "rotator starting"
     );
-    let config = aws_config::load_from_env().await;
+    let config = rotator_lambda::sdk_config().await;
     let requests = RequestCounter::default();
     let rotator = rotator_lambda::rotator(&config, settings, &requests);
     tracing::info!("ready for events");

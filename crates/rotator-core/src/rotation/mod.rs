@@ -1,20 +1,22 @@
-//! The four-step rotation state machine: the protocol checks, then createSecret, setSecret,
-//! testSecret and finishSecret as the rotation contract describes them.
+//! The four-step rotation state machine: the `Rotator`, the protocol checks every step makes
+//! first, and the name binding. Each step lives in its own file beside this one.
+
+mod create_secret;
+mod finish_secret;
+mod test_secret;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::config::{OldKeyPolicy, Settings, parse_addresses};
-use crate::error::{RotationError, StepError};
-use crate::ledger::{self, Ledger};
-use crate::notice::{self, Success};
+use crate::config::Settings;
+use crate::error::{CurrentStage, RotationError, StepError};
+use crate::notice;
 use crate::ports::{
-    AccessKeyInfo, Clock, CredentialCheck, Iam, KeyStatus, Notifier, PortErrorKind, SecretMetadata,
+    Clock, CredentialCheck, EpochSecs, Iam, Notifier, PortErrorKind, PortResult, SecretMetadata,
     SecretStore, VersionRef,
 };
-use crate::secret_value::{KeyPair, SecretString, SecretValue};
+use crate::secret_value::{SecretString, SecretValue};
 use crate::types::{AccessKeyId, RotationEvent, Step, UserName};
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
@@ -23,13 +25,6 @@ pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 
 /// The secret tag that names who receives the success email.
 pub const NOTIFY_EMAIL_TAG: &str = "NotifyEmail";
-
-/// IAM allows two access keys per user.
-const MAX_KEYS_PER_USER: usize = 2;
-
-/// The first and the longest pause between two attempts of testSecret.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// The outside world, as the rotation sees it.
 #[derive(Clone)]
@@ -114,6 +109,14 @@ pub struct Rotator {
 struct Learnt {
     user: Option<UserName>,
     secret_name: Option<String>,
+    current: CurrentStage,
+}
+
+/// One step to run: the event, and when the invocation must have answered.
+struct Job<'a> {
+    event: &'a RotationEvent,
+    /// The invocation's deadline in milliseconds since the epoch, when Lambda gave one.
+    deadline_ms: Option<u64>,
 }
 
 impl Rotator {
@@ -121,12 +124,23 @@ impl Rotator {
         Self { ports, settings }
     }
 
-    /// Runs one step. On failure it sends one alert and returns the error, so that Secrets
-    /// Manager records the failure and retries.
+    /// Runs one step with no deadline but the settings' own budgets.
     pub async fn handle(&self, event: &RotationEvent) -> Result<Outcome, StepError> {
+        self.handle_until(event, None).await
+    }
+
+    /// Runs one step that must answer by `deadline_ms` (milliseconds since the epoch: Lambda's
+    /// `Lambda-Runtime-Deadline-Ms`). On failure it sends one alert and returns the error, so
+    /// that Secrets Manager records the failure and retries.
+    pub async fn handle_until(
+        &self,
+        event: &RotationEvent,
+        deadline_ms: Option<u64>,
+    ) -> Result<Outcome, StepError> {
         let mut learnt = Learnt::default();
         info!(step = %event.step, secret = %event.secret_id, token = %event.token, "step started");
-        match self.run(event, &mut learnt).await {
+        let job = Job { event, deadline_ms };
+        match self.run(&job, &mut learnt).await {
             Ok(outcome) => {
                 info!(step = %event.step, secret = %event.secret_id, token = %event.token, %outcome, "step succeeded");
                 Ok(outcome)
@@ -137,6 +151,7 @@ impl Rotator {
                     secret: event.secret_id.clone(),
                     token: event.token.clone(),
                     user: learnt.user,
+                    current: learnt.current,
                     error,
                 };
                 tracing::error!(error = %failure, kind = failure.kind(), "step failed");
@@ -149,17 +164,10 @@ impl Rotator {
         }
     }
 
-    async fn run(
-        &self,
-        event: &RotationEvent,
-        learnt: &mut Learnt,
-    ) -> Result<Outcome, RotationError> {
-        let metadata = self
-            .ports
-            .secrets
-            .describe(&event.secret_id)
-            .await
-            .map_err(RotationError::port("DescribeSecret"))?;
+    /// The protocol checks of contract §2, then the step.
+    async fn run(&self, job: &Job<'_>, learnt: &mut Learnt) -> Result<Outcome, RotationError> {
+        let event = job.event;
+        let metadata = self.describe(event).await?;
         learnt.secret_name = Some(metadata.name.clone());
         if !metadata.rotation_enabled {
             return Err(RotationError::RotationNotEnabled);
@@ -190,9 +198,17 @@ impl Rotator {
         match event.step {
             Step::CreateSecret => self.create_secret(event, &metadata, learnt).await,
             Step::SetSecret => Ok(Outcome::NothingToSet),
-            Step::TestSecret => self.test_secret(event, learnt).await,
+            Step::TestSecret => self.test_secret(job, &metadata, learnt).await,
             Step::FinishSecret => self.finish_secret(event, &metadata, learnt).await,
         }
+    }
+
+    async fn describe(&self, event: &RotationEvent) -> Result<SecretMetadata, RotationError> {
+        self.ports
+            .secrets
+            .describe(&event.secret_id)
+            .await
+            .map_err(RotationError::port("DescribeSecret"))
     }
 
     /// Fetches one version's text, by stage and optionally pinned to the token; `Ok(None)`
@@ -229,434 +245,129 @@ impl Rotator {
             .map_err(|source| RotationError::InvalidValue { stage, source })
     }
 
-    async fn read_current(&self, event: &RotationEvent) -> Result<SecretValue, RotationError> {
-        self.read(event, AWSCURRENT, false)
-            .await?
-            .ok_or(RotationError::MissingValue { stage: AWSCURRENT })
-    }
-
-    async fn read_pending(&self, event: &RotationEvent) -> Result<SecretValue, RotationError> {
-        self.read(event, AWSPENDING, true)
-            .await?
-            .ok_or(RotationError::MissingValue { stage: AWSPENDING })
-    }
-
-    async fn create_secret(
+    /// Reads one version that must exist, and refuses it unless it names the bound user.
+    async fn read_bound(
         &self,
         event: &RotationEvent,
         metadata: &SecretMetadata,
+        stage: &'static str,
         learnt: &mut Learnt,
-    ) -> Result<Outcome, RotationError> {
-        let current = self.read_current(event).await?;
-        let user = current.user_name.clone();
-        learnt.user = Some(user.clone());
-        // Whatever the pending value holds, its existence is enough: it is not parsed here.
-        if self.fetch(event, AWSPENDING, true).await?.is_some() {
-            info!(token = %event.token, "the pending value is already stored: nothing to do");
-            return Ok(Outcome::PendingExists);
-        }
-        let iam = &self.ports.iam;
-        let keys = iam.list_access_keys(&user).await.map_err(|e| {
-            if e.kind == PortErrorKind::NotFound {
-                RotationError::UnknownUser(user.clone())
-            } else {
-                RotationError::port("ListAccessKeys")(e)
-            }
-        })?;
-        let tags = iam
-            .list_user_tags(&user)
-            .await
-            .map_err(RotationError::port("ListUserTags"))?;
-        let ledger = Ledger::from_tags(&tags);
-        // Which key AWSPREVIOUS holds matters only when the user has a key besides AWSCURRENT's.
-        let has_other_keys = keys
-            .iter()
-            .any(|key| Some(&key.id) != current.access_key_id());
-        let previous_key = if has_other_keys {
-            self.previous_key(event, metadata).await?
-        } else {
-            None
-        };
-        let doomed = plan_room(
-            &user,
-            &keys,
-            &ledger,
-            current.access_key_id(),
-            previous_key.as_ref(),
-        )?;
+    ) -> Result<SecretValue, RotationError> {
+        let value = self
+            .read(event, stage, stage == AWSPENDING)
+            .await?
+            .ok_or(RotationError::MissingValue { stage })?;
+        check_binding(metadata, &value, stage)?;
+        learnt.user = Some(value.user_name.clone());
+        Ok(value)
+    }
 
-        for (key, reason) in &doomed {
-            info!(user = %user, key = %key, reason, "deleting access key to make room");
-            ignore_not_found(iam.delete_access_key(&user, key).await)
-                .map_err(RotationError::port("DeleteAccessKey"))?;
-        }
-        // The records are removed only after their keys are gone, so no key is ever unrecorded.
-        let stale: Vec<String> = ledger
-            .intents
-            .keys()
-            .map(|token| ledger::intent_tag_key(token))
-            .chain(ledger.records.keys().map(|key| key.as_str().to_owned()))
-            .collect();
-        if !stale.is_empty() {
-            iam.untag_user(&user, &stale)
-                .await
-                .map_err(RotationError::port("UntagUser"))?;
-        }
-        let kept: Vec<AccessKeyId> = keys
-            .iter()
-            .map(|k| k.id.clone())
-            .filter(|id| !doomed.iter().any(|(gone, _)| gone == id))
-            .collect();
-        let intent = ledger::intent_tag(&event.token, self.ports.clock.now(), &kept);
-        iam.tag_user(&user, &[intent])
-            .await
-            .map_err(RotationError::port("TagUser"))?;
-        let new_key = iam.create_access_key(&user).await.map_err(|e| {
-            if e.kind == PortErrorKind::LimitExceeded {
-                RotationError::NoRoomForKey {
-                    user: user.clone(),
-                    keys: format!("IAM refused a new key ({e})"),
-                }
-            } else {
-                RotationError::port("CreateAccessKey")(e)
-            }
-        })?;
-        info!(user = %user, key = %new_key.id, "created access key");
-        iam.tag_user(&user, &[ledger::record_tag(&event.token, &new_key.id)])
-            .await
-            .map_err(RotationError::port("TagUser"))?;
-        let pending = current.with_key(KeyPair {
-            access_key_id: new_key.id.clone(),
-            secret_access_key: new_key.secret,
-        });
-        self.ports
+    /// Moves or removes a staging label. A retry of `UpdateSecretVersionStage` after a lost
+    /// answer is refused by Secrets Manager (the label is no longer where `RemoveFromVersionId`
+    /// says), so an error is checked against the secret's stages: when they already are as
+    /// `done` wants them, the call took effect.
+    async fn update_stage(
+        &self,
+        event: &RotationEvent,
+        stage: &str,
+        move_to: Option<&str>,
+        remove_from: Option<&str>,
+        done: impl Fn(&SecretMetadata) -> bool,
+    ) -> Result<(), RotationError> {
+        let Err(error) = self
+            .ports
             .secrets
-            .put_pending(
-                &event.secret_id,
-                &event.token,
-                &pending.to_secret_string(),
-                event.rotation_token.as_ref(),
-            )
+            .update_stage(&event.secret_id, stage, move_to, remove_from)
             .await
-            .map_err(RotationError::port("PutSecretValue"))?;
-        info!(key = %new_key.id, token = %event.token, "stored the new key as AWSPENDING");
-        Ok(Outcome::KeyCreated(new_key.id))
-    }
-
-    /// The key in AWSPREVIOUS. A previous value that no longer parses names no key: the
-    /// rotator then simply does not count it as deletable.
-    async fn previous_key(
-        &self,
-        event: &RotationEvent,
-        metadata: &SecretMetadata,
-    ) -> Result<Option<AccessKeyId>, RotationError> {
-        if metadata.version_with_stage(AWSPREVIOUS).is_none() {
-            return Ok(None);
-        }
-        match self.read(event, AWSPREVIOUS, false).await {
-            Ok(value) => Ok(value.and_then(|v| v.access_key_id().cloned())),
-            Err(RotationError::InvalidValue { source, .. }) => {
-                warn!(error = %source, "the AWSPREVIOUS value is invalid; its key is not considered");
-                Ok(None)
-            }
-            Err(other) => Err(other),
-        }
-    }
-
-    async fn test_secret(
-        &self,
-        event: &RotationEvent,
-        learnt: &mut Learnt,
-    ) -> Result<Outcome, RotationError> {
-        let pending = self.read_pending(event).await?;
-        let user = pending.user_name.clone();
-        learnt.user = Some(user.clone());
-        let Some(key) = pending.key else {
-            info!("the pending value holds no key yet: nothing to test");
-            return Ok(Outcome::NothingToTest);
-        };
-        let clock = &self.ports.clock;
-        let budget = self.settings.test_timeout.as_secs();
-        let deadline = clock.now() + budget;
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            match self.ports.credentials.caller_arn(&key).await {
-                Ok(arn) if arn_names_user(&arn, &user) => {
-                    info!(key = %key.access_key_id, arn, "the pending key authenticates");
-                    return Ok(Outcome::Tested(key.access_key_id));
-                }
-                Ok(arn) => {
-                    return Err(RotationError::WrongIdentity {
-                        key: key.access_key_id,
-                        user,
-                        arn,
-                    });
-                }
-                Err(error) => {
-                    let now = clock.now();
-                    if now >= deadline {
-                        return Err(RotationError::PendingKeyRejected {
-                            key: key.access_key_id,
-                            user,
-                            secs: budget,
-                            last_error: error.to_string(),
-                        });
-                    }
-                    info!(key = %key.access_key_id, error = %error, "the pending key does not authenticate yet; retrying");
-                    clock
-                        .sleep(backoff.min(Duration::from_secs(deadline - now)))
-                        .await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-        }
-    }
-
-    async fn finish_secret(
-        &self,
-        event: &RotationEvent,
-        metadata: &SecretMetadata,
-        learnt: &mut Learnt,
-    ) -> Result<Outcome, RotationError> {
-        let current_version = metadata
-            .version_with_stage(AWSCURRENT)
-            .ok_or(RotationError::NoCurrentVersion)?;
-        let pending = self.read_pending(event).await?;
-        learnt.user = Some(pending.user_name.clone());
-        let current = self.read_current(event).await?;
-        if current.user_name != pending.user_name {
-            return Err(RotationError::UserMismatch {
-                current: current.user_name,
-                pending: pending.user_name,
-            });
-        }
-        let user = &pending.user_name;
-        let secrets = &self.ports.secrets;
-        secrets
-            .update_stage(
-                &event.secret_id,
-                AWSCURRENT,
-                Some(event.token.as_str()),
-                Some(current_version),
-            )
-            .await
-            .map_err(RotationError::port("UpdateSecretVersionStage"))?;
-        info!(token = %event.token, "the new version is AWSCURRENT");
-        let new_key = pending.access_key_id().cloned();
-        let old_key = current
-            .access_key_id()
-            .filter(|old| Some(*old) != new_key.as_ref())
-            .cloned();
-        self.complete_finish(event, metadata, user, new_key, old_key)
-            .await
-    }
-
-    /// finishSecret delivered again after an earlier delivery moved AWSCURRENT to the token and
-    /// then failed: the key that was current, now in AWSPREVIOUS, still awaits the old-key
-    /// policy, and the token its clean-up.
-    async fn resume_finish(
-        &self,
-        event: &RotationEvent,
-        metadata: &SecretMetadata,
-        learnt: &mut Learnt,
-    ) -> Result<Outcome, RotationError> {
-        let current = self.read_current(event).await?;
-        learnt.user = Some(current.user_name.clone());
-        let new_key = current.access_key_id().cloned();
-        let old_key = self
-            .previous_key(event, metadata)
-            .await?
-            .filter(|old| Some(old) != new_key.as_ref());
-        self.complete_finish(event, metadata, &current.user_name, new_key, old_key)
-            .await
-    }
-
-    /// What finishSecret does once AWSCURRENT is on the token: applies the old-key policy,
-    /// removes the rotation's tags, and only then takes AWSPENDING off the token, so that a
-    /// failure on the way leaves a mark that the next delivery completes (see [`Self::run`]).
-    async fn complete_finish(
-        &self,
-        event: &RotationEvent,
-        metadata: &SecretMetadata,
-        user: &UserName,
-        new_key: Option<AccessKeyId>,
-        old_key: Option<AccessKeyId>,
-    ) -> Result<Outcome, RotationError> {
-        if let Some(old) = &old_key {
-            self.retire(user, old).await?;
-        }
-        // The rotation is complete: its intent and its key record go (IAM ignores absent keys).
-        let mut own_tags = vec![ledger::intent_tag_key(event.token.as_str())];
-        own_tags.extend(new_key.iter().map(|key| key.as_str().to_owned()));
-        self.ports
-            .iam
-            .untag_user(user, &own_tags)
-            .await
-            .map_err(RotationError::port("UntagUser"))?;
-        self.ports
-            .secrets
-            .update_stage(
-                &event.secret_id,
-                AWSPENDING,
-                None,
-                Some(event.token.as_str()),
-            )
-            .await
-            .map_err(RotationError::port("UpdateSecretVersionStage"))?;
-        if let Some(key) = &new_key {
-            self.send_success_email(event, metadata, user, key, old_key.as_ref())
-                .await;
-        }
-        Ok(Outcome::Finished { new_key, old_key })
-    }
-
-    /// Applies the old-key policy to the key that was current.
-    async fn retire(&self, user: &UserName, old: &AccessKeyId) -> Result<(), RotationError> {
-        let iam = &self.ports.iam;
-        let policy = self.settings.old_key_policy;
-        if policy == OldKeyPolicy::Keep {
-            info!(key = %old, "keeping the previous key active until the next rotation needs room");
+        else {
             return Ok(());
-        }
-        ignore_not_found(
-            iam.set_access_key_status(user, old, KeyStatus::Inactive)
-                .await,
-        )
-        .map_err(RotationError::port("UpdateAccessKey"))?;
-        info!(key = %old, "deactivated the previous key");
-        if policy == OldKeyPolicy::Delete {
-            ignore_not_found(iam.delete_access_key(user, old).await)
-                .map_err(RotationError::port("DeleteAccessKey"))?;
-            info!(key = %old, "deleted the previous key");
-        }
-        Ok(())
-    }
-
-    /// Sends the success email. Its failure is logged: the rotation has already succeeded.
-    async fn send_success_email(
-        &self,
-        event: &RotationEvent,
-        metadata: &SecretMetadata,
-        user: &UserName,
-        new_key: &AccessKeyId,
-        old_key: Option<&AccessKeyId>,
-    ) {
-        if self.settings.sender_email.is_none() {
-            info!("no sender configured: no success email");
-            return;
-        }
-        let recipients = match metadata.tags.get(NOTIFY_EMAIL_TAG) {
-            Some(list) => parse_addresses(list).unwrap_or_else(|problem| {
-                warn!(
-                    problem,
-                    "the NotifyEmail tag is invalid; using the default recipient"
-                );
-                self.settings.default_notify_email.clone()
-            }),
-            None => self.settings.default_notify_email.clone(),
         };
-        if recipients.is_empty() {
-            info!("no recipient for the success email");
-            return;
-        }
-        let old_key = old_key.map(|key| (key, self.settings.old_key_policy.outcome()));
-        let email = notice::success_email(&Success {
-            secret: &event.secret_id,
-            secret_name: &metadata.name,
-            user,
-            new_key,
-            token: &event.token,
-            at: self.ports.clock.now(),
-            old_key,
-        });
-        match self.ports.notifier.email(&recipients, &email).await {
-            Ok(()) => info!(recipients = recipients.len(), "sent the success email"),
-            Err(error) => warn!(error = %error, "the success email could not be sent"),
+        match self.describe(event).await {
+            Ok(metadata) if done(&metadata) => {
+                info!(stage, error = %error, "UpdateSecretVersionStage failed, but the stages show it took effect");
+                Ok(())
+            }
+            _ => Err(RotationError::port("UpdateSecretVersionStage")(error)),
         }
     }
 }
 
-impl OldKeyPolicy {
-    /// What became of the previous key, in words for the email.
-    fn outcome(self) -> &'static str {
-        match self {
-            OldKeyPolicy::Delete => "deleted",
-            OldKeyPolicy::Deactivate => "deactivated; deleted at the next rotation",
-            OldKeyPolicy::Keep => "still active until the next rotation",
-        }
-    }
+/// The IAM user a secret is bound to: the last `/`-separated segment of its name.
+pub fn bound_user(secret_name: &str) -> &str {
+    secret_name.rsplit('/').next().unwrap_or(secret_name)
 }
 
-/// Whether an STS caller ARN (`arn:aws:iam::ACCOUNT:user/PATH/NAME`) is the user's.
+/// Refuses a value that names any user but the one the secret's name binds (contract §3).
+/// IAM compares user names without regard to case, and so does the binding.
+fn check_binding(
+    metadata: &SecretMetadata,
+    value: &SecretValue,
+    stage: &'static str,
+) -> Result<(), RotationError> {
+    let bound = bound_user(&metadata.name);
+    if value.user_name.as_str().eq_ignore_ascii_case(bound) {
+        return Ok(());
+    }
+    Err(RotationError::NotBoundToUser {
+        secret: metadata.name.clone(),
+        bound: bound.to_owned(),
+        named: value.user_name.clone(),
+        stage,
+    })
+}
+
+/// Whether an STS caller ARN (`arn:aws:iam::ACCOUNT:user/PATH/NAME`) is the user's. IAM user
+/// names compare without regard to case.
 fn arn_names_user(arn: &str, user: &UserName) -> bool {
     arn.split(':')
         .nth(5)
         .and_then(|resource| resource.strip_prefix("user/"))
         .and_then(|path_and_name| path_and_name.rsplit('/').next())
-        .is_some_and(|name| name == user.as_str())
+        .is_some_and(|name| name.eq_ignore_ascii_case(user.as_str()))
 }
 
-fn ignore_not_found(result: crate::ports::PortResult<()>) -> Result<(), crate::ports::PortError> {
+fn ignore_not_found(result: PortResult<()>) -> PortResult<()> {
     match result {
         Err(e) if e.kind == PortErrorKind::NotFound => Ok(()),
         other => other,
     }
 }
 
-/// Chooses the keys to delete before a new key is created: every key the rotator made for a
-/// token whose value was never used, then, while the user is at IAM's limit, the AWSPREVIOUS key,
-/// then an inactive key that is not AWSCURRENT. Fails, having changed nothing, when only the
-/// AWSCURRENT key and unknown active keys remain.
-fn plan_room(
-    user: &UserName,
-    keys: &[AccessKeyInfo],
-    ledger: &Ledger,
-    current: Option<&AccessKeyId>,
-    previous: Option<&AccessKeyId>,
-) -> Result<Vec<(AccessKeyId, &'static str)>, RotationError> {
-    let mut doomed = Vec::new();
-    let mut remaining = Vec::new();
-    for key in keys {
-        let is_current = Some(&key.id) == current;
-        let is_previous = Some(&key.id) == previous;
-        if !is_current && !is_previous && ledger.owner_of(key).is_some() {
-            doomed.push((
-                key.id.clone(),
-                "created by the rotator for a value never used",
-            ));
-        } else {
-            remaining.push(key);
-        }
+/// Seconds since the epoch of a deadline in milliseconds, rounded down.
+fn secs(millis: u64) -> EpochSecs {
+    millis / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_segment_of_the_name_binds_the_user() {
+        assert_eq!(bound_user("IamKeyRotator/alice"), "alice");
+        assert_eq!(bound_user("IamKeyRotator/111122223333/alice"), "alice");
+        assert_eq!(bound_user("alice"), "alice");
+        assert_eq!(bound_user("team/"), "");
     }
-    while remaining.len() >= MAX_KEYS_PER_USER {
-        let choice = remaining
-            .iter()
-            .position(|k| Some(&k.id) == previous && Some(&k.id) != current)
-            .map(|i| (i, "the AWSPREVIOUS key"))
-            .or_else(|| {
-                remaining
-                    .iter()
-                    .position(|k| k.status == KeyStatus::Inactive && Some(&k.id) != current)
-                    .map(|i| (i, "an inactive key that is not AWSCURRENT"))
-            });
-        let Some((index, reason)) = choice else {
-            let described: Vec<String> = remaining
-                .iter()
-                .map(|k| {
-                    let role = if Some(&k.id) == current {
-                        "AWSCURRENT"
-                    } else {
-                        "unknown to the secret"
-                    };
-                    format!("{} ({}, {role})", k.id, k.status)
-                })
-                .collect();
-            return Err(RotationError::NoRoomForKey {
-                user: user.clone(),
-                keys: described.join(" and "),
-            });
-        };
-        doomed.push((remaining.remove(index).id.clone(), reason));
+
+    #[test]
+    fn caller_arns_name_users_without_regard_to_case() {
+        let alice = UserName::new("alice").expect("name");
+        assert!(arn_names_user(
+            "arn:aws:iam::123456789012:user/Alice",
+            &alice
+        ));
+        assert!(arn_names_user(
+            "arn:aws:iam::123456789012:user/rotated/ALICE",
+            &alice
+        ));
+        assert!(!arn_names_user(
+            "arn:aws:iam::123456789012:user/alice2",
+            &alice
+        ));
+        assert!(!arn_names_user(
+            "arn:aws:sts::123456789012:assumed-role/alice/x",
+            &alice
+        ));
     }
-    Ok(doomed)
 }

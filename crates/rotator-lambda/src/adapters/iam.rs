@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
+use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::types::{StatusType, Tag as IamTag};
 use rotator_core::ports::{
     AccessKeyInfo, Iam, KeyStatus, NewAccessKey, PortError, PortErrorKind, PortResult, Tag,
@@ -57,11 +58,15 @@ impl Iam for IamAdapter {
             .collect()
     }
 
+    /// Sent once: `CreateAccessKey` is not idempotent, so the SDK's retry is off for it. After
+    /// a lost answer the next delivery's ledger finds the key it may have made.
     async fn create_access_key(&self, user: &UserName) -> PortResult<NewAccessKey> {
         let output = self
             .client
             .create_access_key()
             .user_name(user.as_str())
+            .customize()
+            .config_override(aws_sdk_iam::Config::builder().retry_config(RetryConfig::disabled()))
             .send()
             .await
             .map_err(port_error)?;
@@ -71,6 +76,9 @@ impl Iam for IamAdapter {
         Ok(NewAccessKey {
             id: key_id(key.access_key_id())?,
             secret: SecretAccessKey::new(key.secret_access_key()),
+            created: key
+                .create_date()
+                .and_then(|date| u64::try_from(date.secs()).ok()),
         })
     }
 

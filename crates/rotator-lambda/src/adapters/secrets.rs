@@ -28,8 +28,10 @@ impl SecretStore for SecretsManagerAdapter {
             .send()
             .await
             .map_err(port_error)?;
+        let name = output.name().unwrap_or(secret.as_str()).to_owned();
         Ok(SecretMetadata {
-            name: output.name().unwrap_or(secret.as_str()).to_owned(),
+            arn: output.arn().unwrap_or(&name).to_owned(),
+            name,
             rotation_enabled: output.rotation_enabled().unwrap_or(false),
             versions: output
                 .version_ids_to_stages()

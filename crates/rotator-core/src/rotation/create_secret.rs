@@ -1,0 +1,345 @@
+//! createSecret: one new access key for the bound user, stored as AWSPENDING, with the ledger
+//! that lets a retry recognise a key whose value was never stored; `plan_room` and `plan_tags`
+//! decide everything before anything changes.
+
+use tracing::{info, warn};
+
+use super::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Learnt, Outcome, Rotator, ignore_not_found};
+use crate::error::RotationError;
+use crate::ledger::{self, Intent, Ledger, MAX_TAGS_PER_USER, SecretDigest};
+use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus, PortErrorKind, SecretMetadata, Tag};
+use crate::secret_value::{KeyPair, SecretValue};
+use crate::types::{AccessKeyId, RotationEvent, UserName};
+
+/// IAM allows two access keys per user.
+const MAX_KEYS_PER_USER: usize = 2;
+
+impl Rotator {
+    pub(super) async fn create_secret(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        learnt: &mut Learnt,
+    ) -> Result<Outcome, RotationError> {
+        let current = self.read_bound(event, metadata, AWSCURRENT, learnt).await?;
+        let user = current.user_name.clone();
+        // Whatever the pending value holds, its existence is enough: it is not parsed here.
+        if self.fetch(event, AWSPENDING, true).await?.is_some() {
+            info!(token = %event.token, "the pending value is already stored: nothing to do");
+            return Ok(Outcome::PendingExists);
+        }
+        let iam = &self.ports.iam;
+        let keys = iam.list_access_keys(&user).await.map_err(|e| {
+            if e.kind == PortErrorKind::NotFound {
+                RotationError::UnknownUser(user.clone())
+            } else {
+                RotationError::port("ListAccessKeys")(e)
+            }
+        })?;
+        let tags = iam
+            .list_user_tags(&user)
+            .await
+            .map_err(RotationError::port("ListUserTags"))?;
+        let digest = SecretDigest::of(&metadata.arn);
+        let ledger = Ledger::from_tags(&tags, &digest);
+        // Which key AWSPREVIOUS holds matters only when the user has a key besides AWSCURRENT's.
+        let has_other_keys = keys
+            .iter()
+            .any(|key| Some(&key.id) != current.access_key_id());
+        let previous_key = if has_other_keys {
+            self.previous_key(event, metadata).await?
+        } else {
+            None
+        };
+        let doomed = plan_room(
+            &user,
+            &keys,
+            &ledger,
+            current.access_key_id(),
+            previous_key.as_ref(),
+        )?;
+        let now = self.ports.clock.now();
+        let kept: Vec<AccessKeyId> = keys
+            .iter()
+            .map(|k| k.id.clone())
+            .filter(|id| !doomed.iter().any(|(gone, _)| gone == id))
+            .collect();
+        let tag_plan = plan_tags(&TagInputs {
+            user: &user,
+            tag_count: tags.len(),
+            ledger: &ledger,
+            token: event.token.as_str(),
+            listed: &keys,
+            doomed: &doomed,
+            known: [current.access_key_id(), previous_key.as_ref()],
+            kept: &kept,
+            now,
+        })?;
+
+        // Nothing has changed so far. From here on, a key is deleted before its record goes,
+        // and the intent is written before a key is created, so no key is ever unrecorded.
+        for (key, reason) in &doomed {
+            info!(user = %user, key = %key, reason, "deleting access key to make room");
+            ignore_not_found(iam.delete_access_key(&user, key).await)
+                .map_err(RotationError::port("DeleteAccessKey"))?;
+        }
+        if !tag_plan.stale.is_empty() {
+            iam.untag_user(&user, &tag_plan.stale)
+                .await
+                .map_err(RotationError::port("UntagUser"))?;
+        }
+        let intent_tag = ledger::intent_tag(&digest, &event.token, &tag_plan.intent);
+        iam.tag_user(&user, std::slice::from_ref(&intent_tag))
+            .await
+            .map_err(RotationError::port("TagUser"))?;
+        let new_key = match iam.create_access_key(&user).await {
+            Ok(key) => key,
+            Err(error) => {
+                // An error answer from IAM means no key was created. Only an unknown outcome (a
+                // lost answer, a timeout, a 5xx) keeps the intent, for the next delivery.
+                let refused = error.kind != PortErrorKind::Service;
+                if refused && tag_plan.intent_is_new {
+                    self.withdraw_intent(&user, &intent_tag).await;
+                }
+                return Err(if error.kind == PortErrorKind::LimitExceeded {
+                    RotationError::NoRoomForKey {
+                        user: user.clone(),
+                        keys: format!("IAM refused a new key ({error})"),
+                    }
+                } else {
+                    RotationError::port("CreateAccessKey")(error)
+                });
+            }
+        };
+        info!(user = %user, key = %new_key.id, "created access key");
+        iam.tag_user(
+            &user,
+            &[ledger::record_tag(&digest, &event.token, &new_key.id)],
+        )
+        .await
+        .map_err(RotationError::port("TagUser"))?;
+        let pending = current.with_key(KeyPair {
+            access_key_id: new_key.id.clone(),
+            secret_access_key: new_key.secret,
+        });
+        self.store_pending(event, &pending).await?;
+        info!(key = %new_key.id, token = %event.token, "stored the new key as AWSPENDING");
+        Ok(Outcome::KeyCreated(new_key.id))
+    }
+
+    /// Takes back an intent whose `CreateAccessKey` IAM refused. If that fails too, the intent
+    /// stays until its window closes; the step fails either way.
+    async fn withdraw_intent(&self, user: &UserName, intent: &Tag) {
+        let keys = [intent.key.clone()];
+        match self.ports.iam.untag_user(user, &keys).await {
+            Ok(()) => info!(tag = %intent.key, "IAM refused the key: withdrew the intent"),
+            Err(error) => {
+                warn!(tag = %intent.key, error = %error, "IAM refused the key, and the intent could not be withdrawn");
+            }
+        }
+    }
+
+    /// `PutSecretValue` of the pending value. Secrets Manager accepts the same token and value
+    /// twice, but an error after the call took effect (a lost answer whose SDK retry was
+    /// refused) is checked against what the version now holds.
+    async fn store_pending(
+        &self,
+        event: &RotationEvent,
+        pending: &SecretValue,
+    ) -> Result<(), RotationError> {
+        let Err(error) = self
+            .ports
+            .secrets
+            .put_pending(
+                &event.secret_id,
+                &event.token,
+                &pending.to_secret_string(),
+                event.rotation_token.as_ref(),
+            )
+            .await
+        else {
+            return Ok(());
+        };
+        if let Ok(Some(stored)) = self.read(event, AWSPENDING, true).await
+            && stored.access_key_id() == pending.access_key_id()
+        {
+            info!(error = %error, "PutSecretValue failed, but the version holds the new key");
+            return Ok(());
+        }
+        Err(RotationError::port("PutSecretValue")(error))
+    }
+
+    /// The key in AWSPREVIOUS. A previous value that no longer parses names no key: the
+    /// rotator then simply does not count it as deletable.
+    pub(super) async fn previous_key(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+    ) -> Result<Option<AccessKeyId>, RotationError> {
+        if metadata.version_with_stage(AWSPREVIOUS).is_none() {
+            return Ok(None);
+        }
+        match self.read(event, AWSPREVIOUS, false).await {
+            Ok(value) => Ok(value.and_then(|v| v.access_key_id().cloned())),
+            Err(RotationError::InvalidValue { source, .. }) => {
+                warn!(error = %source, "the AWSPREVIOUS value is invalid; its key is not considered");
+                Ok(None)
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+/// Chooses the keys to delete before a new key is created: every key this secret's rotator
+/// made for a token whose value was never used, then, while the user is at IAM's limit, the
+/// AWSPREVIOUS key, then an inactive key that is not AWSCURRENT. Fails, having changed nothing,
+/// when only the AWSCURRENT key and unknown active keys remain.
+pub(super) fn plan_room(
+    user: &UserName,
+    keys: &[AccessKeyInfo],
+    ledger: &Ledger,
+    current: Option<&AccessKeyId>,
+    previous: Option<&AccessKeyId>,
+) -> Result<Vec<(AccessKeyId, &'static str)>, RotationError> {
+    let mut doomed = Vec::new();
+    let mut remaining = Vec::new();
+    for key in keys {
+        let is_current = Some(&key.id) == current;
+        let is_previous = Some(&key.id) == previous;
+        if !is_current && !is_previous && ledger.owner_of(key).is_some() {
+            doomed.push((
+                key.id.clone(),
+                "created by the rotator for a value never used",
+            ));
+        } else {
+            remaining.push(key);
+        }
+    }
+    while remaining.len() >= MAX_KEYS_PER_USER {
+        let choice = remaining
+            .iter()
+            .position(|k| Some(&k.id) == previous && Some(&k.id) != current)
+            .map(|i| (i, "the AWSPREVIOUS key"))
+            .or_else(|| {
+                remaining
+                    .iter()
+                    .position(|k| k.status == KeyStatus::Inactive && Some(&k.id) != current)
+                    .map(|i| (i, "an inactive key that is not AWSCURRENT"))
+            });
+        let Some((index, reason)) = choice else {
+            let described: Vec<String> = remaining
+                .iter()
+                .map(|k| {
+                    let role = if Some(&k.id) == current {
+                        "AWSCURRENT"
+                    } else {
+                        "unknown to the secret"
+                    };
+                    format!("{} ({}, {role})", k.id, k.status)
+                })
+                .collect();
+            return Err(RotationError::NoRoomForKey {
+                user: user.clone(),
+                keys: described.join(" and "),
+            });
+        };
+        doomed.push((remaining.remove(index).id.clone(), reason));
+    }
+    Ok(doomed)
+}
+
+/// What `plan_tags` needs to know.
+pub(super) struct TagInputs<'a> {
+    pub user: &'a UserName,
+    /// How many tags the user has, the rotator's and everyone else's.
+    pub tag_count: usize,
+    pub ledger: &'a Ledger,
+    pub token: &'a str,
+    /// The keys IAM listed.
+    pub listed: &'a [AccessKeyInfo],
+    pub doomed: &'a [(AccessKeyId, &'static str)],
+    /// The keys the secret's AWSCURRENT and AWSPREVIOUS hold.
+    pub known: [Option<&'a AccessKeyId>; 2],
+    /// The keys the user keeps: the intent's prior keys when it is new.
+    pub kept: &'a [AccessKeyId],
+    pub now: EpochSecs,
+}
+
+/// The tag changes of one createSecret, decided before any change.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct TagPlan {
+    /// This secret's tags that no longer serve: removed after the doomed keys are gone.
+    pub stale: Vec<String>,
+    /// The intent to write before `CreateAccessKey`.
+    pub intent: Intent,
+    /// Whether this delivery is the token's first attempt.
+    pub intent_is_new: bool,
+}
+
+/// Decides which of this secret's tags go, and what the token's intent says; fails, having
+/// changed nothing, when the user has no room for the intent and the key record (IAM's tag
+/// quota), so that a full user never gets a key that cannot be recorded.
+pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError> {
+    let TagInputs {
+        ledger, token, now, ..
+    } = *inputs;
+    let listed = |key: &AccessKeyId| inputs.listed.iter().any(|k| &k.id == key);
+    let doomed = |key: &AccessKeyId| inputs.doomed.iter().any(|(gone, _)| gone == key);
+    let known = |key: &AccessKeyId| inputs.known.contains(&Some(key));
+
+    // Intents of other tokens go once IAM must have caught up with them, or when the one key
+    // they ever asked for is recorded (the record speaks for it).
+    let mut kept_intents = Vec::new();
+    let mut stale = Vec::new();
+    for (other, intent) in &ledger.intents {
+        if other == token {
+            continue;
+        }
+        let settled = !intent.window_open(now);
+        if settled || (intent.attempts <= 1 && ledger.has_record(other)) {
+            stale.push(ledger::intent_tag_key(other));
+        } else {
+            kept_intents.push(other.as_str());
+        }
+    }
+    // Records go with their keys, when the secret itself holds the key, or when the key is
+    // gone and no intent of its token remains to explain a key IAM does not list yet.
+    for (key, owner) in &ledger.records {
+        let owner_waits = owner == token || kept_intents.contains(&owner.as_str());
+        if doomed(key) || known(key) || (!listed(key) && !owner_waits) {
+            stale.push(ledger::record_tag_key(key));
+        }
+    }
+    let (intent, intent_is_new) = match ledger.intents.get(token) {
+        // An earlier delivery sent CreateAccessKey and its answer was lost: the intent keeps
+        // its time and prior keys, so that the key it may have created stays its own.
+        Some(earlier) => (
+            Intent {
+                attempts: earlier.attempts + 1,
+                ..earlier.clone()
+            },
+            false,
+        ),
+        None => (
+            Intent {
+                at: now,
+                attempts: 1,
+                prior_keys: inputs.kept.to_vec(),
+            },
+            true,
+        ),
+    };
+    let needed = usize::from(intent_is_new) + 1;
+    if inputs.tag_count - stale.len() + needed > MAX_TAGS_PER_USER {
+        return Err(RotationError::TagQuotaExceeded {
+            user: inputs.user.clone(),
+            tags: inputs.tag_count,
+            needed,
+        });
+    }
+    Ok(TagPlan {
+        stale,
+        intent,
+        intent_is_new,
+    })
+}

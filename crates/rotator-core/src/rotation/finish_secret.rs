@@ -1,0 +1,221 @@
+//! finishSecret: AWSCURRENT moves to the token, the old-key policy is applied, the rotation's
+//! tags go, AWSPENDING comes off last, and the owner gets an email.
+
+use tracing::{info, warn};
+
+use super::{AWSCURRENT, AWSPENDING, Learnt, NOTIFY_EMAIL_TAG, Outcome, Rotator, ignore_not_found};
+use crate::config::{OldKeyPolicy, parse_addresses};
+use crate::error::{CurrentStage, RotationError};
+use crate::ledger::{self, Ledger, SecretDigest};
+use crate::notice::{self, Success};
+use crate::ports::{KeyStatus, SecretMetadata};
+use crate::types::{AccessKeyId, RotationEvent, UserName};
+
+impl Rotator {
+    pub(super) async fn finish_secret(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        learnt: &mut Learnt,
+    ) -> Result<Outcome, RotationError> {
+        let current_version = metadata
+            .version_with_stage(AWSCURRENT)
+            .ok_or(RotationError::NoCurrentVersion)?;
+        let pending = self.read_bound(event, metadata, AWSPENDING, learnt).await?;
+        let current = self.read_bound(event, metadata, AWSCURRENT, learnt).await?;
+        let new_key = pending.access_key_id().cloned();
+        if new_key.is_none()
+            && let Some(working) = current.access_key_id()
+        {
+            return Err(RotationError::PendingHoldsNoKey {
+                current: working.clone(),
+            });
+        }
+        let token = event.token.as_str();
+        self.update_stage(
+            event,
+            AWSCURRENT,
+            Some(token),
+            Some(current_version),
+            |now| now.stages_of(token).iter().any(|s| s == AWSCURRENT),
+        )
+        .await?;
+        learnt.current = CurrentStage::Moved(new_key.clone());
+        info!(token = %event.token, "the new version is AWSCURRENT");
+        let old_key = current
+            .access_key_id()
+            .filter(|old| Some(*old) != new_key.as_ref())
+            .cloned();
+        self.complete_finish(event, metadata, &pending.user_name, new_key, old_key)
+            .await
+    }
+
+    /// finishSecret delivered again after an earlier delivery moved AWSCURRENT to the token and
+    /// then failed: the key that was current, now in AWSPREVIOUS, still awaits the old-key
+    /// policy, and the token its clean-up.
+    pub(super) async fn resume_finish(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        learnt: &mut Learnt,
+    ) -> Result<Outcome, RotationError> {
+        let current = self.read_bound(event, metadata, AWSCURRENT, learnt).await?;
+        let new_key = current.access_key_id().cloned();
+        learnt.current = CurrentStage::Moved(new_key.clone());
+        let old_key = self
+            .previous_key(event, metadata)
+            .await?
+            .filter(|old| Some(old) != new_key.as_ref());
+        self.complete_finish(event, metadata, &current.user_name, new_key, old_key)
+            .await
+    }
+
+    /// What finishSecret does once AWSCURRENT is on the token: applies the old-key policy,
+    /// removes the rotation's tags, and only then takes AWSPENDING off the token, so that a
+    /// failure on the way leaves a mark that the next delivery completes.
+    async fn complete_finish(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        user: &UserName,
+        new_key: Option<AccessKeyId>,
+        old_key: Option<AccessKeyId>,
+    ) -> Result<Outcome, RotationError> {
+        if let Some(old) = &old_key {
+            self.retire(user, old).await?;
+        }
+        self.close_ledger(event, metadata, user, new_key.as_ref(), old_key.as_ref())
+            .await?;
+        let token = event.token.as_str();
+        self.update_stage(event, AWSPENDING, None, Some(token), |now| {
+            !now.stages_of(token).iter().any(|s| s == AWSPENDING)
+        })
+        .await?;
+        if let Some(key) = &new_key {
+            self.send_success_email(event, metadata, user, key, old_key.as_ref())
+                .await;
+        }
+        Ok(Outcome::Finished { new_key, old_key })
+    }
+
+    /// Removes the rotation's intent and key record. When more than one createSecret of the
+    /// token sent `CreateAccessKey`, an earlier one's answer was lost and its key may have been
+    /// hidden from the retry by IAM's eventual consistency: such a key is deleted first, so
+    /// that no key outside AWSCURRENT and AWSPREVIOUS outlives the rotation.
+    async fn close_ledger(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        user: &UserName,
+        new_key: Option<&AccessKeyId>,
+        old_key: Option<&AccessKeyId>,
+    ) -> Result<(), RotationError> {
+        let iam = &self.ports.iam;
+        let token = event.token.as_str();
+        let tags = iam
+            .list_user_tags(user)
+            .await
+            .map_err(RotationError::port("ListUserTags"))?;
+        let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&metadata.arn));
+        if ledger.intents.get(token).is_some_and(|i| i.attempts > 1) {
+            let keys = iam
+                .list_access_keys(user)
+                .await
+                .map_err(RotationError::port("ListAccessKeys"))?;
+            for key in &keys {
+                let spared = Some(&key.id) == new_key || Some(&key.id) == old_key;
+                if !spared && ledger.owner_of(key) == Some(token) {
+                    info!(key = %key.id, "deleting a key an earlier attempt of this rotation created");
+                    ignore_not_found(iam.delete_access_key(user, &key.id).await)
+                        .map_err(RotationError::port("DeleteAccessKey"))?;
+                }
+            }
+        }
+        let own_tags: Vec<String> = std::iter::once(ledger::intent_tag_key(token))
+            .chain(new_key.map(ledger::record_tag_key))
+            .filter(|key| tags.iter().any(|tag| &tag.key == key))
+            .collect();
+        if !own_tags.is_empty() {
+            iam.untag_user(user, &own_tags)
+                .await
+                .map_err(RotationError::port("UntagUser"))?;
+        }
+        Ok(())
+    }
+
+    /// Applies the old-key policy to the key that was current.
+    async fn retire(&self, user: &UserName, old: &AccessKeyId) -> Result<(), RotationError> {
+        let iam = &self.ports.iam;
+        let policy = self.settings.old_key_policy;
+        if policy == OldKeyPolicy::Keep {
+            info!(key = %old, "keeping the previous key active until the next rotation needs room");
+            return Ok(());
+        }
+        ignore_not_found(
+            iam.set_access_key_status(user, old, KeyStatus::Inactive)
+                .await,
+        )
+        .map_err(RotationError::port("UpdateAccessKey"))?;
+        info!(key = %old, "deactivated the previous key");
+        if policy == OldKeyPolicy::Delete {
+            ignore_not_found(iam.delete_access_key(user, old).await)
+                .map_err(RotationError::port("DeleteAccessKey"))?;
+            info!(key = %old, "deleted the previous key");
+        }
+        Ok(())
+    }
+
+    /// Sends the success email. Its failure is logged: the rotation has already succeeded.
+    async fn send_success_email(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        user: &UserName,
+        new_key: &AccessKeyId,
+        old_key: Option<&AccessKeyId>,
+    ) {
+        if self.settings.sender_email.is_none() {
+            info!("no sender configured: no success email");
+            return;
+        }
+        let recipients = match metadata.tags.get(NOTIFY_EMAIL_TAG) {
+            Some(list) => parse_addresses(list).unwrap_or_else(|problem| {
+                warn!(
+                    problem,
+                    "the NotifyEmail tag is invalid; using the default recipient"
+                );
+                self.settings.default_notify_email.clone()
+            }),
+            None => self.settings.default_notify_email.clone(),
+        };
+        if recipients.is_empty() {
+            info!("no recipient for the success email");
+            return;
+        }
+        let old_key = old_key.map(|key| (key, self.settings.old_key_policy.outcome()));
+        let email = notice::success_email(&Success {
+            secret: &event.secret_id,
+            secret_name: &metadata.name,
+            user,
+            new_key,
+            token: &event.token,
+            at: self.ports.clock.now(),
+            old_key,
+        });
+        match self.ports.notifier.email(&recipients, &email).await {
+            Ok(()) => info!(recipients = recipients.len(), "sent the success email"),
+            Err(error) => warn!(error = %error, "the success email could not be sent"),
+        }
+    }
+}
+
+impl OldKeyPolicy {
+    /// What became of the previous key, in words for the email.
+    fn outcome(self) -> &'static str {
+        match self {
+            OldKeyPolicy::Delete => "deleted",
+            OldKeyPolicy::Deactivate => "deactivated; deleted at the next rotation",
+            OldKeyPolicy::Keep => "still active until the next rotation",
+        }
+    }
+}
