@@ -22,27 +22,49 @@ pub fn python_tools() -> Result<Venv> {
     let wanted = fs::read_to_string(root().join("xtask/requirements.txt"))
         .context("reading xtask/requirements.txt")?;
     let stamp = venv.join("xtask-requirements.txt");
+    let proxy_bin = venv.join("proxy/bin");
     if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
         && bin.join("moto_server").exists()
         && bin.join("cargo-lambda").exists()
+        && proxy_bin.join("mitmdump").exists()
     {
         return Ok(Venv { bin });
     }
-    eprintln!("installing the Python tools (moto, cargo-lambda, cfn-lint) into .venv ...");
+    eprintln!(
+        "installing the Python tools (moto, cargo-lambda, cfn-lint, mitmproxy) into .venv ..."
+    );
     if !bin.join("python").exists() {
         run(Command::new(python())
             .current_dir(root())
             .args(["-m", "venv", ".venv"]))
         .context("python3 -m venv failed: install Python 3 with its venv module")?;
     }
-    run(Command::new(bin.join("pip")).current_dir(root()).args([
-        "install",
-        "--disable-pip-version-check",
-        "--quiet",
-        "-r",
-        "xtask/requirements.txt",
-    ]))
+    // mitmproxy pins exact versions of packages that moto uses too (Flask, cryptography, ...):
+    // it gets its own virtualenv, `.venv/proxy`, so that moto's dependencies stay as moto's
+    // own requirements resolve them.
+    let (proxy, main): (Vec<&str>, Vec<&str>) = wanted
+        .lines()
+        .partition(|line| line.trim_start().starts_with("mitmproxy"));
+    let main_requirements = venv.join("xtask-requirements-main.txt");
+    fs::write(&main_requirements, main.join("\n"))?;
+    run(Command::new(bin.join("pip"))
+        .current_dir(root())
+        .args(["install", "--disable-pip-version-check", "--quiet", "-r"])
+        .arg(&main_requirements))
     .context("pip could not install xtask/requirements.txt")?;
+    if !proxy_bin.join("python").exists() {
+        run(Command::new(bin.join("python")).current_dir(root()).args([
+            "-m",
+            "venv",
+            ".venv/proxy",
+        ]))
+        .context("python3 -m venv .venv/proxy failed")?;
+    }
+    run(Command::new(proxy_bin.join("pip"))
+        .current_dir(root())
+        .args(["install", "--disable-pip-version-check", "--quiet"])
+        .args(&proxy))
+    .context("pip could not install mitmproxy (xtask/requirements.txt) into .venv/proxy")?;
     fs::write(&stamp, wanted)?;
     Ok(Venv { bin })
 }

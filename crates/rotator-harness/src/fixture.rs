@@ -89,6 +89,38 @@ impl Fixture {
         Ok(())
     }
 
+    /// Creates a user under an IAM path (such as `/rotated/`).
+    pub async fn create_user_at(&self, name: &str, path: &str) -> Result<()> {
+        self.iam
+            .create_user()
+            .user_name(name)
+            .path(path)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Tags the user with `tags` (key, value).
+    pub async fn tag_user(&self, user: &str, tags: &[(String, String)]) -> Result<()> {
+        let tags: Vec<_> = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_iam::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("a tag has a key and a value")
+            })
+            .collect();
+        self.iam
+            .tag_user()
+            .user_name(user)
+            .set_tags(Some(tags))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// Creates a key outside the rotator; returns (id, secret).
     pub async fn create_key(&self, user: &str) -> Result<(String, String)> {
         let out = self.iam.create_access_key().user_name(user).send().await?;

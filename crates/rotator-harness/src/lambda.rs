@@ -1,6 +1,7 @@
 //! The Lambda side: the Runtime API emulator (`cargo lambda watch --only-lambda-apis`), the
 //! function binary serving invocations through it, and `cargo lambda invoke`.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use crate::moto::{Moto, REGION, free_port, wait_for};
 use crate::paths::{root, scratch_dir, tool};
+use crate::proxy::RuntimeDeadline;
 
 /// The path of the function binary: `ROTATOR_FUNCTION_BINARY`, else the debug build.
 pub fn function_binary() -> PathBuf {
@@ -20,13 +22,35 @@ pub fn function_binary() -> PathBuf {
         .unwrap_or_else(|| root().join("target/debug/rotator-lambda"))
 }
 
+/// How to start the function, besides its `ROTATOR_*` settings.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// `AWS_ENDPOINT_URL` of the function: moto's when `None`, else for example a fault proxy's.
+    pub endpoint: Option<String>,
+    /// The invocation timeout: the emulator answers the caller with a 408 after it
+    /// (`cargo lambda watch --timeout`), and each event's deadline lies this far after its
+    /// delivery.
+    pub timeout: Duration,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            timeout: Duration::from_secs(900),
+        }
+    }
+}
+
 /// The function, started under the Runtime API emulator and serving invocations.
 #[derive(Debug)]
 pub struct Function {
     emulator: Child,
+    _runtime_proxy: RuntimeDeadline,
     process: Child,
     port: u16,
     logs: Arc<Mutex<Vec<(Instant, String)>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
     pub started: Instant,
 }
 
@@ -39,10 +63,46 @@ pub struct Invocation {
     pub elapsed: Duration,
 }
 
+impl Invocation {
+    /// The `errorType` of a failed invocation invoked straight through the Invoke API
+    /// (`Function::invoke_direct`), whose answer is the function's JSON error.
+    pub fn error_type(&self) -> Option<String> {
+        if self.ok {
+            return None;
+        }
+        let error: Value = serde_json::from_str(&self.output).ok()?;
+        error["errorType"].as_str().map(str::to_owned)
+    }
+
+    /// The `errorMessage` of a failed invocation (see `error_type`), else the whole output.
+    pub fn error_message(&self) -> String {
+        serde_json::from_str::<Value>(&self.output)
+            .ok()
+            .and_then(|e| e["errorMessage"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| self.output.clone())
+    }
+}
+
 impl Function {
     /// Starts the emulator and the function binary, configured by `settings` (`ROTATOR_*`
     /// variables) and signing with the administrator's key against moto.
     pub fn start(binary: &Path, moto: &Moto, settings: &[(&str, String)]) -> Result<Self> {
+        Self::start_with(binary, moto, settings, &Launch::default())
+    }
+
+    /// `start`, with another endpoint or timeout.
+    ///
+    /// The function reaches the emulator through mitmdump (`runtime_deadline.py`), because
+    /// cargo-lambda's emulator sends a constant `Lambda-Runtime-Deadline-Ms` (600000, a time in
+    /// 1970) where Lambda sends the epoch milliseconds of the invocation's end. Note that the
+    /// emulator's `--timeout` also ends the function's idle wait for the next event with a 408,
+    /// and the runtime then exits: with a short timeout, invoke within it of the last answer.
+    pub fn start_with(
+        binary: &Path,
+        moto: &Moto,
+        settings: &[(&str, String)],
+        launch: &Launch,
+    ) -> Result<Self> {
         if !binary.exists() {
             bail!(
                 "{} does not exist: build it with `cargo build -p rotator-lambda`",
@@ -62,7 +122,7 @@ impl Function {
                 "--invoke-port",
                 &port.to_string(),
                 "--timeout",
-                "900",
+                &launch.timeout.as_secs().max(1).to_string(),
             ])
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log)?)
@@ -75,6 +135,7 @@ impl Function {
             Duration::from_secs(60),
             || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
         )?;
+        let deadline = RuntimeDeadline::start(port, launch.timeout)?;
         let (key, secret) = moto.admin_key();
         let started = Instant::now();
         let mut command = Command::new(binary);
@@ -83,13 +144,16 @@ impl Function {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
+                format!("http://127.0.0.1:{}/.rt", deadline.port()),
             )
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_REGION", REGION)
-            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env(
+                "AWS_ENDPOINT_URL",
+                launch.endpoint.clone().unwrap_or_else(|| moto.endpoint()),
+            )
             .env("AWS_ACCESS_KEY_ID", key)
             .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -104,6 +168,7 @@ impl Function {
         }
         let mut process = command.spawn().context("starting the function")?;
         let logs = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         for stream in [
             process
                 .stdout
@@ -118,17 +183,19 @@ impl Function {
         .flatten()
         {
             let logs = Arc::clone(&logs);
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     logs.lock().expect("log lock").push((Instant::now(), line));
                 }
-            });
+            }));
         }
         Ok(Self {
             emulator: emulator.0.take().expect("emulator"),
+            _runtime_proxy: deadline,
             process,
             port,
             logs,
+            readers,
             started,
         })
     }
@@ -249,10 +316,66 @@ fn unwrap_report(report: &str) -> String {
         })
 }
 
+impl Function {
+    /// The distinct AWS operations (`service:Operation`) that the function's `invocation
+    /// finished` lines name in their `aws_operations` field.
+    pub fn aws_operations(&self) -> BTreeSet<String> {
+        self.logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|line| line["fields"]["aws_operations"].as_str().map(str::to_owned))
+            .flat_map(|ops| {
+                ops.split(',')
+                    .map(str::trim)
+                    .filter(|op| !op.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Writes `aws_operations` to `target/rotator-operations/<binary>-<thread>-<pid>-<port>.txt`,
+    /// one per line, for the check of the function's grants against what it really called.
+    fn record_operations(&self) -> Result<PathBuf> {
+        let dir = root().join("target/rotator-operations");
+        std::fs::create_dir_all(&dir)?;
+        let program = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "harness".into());
+        let thread = std::thread::current().name().unwrap_or("thread").to_owned();
+        let name: String = format!("{program}-{thread}-{}-{}", std::process::id(), self.port)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{name}.txt"));
+        let mut text = String::new();
+        for op in self.aws_operations() {
+            text.push_str(&op);
+            text.push('\n');
+        }
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+}
+
 impl Drop for Function {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
+        // The pipes are closed now: let the readers take the last lines.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        if let Err(error) = self.record_operations() {
+            eprintln!("could not record the function's AWS operations: {error:#}");
+        }
         let _ = self.emulator.kill();
         let _ = self.emulator.wait();
     }

@@ -1,12 +1,17 @@
 //! Test and demo support for the rotator: the moto emulator, the Lambda Runtime API emulator
-//! with the function binary behind it, fixtures, and a driver that rotates like Secrets Manager.
+//! with the function binary behind it, a fault-injecting proxy (mitmproxy), fixtures, and a
+//! driver that rotates like Secrets Manager.
 
 pub mod fixture;
 pub(crate) mod http;
 pub mod lambda;
 pub mod moto;
 pub mod paths;
+pub mod proxy;
+pub mod world;
 
 pub use fixture::{Fixture, Rotation, STEPS, event, new_token};
-pub use lambda::{Function, Invocation, function_binary};
+pub use lambda::{Function, Invocation, Launch, function_binary};
 pub use moto::Moto;
+pub use proxy::{Fault, Propagation, Proxy, Rule, Seen};
+pub use world::{Bound, Delivered, World, WorldOptions};

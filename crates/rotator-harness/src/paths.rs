@@ -31,3 +31,16 @@ pub fn scratch_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// A tool of the proxy's own virtualenv: `.venv/proxy/bin/<name>` (mitmproxy, whose exact pins
+/// of Flask and cryptography would otherwise move moto's), installed by `cargo xtask setup`.
+pub fn proxy_tool(name: &str) -> Result<PathBuf> {
+    let path = root().join(".venv/proxy/bin").join(name);
+    if !path.exists() {
+        bail!(
+            "{} is missing: run `cargo xtask setup` (or `cargo xtask ci`), which installs mitmproxy into .venv/proxy",
+            path.display()
+        );
+    }
+    Ok(path)
+}
