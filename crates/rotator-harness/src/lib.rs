@@ -13,5 +13,5 @@ pub mod world;
 pub use fixture::{Fixture, Rotation, STEPS, event, new_token};
 pub use lambda::{Function, Invocation, Launch, function_binary};
 pub use moto::Moto;
-pub use proxy::{Fault, Propagation, Proxy, Rule, Seen};
+pub use proxy::{Fault, Issued, Propagation, Proxy, Rule, Seen};
 pub use world::{Bound, Delivered, World, WorldOptions};

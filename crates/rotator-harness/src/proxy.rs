@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -132,6 +132,15 @@ impl Seen {
     pub fn moto_succeeded(&self) -> bool {
         self.forwarded && self.moto_status.is_some_and(|s| (200..300).contains(&s))
     }
+}
+
+/// An access key that moto issued through the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub id: String,
+    pub secret: String,
+    /// When the proxy saw moto's answer (the start of the propagation delay).
+    pub created: SystemTime,
 }
 
 /// A running mitmdump process, killed (with its scratch directory removed) when dropped.
@@ -280,16 +289,27 @@ impl Proxy {
 
     /// Every access key (id, secret) that moto issued through the proxy, lost answers included.
     pub fn issued_keys(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .issued()?
+            .into_iter()
+            .map(|key| (key.id, key.secret))
+            .collect())
+    }
+
+    /// Every access key that moto issued through the proxy, with the time the proxy saw it.
+    pub fn issued(&self) -> Result<Vec<Issued>> {
         let issued = self.get("issued")?;
         Ok(issued["keys"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|key| {
-                Some((
-                    key["id"].as_str()?.to_owned(),
-                    key["secret"].as_str()?.to_owned(),
-                ))
+                Some(Issued {
+                    id: key["id"].as_str()?.to_owned(),
+                    secret: key["secret"].as_str()?.to_owned(),
+                    created: UNIX_EPOCH
+                        + Duration::try_from_secs_f64(key["created"].as_f64()?).ok()?,
+                })
             })
             .collect())
     }

@@ -1,26 +1,38 @@
 //! End to end: the built function binary served through the Lambda Runtime API emulator
 //! (cargo-lambda), rotating secrets in moto exactly as Secrets Manager drives it.
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use rotator_harness::{Fixture, Function, Moto, Rotation, event, new_token};
+use rotator_harness::{Function, Moto, Rotation, World, WorldOptions, event, new_token};
 use serde_json::{Value, json};
 
-const SENDER: &str = "rotator@example.com";
 const OWNER: &str = "owner@example.com";
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rotator-lambda"))
 }
 
-/// One moto, one alert topic, one verified sender, one user with a secret, and the function.
+/// A world (moto, an alert topic, a verified sender and the function) with one user and its
+/// secret.
 struct Env {
-    moto: Moto,
-    fx: Fixture,
-    topic: String,
-    function: Function,
+    world: World,
+}
+
+impl Deref for Env {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+impl DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
 }
 
 const USER: &str = "alice";
@@ -28,49 +40,29 @@ const SECRET: &str = "iam/alice";
 
 impl Env {
     async fn start(old_key: &str) -> Result<Self> {
-        Self::start_with(&[("ROTATOR_OLD_KEY", old_key.to_owned())]).await
-    }
-
-    async fn start_with(extra: &[(&str, String)]) -> Result<Self> {
-        let moto = Moto::start().await?;
-        let fx = Fixture::new(&moto).await;
-        let topic = fx.create_topic("rotator-alerts").await?;
-        fx.verify_sender(SENDER).await?;
-        fx.create_user(USER).await?;
-        fx.create_secret(
-            SECRET,
-            r#"{"UserName":"alice","Team":"payments"}"#,
-            Some(OWNER),
+        let world = World::start(
+            binary(),
+            WorldOptions::default().setting("ROTATOR_OLD_KEY", old_key),
         )
         .await?;
-        let mut settings = vec![
-            ("ROTATOR_ALERT_TOPIC_ARN", topic.clone()),
-            ("ROTATOR_SENDER_EMAIL", SENDER.to_owned()),
-            ("ROTATOR_TEST_TIMEOUT_SECS", "3".to_owned()),
-        ];
-        settings.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
-        let function = Function::start(binary(), &moto, &settings)?;
-        Ok(Self {
-            moto,
-            fx,
-            topic,
-            function,
-        })
+        world.fx.create_user(USER).await?;
+        world
+            .fx
+            .create_secret(
+                SECRET,
+                r#"{"UserName":"alice","Team":"payments"}"#,
+                Some(OWNER),
+            )
+            .await?;
+        Ok(Self { world })
     }
 
     async fn rotate(&self) -> Result<Rotation> {
-        self.fx.rotate(&self.function, SECRET).await
+        self.world.rotate(SECRET).await
     }
 
     async fn rotate_ok(&self) -> Result<Rotation> {
-        let rotation = self.rotate().await?;
-        assert!(
-            rotation.succeeded(),
-            "{:?}\nlogs:\n{}",
-            rotation.failure(),
-            self.function.logs().join("\n")
-        );
-        Ok(rotation)
+        self.world.rotate_ok(SECRET).await
     }
 
     async fn current(&self) -> Result<Value> {
@@ -82,27 +74,19 @@ impl Env {
     }
 
     async fn key_in(&self, stage: &str) -> Result<Option<String>> {
-        Ok(self
-            .fx
-            .value(SECRET, stage)
-            .await?
-            .and_then(|v| v["AccessKeyId"].as_str().map(str::to_owned)))
+        self.world.key_in(SECRET, stage).await
     }
 
     /// The invariants after a completed rotation: AWSCURRENT authenticates as the user, no
     /// AWSPENDING label is left, the extra field survived, the rotator's tags are gone.
     async fn assert_completed(&self) -> Result<()> {
-        let current = self.current().await?;
-        let arn = self
-            .fx
-            .caller_arn(
-                &self.moto,
-                current["AccessKeyId"].as_str().expect("id"),
-                current["SecretAccessKey"].as_str().expect("secret"),
-            )
+        self.world
+            .assert_current_authenticates(rotator_harness::Bound {
+                secret: SECRET,
+                user: USER,
+            })
             .await?;
-        assert!(arn.ends_with(":user/alice"), "{arn}");
-        assert_eq!(current["Team"], "payments");
+        assert_eq!(self.current().await?["Team"], "payments");
         let stages = self.fx.stages(SECRET).await?;
         assert!(
             !stages.values().flatten().any(|s| s == "AWSPENDING"),
@@ -114,54 +98,7 @@ impl Env {
 
     /// Fails if any secret access key ever stored appears in a log line, an alert or an email.
     async fn assert_no_secret_leaked(&self, also: &[String]) -> Result<()> {
-        let mut secrets: Vec<String> = also.to_vec();
-        for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
-            if let Some(value) = self.fx.value(SECRET, stage).await?
-                && let Some(secret) = value["SecretAccessKey"].as_str()
-            {
-                secrets.push(secret.to_owned());
-            }
-        }
-        let versions = self.fx.stages(SECRET).await?;
-        for version in versions.keys() {
-            if let Ok(out) = self
-                .fx
-                .secrets
-                .get_secret_value()
-                .secret_id(SECRET)
-                .version_id(version)
-                .send()
-                .await
-                && let Some(text) = out.secret_string()
-                && let Ok(value) = serde_json::from_str::<Value>(text)
-                && let Some(secret) = value["SecretAccessKey"].as_str()
-            {
-                secrets.push(secret.to_owned());
-            }
-        }
-        assert!(!secrets.is_empty(), "the scan needs secrets to look for");
-        let mut texts = self.function.logs();
-        for (subject, message) in self.moto.sns_messages(&self.topic)? {
-            texts.push(subject);
-            texts.push(message);
-        }
-        for (_, subject, body) in self.moto.ses_emails()? {
-            texts.push(subject);
-            texts.push(body);
-        }
-        for secret in &secrets {
-            for text in &texts {
-                assert!(
-                    !text.contains(secret.as_str()),
-                    "a secret leaked into: {text}"
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn alerts(&self) -> Result<Vec<(String, String)>> {
-        self.moto.sns_messages(&self.topic)
+        self.world.assert_no_secret_leaked(&[SECRET], also).await
     }
 }
 

@@ -1,19 +1,31 @@
 //! `cargo xtask bench`: measures the function against moto: init time, peak memory, wall time
-//! per rotation over many users, and AWS requests per first and per later rotation.
+//! per rotation over many users, AWS requests per first and per later rotation, and how soon
+//! testSecret reports a key after it starts working (a propagation delay played by the proxy).
 
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use rotator_harness::{Fixture, Function, Moto, STEPS, event, function_binary, new_token};
+use rotator_harness::{
+    Fixture, Function, Launch, Moto, Propagation, Proxy, STEPS, event, function_binary, new_token,
+};
 use serde_json::Value;
 
 const DEFAULT_USERS: usize = 100;
+const DEFAULT_PROPAGATION_ROTATIONS: usize = 10;
+/// The simulated IAM propagation delay: a new key is refused by STS for this long.
+const PROPAGATION: Duration = Duration::from_secs(4);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
+    const USAGE: &str = "usage: rotator-bench [USERS] [PROPAGATION_ROTATIONS]";
     let users: usize = match std::env::args().nth(1) {
-        Some(n) => n.parse().context("usage: rotator-bench [USERS]")?,
+        Some(n) => n.parse().context(USAGE)?,
         None => DEFAULT_USERS,
+    };
+    let propagation_rotations: usize = match std::env::args().nth(2) {
+        Some(n) => n.parse().context(USAGE)?,
+        None => DEFAULT_PROPAGATION_ROTATIONS,
     };
     let moto = Moto::start().await?;
     let fx = Fixture::new(&moto).await;
@@ -105,6 +117,80 @@ async fn main() -> Result<()> {
     println!(
         "| AWS requests per later rotation | {} | ≤ 20 |",
         max(&later_requests)
+    );
+    drop(function);
+    if propagation_rotations > 0 {
+        propagation(&moto, &fx, &binary, propagation_rotations).await?;
+    }
+    Ok(())
+}
+
+/// testSecret under IAM's propagation delay: through the fault proxy, each new key is refused
+/// by STS (`InvalidClientTokenId`) until `PROPAGATION` after its creation. Reports how long
+/// testSecret took beyond that delay, and how late it answered after the key started working
+/// (from the key's creation, so createSecret and setSecret do not hide any of the wait).
+async fn propagation(moto: &Moto, fx: &Fixture, binary: &Path, rotations: usize) -> Result<()> {
+    let proxy = Proxy::start(moto)?;
+    proxy.set_propagation(Propagation::After(PROPAGATION))?;
+    let launch = Launch {
+        endpoint: Some(proxy.endpoint()),
+        ..Launch::default()
+    };
+    let function = Function::start_with(
+        binary,
+        moto,
+        &[("ROTATOR_TEST_TIMEOUT_SECS", "60".to_owned())],
+        &launch,
+    )?;
+    let mut beyond = Vec::new();
+    let mut late = Vec::new();
+    for n in 0..rotations {
+        let user = format!("bench-propagation-{n:02}");
+        let secret = format!("bench/{user}");
+        fx.create_user(&user).await?;
+        fx.create_secret(&secret, &format!(r#"{{"UserName":"{user}"}}"#), None)
+            .await?;
+        let token = new_token();
+        fx.start_rotation(&secret, &token).await?;
+        for step in STEPS {
+            let answer = function.invoke_direct(&event(step, &secret, &token))?;
+            if !answer.ok {
+                bail!("{step} failed for {secret}: {}", answer.output);
+            }
+            if step == "testSecret" {
+                let answered = SystemTime::now();
+                let key = fx
+                    .value(&secret, "AWSPENDING")
+                    .await?
+                    .and_then(|v| v["AccessKeyId"].as_str().map(str::to_owned))
+                    .context("no pending key")?;
+                let created = proxy
+                    .issued()?
+                    .into_iter()
+                    .find(|issued| issued.id == key)
+                    .context("the proxy did not see the pending key's creation")?
+                    .created;
+                let works = created + PROPAGATION;
+                late.push(answered.duration_since(works).unwrap_or_default());
+                beyond.push(answer.elapsed.saturating_sub(PROPAGATION));
+            }
+        }
+    }
+    println!(
+        "\ntestSecret with a {}s propagation delay ({rotations} rotations through the fault proxy)",
+        PROPAGATION.as_secs()
+    );
+    println!("| measure | median | worst |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| testSecret time minus the delay | {:.0} ms | {:.0} ms |",
+        ms(percentile(&mut beyond, 50)),
+        ms(percentile(&mut beyond, 100))
+    );
+    println!(
+        "| answer after the key started working | {:.0} ms | {:.0} ms |",
+        ms(percentile(&mut late, 50)),
+        ms(percentile(&mut late, 100))
     );
     Ok(())
 }
