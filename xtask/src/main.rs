@@ -1,5 +1,6 @@
 //! `cargo xtask <task>`: the project's automation (build, ci, demo, bench, synth, deploy).
 
+mod grant;
 mod tools;
 
 use std::env;
@@ -173,6 +174,7 @@ fn core_has_no_aws_dependency() -> Result<()> {
 
 /// Every check the project has.
 fn ci() -> Result<()> {
+    let started = std::time::SystemTime::now();
     let venv = tools::python_tools()?;
     core_has_no_aws_dependency()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
@@ -188,7 +190,8 @@ fn ci() -> Result<()> {
     test.args(["test", "--workspace"])
         .env("PATH", tools::path_with(&venv.bin));
     run(&mut test)?;
-    tools::infra_checks(&venv)?;
+    let cdk_out = tools::infra_checks(&venv)?;
+    grant::check(&cdk_out, started)?;
     build(Arch::Arm64)?;
     println!("cargo xtask ci: every check passed");
     Ok(())

@@ -130,34 +130,84 @@ pub fn infra_modules() -> Result<()> {
     Ok(())
 }
 
-/// The infra checks of `cargo xtask ci`: tests, a synth of the example app, cfn-lint.
-pub fn infra_checks(venv: &Venv) -> Result<()> {
+/// The number of users of the generated configuration that ci lints and bench times.
+const SCALE_USERS: &str = "5000";
+
+/// The infra checks of `cargo xtask ci`: tests, a synth of the example app and of a generated 5,000-user
+/// app, and cfn-lint on every template of both (nested stacks included). Returns the example's cdk.out,
+/// from which the grant check reads the role's policy.
+pub fn infra_checks(venv: &Venv) -> Result<PathBuf> {
     infra_modules()?;
     run(npm().args(["test"]))?;
-    let out = synth_example()?;
-    let templates: Vec<PathBuf> = fs::read_dir(&out)?
+    let example = synth_example()?;
+    let scale = synth_scale()?;
+    let mut templates = templates_in(&example)?;
+    templates.extend(templates_in(&scale)?);
+    lint(venv, &templates)?;
+    Ok(example)
+}
+
+/// The CloudFormation templates that a synth wrote, the nested stacks' included.
+fn templates_in(out: &Path) -> Result<Vec<PathBuf>> {
+    let mut templates: Vec<PathBuf> = fs::read_dir(out)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.to_string_lossy().ends_with(".template.json"))
         .collect();
     if templates.is_empty() {
         bail!("the synth wrote no template into {}", out.display());
     }
-    let mut lint = Command::new(venv.bin.join("cfn-lint"));
-    lint.current_dir(infra_dir()).args(&templates);
-    run(&mut lint).context("cfn-lint found problems in the synthesized template")
+    templates.sort();
+    Ok(templates)
 }
 
-/// Synthesizes the app with the example configuration and a placeholder artifact, offline.
-fn synth_example() -> Result<PathBuf> {
-    let out = root().join("target/infra-ci/cdk.out");
+/// Runs cfn-lint on the templates, split over one process per core (cfn-lint uses one).
+fn lint(venv: &Venv, templates: &[PathBuf]) -> Result<()> {
+    let processes = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = templates.len().div_ceil(processes).max(1);
+    eprintln!(
+        "$ cfn-lint on {} templates in {} processes",
+        templates.len(),
+        templates.len().div_ceil(chunk)
+    );
+    let children = templates
+        .chunks(chunk)
+        .map(|part| {
+            Command::new(venv.bin.join("cfn-lint"))
+                .current_dir(infra_dir())
+                .args(part)
+                .spawn()
+                .context("could not start cfn-lint")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut failed = false;
+    for mut child in children {
+        failed |= !child.wait()?.success();
+    }
+    if failed {
+        bail!("cfn-lint found problems in the synthesized templates (listed above)");
+    }
+    Ok(())
+}
+
+/// A zip that stands in for the artifact in synths (any zip will do; the deploy uses the real one).
+fn placeholder_artifact() -> Result<PathBuf> {
     let artifact = root().join("target/infra-ci/bootstrap.zip");
     fs::create_dir_all(artifact.parent().expect("has a parent"))?;
     if !artifact.exists() {
-        // Any zip will do for a synth; the deploy uses the real artifact.
         let script = "import sys, zipfile\n\
                       with zipfile.ZipFile(sys.argv[1], 'w') as z:\n    \
                       z.writestr('bootstrap', '#!/bin/sh\\n')\n";
         run(Command::new(python()).arg("-c").arg(script).arg(&artifact))?;
+    }
+    Ok(artifact)
+}
+
+/// Synthesizes the app offline with a configuration file into `out`, emptied first so that no template of
+/// an earlier synth is left behind.
+fn synth_into(config: &str, out: &Path) -> Result<()> {
+    let artifact = placeholder_artifact()?;
+    if out.exists() {
+        fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
     run(npm()
         .args([
@@ -169,9 +219,30 @@ fn synth_example() -> Result<PathBuf> {
             "--no-notices",
             "--output",
         ])
-        .arg(&out)
-        .args(["-c", "config=rotator.config.example.json", "-c"])
-        .arg(format!("artifactPath={}", artifact.display())))?;
+        .arg(out)
+        .arg("-c")
+        .arg(format!("config={config}"))
+        .arg("-c")
+        .arg(format!("artifactPath={}", artifact.display())))
+}
+
+/// Synthesizes the app with the example configuration and a placeholder artifact, offline.
+fn synth_example() -> Result<PathBuf> {
+    let out = root().join("target/infra-ci/cdk.out");
+    synth_into("rotator.config.example.json", &out)?;
+    Ok(out)
+}
+
+/// Synthesizes the app with a generated configuration of SCALE_USERS users, offline.
+fn synth_scale() -> Result<PathBuf> {
+    let config = root().join("target/infra-ci/scale.config.json");
+    fs::create_dir_all(config.parent().expect("has a parent"))?;
+    run(Command::new("node")
+        .current_dir(infra_dir())
+        .args(["--import", "tsx", "scripts/scale-config.ts", SCALE_USERS])
+        .arg(&config))?;
+    let out = root().join("target/infra-ci/cdk.out.scale");
+    synth_into(&config.to_string_lossy(), &out)?;
     Ok(out)
 }
 
@@ -265,6 +336,28 @@ pub fn bench(args: &[String]) -> Result<()> {
     println!(
         "zip size (arm64): {:.2} MB",
         fs::metadata(zip)?.len() as f64 / 1_000_000.0
+    );
+    bench_synth()
+}
+
+/// Times `cdk synth` of the generated 5,000-user configuration (cdk-nag included) and reports the sizes
+/// of what it wrote. Measured, never asserted.
+fn bench_synth() -> Result<()> {
+    infra_modules()?;
+    let started = std::time::Instant::now();
+    let out = synth_scale()?;
+    let elapsed = started.elapsed();
+    let templates = templates_in(&out)?;
+    let sizes = templates
+        .iter()
+        .map(|path| Ok(fs::metadata(path)?.len()))
+        .collect::<Result<Vec<u64>>>()?;
+    println!(
+        "infra synth ({SCALE_USERS} users, cdk-nag on): {:.1} s wall, {} templates ({} nested), largest {:.0} KB",
+        elapsed.as_secs_f64(),
+        templates.len(),
+        templates.len() - 1,
+        sizes.iter().max().copied().unwrap_or(0) as f64 / 1000.0
     );
     Ok(())
 }
