@@ -53,6 +53,16 @@ pub enum RotationError {
         needed: usize,
     },
     #[error(
+        "another secret's rotation of user {user} (token {token}) may have created a key whose answer was lost; \
+         this secret creates no key until {until_text} (epoch {until}), so that neither ledger takes the other's key",
+        until_text = crate::notice::rfc3339(*until)
+    )]
+    OtherSecretInDoubt {
+        user: UserName,
+        token: String,
+        until: u64,
+    },
+    #[error(
         "the pending value holds no access key, but AWSCURRENT holds {current}: finishing would leave AWSCURRENT without a key"
     )]
     PendingHoldsNoKey { current: AccessKeyId },
@@ -113,6 +123,9 @@ impl RotationError {
             }
             RotationError::TagQuotaExceeded { .. } => {
                 "Remove at least two tags the user does not need (IAM allows 50 per user; the rotator needs two while it rotates), then rotate again."
+            }
+            RotationError::OtherSecretInDoubt { .. } => {
+                "Two secrets manage this user. Secrets Manager retries; once the other secret's rotation is retried or its window has passed, this one proceeds. Prefer one secret per user."
             }
             RotationError::PendingHoldsNoKey { .. } => {
                 "The pending value was changed by hand. Cancel the rotation (CancelRotateSecret) and start a new one."
@@ -175,6 +188,7 @@ impl StepError {
             RotationError::NotBoundToUser { .. } => "SecretNotBoundToUser",
             RotationError::TagQuotaExceeded { .. } => "TagQuotaExceeded",
             RotationError::PendingHoldsNoKey { .. } => "PendingHoldsNoKey",
+            RotationError::OtherSecretInDoubt { .. } => "OtherSecretInDoubt",
             RotationError::PendingKeyRejected { .. } => "PendingKeyRejected",
             RotationError::WrongIdentity { .. } => "WrongIdentity",
             RotationError::Port { .. } => "AwsCallFailed",

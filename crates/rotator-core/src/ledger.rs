@@ -6,9 +6,10 @@
 //! and a key that another secret's rotation recorded is, for this secret, a key it does not
 //! know. Two kinds of tag, both in the rotator's own `rotator:` namespace (a console
 //! description is a tag named after the access key id, so it can never be read as a record):
-//! - the intent `rotator:intent:<token>` = `<digest>/<epoch secs>/<attempts>[/<key id>...]`,
-//!   written before `CreateAccessKey`, listing the keys the user had at the first attempt and
-//!   counting the attempts whose `CreateAccessKey` may have created a key;
+//! - the intent `rotator:intent:<token>` = `<digest>/<epoch secs>/<attempts>/<until>[/<key id>...]`,
+//!   written before `CreateAccessKey`, listing the keys the user had at the first attempt,
+//!   counting the attempts whose `CreateAccessKey` may have created a key, and, once the
+//!   attempt is over, until when a key of its own can have been created (`-` while open);
 //! - the key record `rotator:key:<access key id>` = `<digest>/<token>`, written right after it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,9 +23,11 @@ const RECORD_PREFIX: &str = "rotator:key:";
 /// IAM allows 50 tags per user.
 pub const MAX_TAGS_PER_USER: usize = 50;
 
-/// How long before its intent a key may have been created and still be the intent's own
-/// (clock skew between the function and IAM).
-const SKEW_SECS: u64 = 300;
+/// How long before its intent a key may have been created and still be the intent's own: the
+/// clock skew between the function and IAM (both NTP-synchronised), and IAM's creation dates
+/// being whole seconds. Kept short, because a person's key created within this margin before
+/// the intent, and not listed yet by IAM, is indistinguishable from the rotator's own.
+pub const SKEW_SECS: u64 = 5;
 /// How long after its intent a key may have been created and still be the intent's own: one
 /// Lambda invocation lasts at most 15 minutes. Within this window an intent is kept even when
 /// no key of its own is listed, because IAM may not list a new key yet.
@@ -55,6 +58,9 @@ pub struct Intent {
     pub at: EpochSecs,
     /// How many deliveries sent `CreateAccessKey` for the token without a refusal from IAM.
     pub attempts: u32,
+    /// The latest time a key of this intent can have been created, once the last attempt is
+    /// over; `None` while an attempt may still be running (or died without saying).
+    pub until: Option<EpochSecs>,
     pub prior_keys: Vec<AccessKeyId>,
 }
 
@@ -62,6 +68,19 @@ impl Intent {
     /// Whether IAM may still be catching up with a key created for this intent.
     pub fn window_open(&self, now: EpochSecs) -> bool {
         now <= self.at + WINDOW_SECS
+    }
+
+    /// The last second in which a key of this intent can have been created.
+    pub fn window_end(&self) -> EpochSecs {
+        self.until.unwrap_or(self.at + WINDOW_SECS)
+    }
+
+    /// The same intent, closed at `now`: no key created later is its own.
+    pub fn closed_at(&self, now: EpochSecs) -> Self {
+        Intent {
+            until: Some(now + SKEW_SECS),
+            ..self.clone()
+        }
     }
 }
 
@@ -74,6 +93,9 @@ pub struct Ledger {
     pub records: BTreeMap<AccessKeyId, String>,
     /// Keys that another secret's rotation recorded: for this secret, keys it does not know.
     pub foreign: BTreeSet<AccessKeyId>,
+    /// Other secrets' intents that may still claim a key created now: their attempt is running
+    /// or ended without saying when, and no record tells their key.
+    pub foreign_open: Vec<(String, Intent)>,
     /// Keys that carry a description (an IAM console description tag): a person's keys,
     /// never taken for the rotator's.
     pub described: BTreeSet<AccessKeyId>,
@@ -83,10 +105,22 @@ impl Ledger {
     /// Reads the rotator's tags of the secret `digest` and ignores every other tag.
     pub fn from_tags(tags: &[Tag], digest: &SecretDigest) -> Self {
         let mut ledger = Ledger::default();
+        let mut foreign_intents = Vec::new();
+        let mut foreign_tokens = BTreeSet::new();
         for tag in tags {
             if let Some(token) = tag.key.strip_prefix(INTENT_PREFIX) {
-                if let Some(intent) = own(&tag.value, digest).and_then(parse_intent) {
-                    ledger.intents.insert(token.to_owned(), intent);
+                match own(&tag.value, digest) {
+                    Some(rest) => {
+                        if let Some(intent) = parse_intent(rest) {
+                            ledger.intents.insert(token.to_owned(), intent);
+                        }
+                    }
+                    None => {
+                        let rest = tag.value.split_once('/').map(|(_, rest)| rest);
+                        if let Some(intent) = rest.and_then(parse_intent) {
+                            foreign_intents.push((token.to_owned(), intent));
+                        }
+                    }
                 }
             } else if let Some(key) = tag.key.strip_prefix(RECORD_PREFIX) {
                 let Ok(key) = AccessKeyId::new(key) else {
@@ -97,6 +131,9 @@ impl Ledger {
                         ledger.records.insert(key, token.to_owned());
                     }
                     None => {
+                        if let Some((_, token)) = tag.value.split_once('/') {
+                            foreign_tokens.insert(token.to_owned());
+                        }
                         ledger.foreign.insert(key);
                     }
                 }
@@ -104,7 +141,19 @@ impl Ledger {
                 ledger.described.insert(key);
             }
         }
+        ledger.foreign_open = foreign_intents
+            .into_iter()
+            .filter(|(token, intent)| !(intent.attempts <= 1 && foreign_tokens.contains(token)))
+            .collect();
         ledger
+    }
+
+    /// Another secret's intent that could take a key created at `now` for its own: while one
+    /// is open, this secret must not create a key (its window would cover it).
+    pub fn blocking_intent(&self, now: EpochSecs) -> Option<&(String, Intent)> {
+        self.foreign_open
+            .iter()
+            .find(|(_, intent)| intent.window_end() + SKEW_SECS >= now)
     }
 
     /// The token of this secret that created `key`, by its record or, failing that, by an
@@ -126,7 +175,7 @@ impl Ledger {
                 !single_recorded
                     && !intent.prior_keys.contains(&key.id)
                     && created + SKEW_SECS >= intent.at
-                    && created <= intent.at + WINDOW_SECS
+                    && created <= intent.window_end()
             })
             .map(|(token, _)| token.as_str())
     }
@@ -139,7 +188,15 @@ impl Ledger {
 
 /// The tag written before creating a key for `token`.
 pub fn intent_tag(digest: &SecretDigest, token: &ClientRequestToken, intent: &Intent) -> Tag {
-    let mut value = format!("{}/{}/{}", digest.as_str(), intent.at, intent.attempts);
+    let until = intent
+        .until
+        .map_or_else(|| "-".to_owned(), |until| until.to_string());
+    let mut value = format!(
+        "{}/{}/{}/{until}",
+        digest.as_str(),
+        intent.at,
+        intent.attempts
+    );
     for key in &intent.prior_keys {
         value.push('/');
         value.push_str(key.as_str());
@@ -175,6 +232,10 @@ fn parse_intent(value: &str) -> Option<Intent> {
     let mut parts = value.split('/');
     let at = parts.next()?.parse().ok()?;
     let attempts = parts.next()?.parse().ok()?;
+    let until = match parts.next()? {
+        "-" => None,
+        until => Some(until.parse().ok()?),
+    };
     let prior_keys = parts
         .map(AccessKeyId::new)
         .collect::<Result<Vec<_>, _>>()
@@ -182,6 +243,7 @@ fn parse_intent(value: &str) -> Option<Intent> {
     Some(Intent {
         at,
         attempts,
+        until,
         prior_keys,
     })
 }
@@ -219,6 +281,7 @@ mod tests {
         Intent {
             at,
             attempts,
+            until: None,
             prior_keys: prior.to_vec(),
         }
     }
@@ -312,5 +375,27 @@ mod tests {
             &mine(),
         );
         assert_eq!(twice.owner_of(&key(9, 10_002)), Some(token(1).as_str()));
+    }
+
+    #[test]
+    fn a_closed_intent_claims_no_later_key_and_blocks_no_other_secret_after_it() {
+        let closed = intent(10_000, 1, &[]).closed_at(10_003);
+        let tags = [intent_tag(&theirs(), &token(1), &closed)];
+        let mine_view = Ledger::from_tags(&tags, &mine());
+        assert!(mine_view.blocking_intent(10_005).is_some());
+        assert!(mine_view.blocking_intent(10_020).is_none());
+        let theirs_view = Ledger::from_tags(&tags, &theirs());
+        assert_eq!(theirs_view.intents[token(1).as_str()], closed);
+        assert_eq!(
+            theirs_view.owner_of(&key(8, 10_002)),
+            Some(token(1).as_str())
+        );
+        assert_eq!(theirs_view.owner_of(&key(8, 10_100)), None);
+        // An open intent blocks for its whole window.
+        let open = Ledger::from_tags(
+            &[intent_tag(&theirs(), &token(2), &intent(10_000, 1, &[]))],
+            &mine(),
+        );
+        assert!(open.blocking_intent(10_000 + WINDOW_SECS).is_some());
     }
 }

@@ -31,7 +31,11 @@ use crate::testing::{Fault, World, secret_arn};
 use crate::types::{AccessKeyId, ClientRequestToken, EventError, RotationEvent, SecretId, Step};
 
 const SECRET: &str = "iam/alice";
+/// A second secret bound to the same user.
+const OTHER_SECRET: &str = "team-b/alice";
 const USER: &str = "alice";
+/// Another user under the same path, whom a hostile value names.
+const BOB: &str = "bob";
 const INITIAL_VALUE: &str = r#"{"UserName":"alice","Team":"payments"}"#;
 
 /// The number of cases of each property: `ROTATOR_PROPTEST_CASES`, or 10 000.
@@ -73,6 +77,26 @@ fn world_with(value: &str, policy: OldKeyPolicy) -> (World, Rotator) {
     let world = World::with_user_and_secret(USER, SECRET, value, "owner@example.com");
     let rotator = Rotator::new(world.ports(), settings(policy));
     (world, rotator)
+}
+
+/// The user's tags, as the port lists them.
+fn tags_of(user: &crate::testing::User) -> Vec<Tag> {
+    user.tags
+        .iter()
+        .map(|(key, value)| Tag {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn event_on(secret: &str, step: Step, token: &str) -> RotationEvent {
+    RotationEvent {
+        step,
+        secret_id: SecretId::new(secret).expect("a valid id"),
+        token: ClientRequestToken::new(token).expect("a valid token"),
+        rotation_token: None,
+    }
 }
 
 fn event(step: Step, token: &str) -> RotationEvent {
@@ -139,10 +163,24 @@ enum Op {
     /// Between rotations (no version is AWSPENDING), a person's `PutSecretValue`: a new
     /// AWSCURRENT version, same key, one more field.
     EditSecret,
-    /// A person creates a key for the user (only when IAM allows one more).
+    /// A person creates a key for the user (only when IAM allows one more), an hour later.
     AddKey(KeyStatus),
-    /// A person deletes one of the user's inactive keys.
+    /// A person creates an active key at once: inside a ledger's window, right after a
+    /// failure's alert, or in the middle of a rotation.
+    AddKeyNow,
+    /// A person deactivates one of the keys people made, at once.
+    DeactivateKeyNow,
+    /// A person deletes one of the user's inactive keys, at once.
     DeleteInactiveKey,
+    /// A second secret bound to the same user runs its next step (a new rotation when it has
+    /// none in progress): deliveries of the two secrets interleave.
+    OtherSecret,
+    /// Someone who can write the secret puts a value naming bob into AWSCURRENT, the latest
+    /// token's step `n % 4` is delivered, then the value is put back.
+    HostileEdit(usize),
+    /// People give the user tags of their own until it has `44 + n % 6` (`0`: they remove
+    /// theirs), up to IAM's quota.
+    PersonTags(u8),
     /// The `nth` port call from now suffers `fault`.
     Fault { nth: u8, fault: Fault },
 }
@@ -152,6 +190,10 @@ struct Case {
     policy: OldKeyPolicy,
     /// Seconds before a new key authenticates.
     propagation_secs: u64,
+    /// Seconds during which a new key is missing from `ListAccessKeys`.
+    listing_lag_secs: u64,
+    /// How long each invocation may run, when Lambda gives it a deadline.
+    deadline_secs: Option<u64>,
     ops: Vec<Op>,
 }
 
@@ -197,6 +239,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::EditSecret),
         1 => prop_oneof![Just(KeyStatus::Active), Just(KeyStatus::Inactive)].prop_map(Op::AddKey),
         1 => Just(Op::DeleteInactiveKey),
+        1 => Just(Op::AddKeyNow),
+        1 => Just(Op::DeactivateKeyNow),
+        2 => Just(Op::OtherSecret),
+        1 => (0..4usize).prop_map(Op::HostileEdit),
+        1 => (0..8u8).prop_map(Op::PersonTags),
         5 => (0..14u8, fault()).prop_map(|(nth, fault)| Op::Fault { nth, fault }),
     ]
 }
@@ -205,13 +252,19 @@ fn case() -> impl Strategy<Value = Case> {
     (
         policy(),
         prop_oneof![3 => Just(0u64), 1 => Just(3u64)],
-        prop::collection::vec(op(), 1..20),
+        prop_oneof![2 => Just(0u64), 1 => Just(3u64)],
+        prop_oneof![2 => Just(None), 1 => Just(Some(8u64)), 1 => Just(Some(30u64))],
+        prop::collection::vec(op(), 1..24),
     )
-        .prop_map(|(policy, propagation_secs, ops)| Case {
-            policy,
-            propagation_secs,
-            ops,
-        })
+        .prop_map(
+            |(policy, propagation_secs, listing_lag_secs, deadline_secs, ops)| Case {
+                policy,
+                propagation_secs,
+                listing_lag_secs,
+                deadline_secs,
+                ops,
+            },
+        )
 }
 
 /// One run of a case: the world, Secrets Manager's view of the rotation, and what the checks
@@ -240,6 +293,13 @@ struct Sim {
     human_keys: BTreeSet<String>,
     human_active: BTreeSet<String>,
     edits: u32,
+    deadline_secs: Option<u64>,
+    /// The second secret's latest token and how many of its steps have succeeded.
+    other_tokens: u32,
+    other_latest: Option<String>,
+    other_done: usize,
+    /// Bob's keys and tags: nobody's rotation of alice's secrets may touch them.
+    bob: String,
     /// Where the run is, for failure messages.
     at: String,
 }
@@ -252,6 +312,11 @@ impl Sim {
     fn new(case: &Case, logs: LogBuffer) -> Self {
         let (world, rotator) = world_with(INITIAL_VALUE, case.policy);
         world.state().propagation_secs = case.propagation_secs;
+        world.state().listing_lag_secs = case.listing_lag_secs;
+        world.add_secret(OTHER_SECRET, r#"{"UserName":"alice"}"#);
+        world.add_user(BOB);
+        world.add_key(BOB, KeyStatus::Active);
+        let bob = format!("{:?}", world.state().users[BOB]);
         Self {
             policy: case.policy,
             world,
@@ -270,6 +335,11 @@ impl Sim {
             human_keys: BTreeSet::new(),
             human_active: BTreeSet::new(),
             edits: 0,
+            deadline_secs: case.deadline_secs,
+            other_tokens: 0,
+            other_latest: None,
+            other_done: 0,
+            bob,
             at: String::new(),
         }
     }
@@ -323,14 +393,71 @@ impl Sim {
                         self.human_active.insert(id.clone());
                     }
                     self.human_keys.insert(id);
+                    self.after_person_made_a_key();
                 }
             }
             Op::DeleteInactiveKey => {
                 let mut state = self.world.state();
-                state.now += HUMAN_DELAY_SECS;
                 let keys = &mut state.users.get_mut(USER).expect("the user").keys;
                 if let Some(i) = keys.iter().position(|k| k.status == KeyStatus::Inactive) {
                     keys.remove(i);
+                }
+            }
+            Op::AddKeyNow => {
+                if self.world.state().users[USER].keys.len() < 2 {
+                    let (id, _) = self.world.add_key(USER, KeyStatus::Active);
+                    // A key made while an intent of unknown outcome is open is, by the ledger's
+                    // rule, possibly the rotator's own (README, Known limitations); any other
+                    // active key of a person's must survive.
+                    if !self.attributable(&id) {
+                        self.human_active.insert(id.clone());
+                    }
+                    self.human_keys.insert(id);
+                    self.after_person_made_a_key();
+                }
+            }
+            Op::DeactivateKeyNow => {
+                let mut state = self.world.state();
+                let keys = &mut state.users.get_mut(USER).expect("the user").keys;
+                if let Some(key) = keys.iter_mut().find(|k| self.human_active.contains(&k.id)) {
+                    key.status = KeyStatus::Inactive;
+                    self.human_active.remove(&key.id);
+                }
+            }
+            Op::OtherSecret => self.other_secret_step()?,
+            Op::HostileEdit(n) => {
+                let Some(saved) = self.world.current_value(SECRET) else {
+                    return Ok(());
+                };
+                // The working key stays, only the user changes: the attack of contract §3.
+                let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&saved) else {
+                    return Ok(());
+                };
+                fields.insert("UserName".into(), BOB.into());
+                self.world
+                    .put_current(SECRET, &Value::Object(fields).to_string());
+                let step = Step::ALL[n % Step::ALL.len()];
+                let refused = self.invoke_raw(index, step)?;
+                if let Some(Ok(outcome)) = &refused {
+                    prop_assert!(
+                        !matches!(outcome, crate::Outcome::KeyCreated(_)),
+                        "{}: a key was created for a value naming bob",
+                        self.at
+                    );
+                }
+                self.world.put_current(SECRET, &saved);
+            }
+            Op::PersonTags(n) => {
+                let mut state = self.world.state();
+                let tags = &mut state.users.get_mut(USER).expect("the user").tags;
+                tags.retain(|key, _| !key.starts_with("person"));
+                if n > 0 {
+                    let target = 44 + usize::from(n) % 6;
+                    let mut i = 0;
+                    while tags.len() < target {
+                        tags.insert(format!("person{i}"), "theirs".into());
+                        i += 1;
+                    }
                 }
             }
             Op::Fault { nth, fault } => {
@@ -368,12 +495,100 @@ impl Sim {
         let Some(token) = self.latest.clone() else {
             return Ok(false);
         };
-        self.at = format!("op #{index}, {step} for token {token}");
+        let result = self.invoke_on(index, SECRET, step, &token)?;
+        let crashed = self.world.state().crashed;
+        let succeeded = result.is_ok() && !crashed;
+        if succeeded && step == Step::FinishSecret {
+            self.first_completed = true;
+            // A late delivery for a cancelled rotation is no completion: if an earlier
+            // finishSecret moved AWSCURRENT and then failed, the cancel took away the mark that
+            // lets the rotator finish its work, and the old key waits for the next rotation.
+            if !self.abandoned && self.completed.insert(token) {
+                self.check_completed()?;
+            }
+        }
+        Ok(succeeded)
+    }
+
+    /// One invocation for the latest token of alice's first secret, if there is one.
+    fn invoke_raw(
+        &mut self,
+        index: usize,
+        step: Step,
+    ) -> Result<Option<Result<crate::Outcome, StepError>>, TestCaseError> {
+        let Some(token) = self.latest.clone() else {
+            return Ok(None);
+        };
+        self.invoke_on(index, SECRET, step, &token).map(Some)
+    }
+
+    /// The second secret's next step.
+    fn other_secret_step(&mut self) -> Result<(), TestCaseError> {
+        if self.other_latest.is_none() || self.other_done == Step::ALL.len() {
+            self.other_tokens += 1;
+            let token = format!("9c4d1e2f-0000-4000-8000-{:012}", self.other_tokens);
+            self.world.start_rotation(OTHER_SECRET, &token);
+            self.other_latest = Some(token);
+            self.other_done = 0;
+        }
+        let token = self.other_latest.clone().expect("set above");
+        let step = Step::ALL[self.other_done];
+        // The fault plan is for the first secret's calls: the second secret's deliveries run
+        // clean, interleaved with the first's faults. (Faults in both at once can still make
+        // one secret's retry take the other's key: README, Known limitations.)
+        let (faults, named) = {
+            let mut state = self.world.state();
+            (
+                std::mem::take(&mut state.faults),
+                std::mem::take(&mut state.named_faults),
+            )
+        };
+        let calls_before = self.world.state().calls.len();
+        let result = self.invoke_on(usize::MAX, OTHER_SECRET, step, &token);
+        {
+            let mut state = self.world.state();
+            let shift = state.calls.len() - calls_before;
+            state.faults = faults
+                .into_iter()
+                .map(|(at, fault)| (at + shift, fault))
+                .collect();
+            state.named_faults = named;
+        }
+        let result = result?;
+        if result.is_ok() && !self.world.state().crashed {
+            self.other_done += 1;
+        }
+        Ok(())
+    }
+
+    /// One invocation of the function; the invariants are checked after it.
+    fn invoke_on(
+        &mut self,
+        index: usize,
+        secret: &str,
+        step: Step,
+        token: &str,
+    ) -> Result<Result<crate::Outcome, StepError>, TestCaseError> {
+        self.at = format!("op #{index}, {step} of {secret} for token {token}");
         self.world.restart();
+        // Secrets Manager invokes each step a moment after the last.
+        self.world.state().now += 1;
         let alerts_before = self.world.state().alert_attempts;
-        let result = self
-            .runtime
-            .block_on(self.rotator.handle(&event(step, &token)));
+        let deadline_ms = self
+            .deadline_secs
+            .map(|secs| (self.world.state().now + secs) * 1000);
+        let result = self.runtime.block_on(
+            self.rotator
+                .handle_until(&event_on(secret, step, token), deadline_ms),
+        );
+        if let Some(deadline_ms) = deadline_ms {
+            let now_ms = self.world.state().now * 1000;
+            prop_assert!(
+                now_ms <= deadline_ms,
+                "{}: the step ran past the invocation's deadline",
+                self.at
+            );
+        }
         let (crashed, alerts, crashed_at_alert) = {
             let state = self.world.state();
             (
@@ -401,17 +616,47 @@ impl Sim {
             self.check_error(error)?;
         }
         self.check_invariants()?;
-        let succeeded = result.is_ok() && !crashed;
-        if succeeded && step == Step::FinishSecret {
-            self.first_completed = true;
-            // A late delivery for a cancelled rotation is no completion: if an earlier
-            // finishSecret moved AWSCURRENT and then failed, the cancel took away the mark that
-            // lets the rotator finish its work, and the old key waits for the next rotation.
-            if !self.abandoned && self.completed.insert(token) {
-                self.check_completed()?;
-            }
-        }
-        Ok(succeeded)
+        Ok(result)
+    }
+
+    /// A person's next action, or Secrets Manager's next delivery, comes a few seconds after a
+    /// person made a key: by then IAM lists it. (A key made within the ledger's clock margin
+    /// before an intent and not yet listed is indistinguishable from the rotator's own: README,
+    /// Known limitations.)
+    fn after_person_made_a_key(&self) {
+        let mut state = self.world.state();
+        state.now += state.listing_lag_secs + crate::ledger::SKEW_SECS + 1;
+    }
+
+    /// Whether the ledger of either secret would take the key `id` for the rotator's own.
+    fn attributable(&self, id: &str) -> bool {
+        let state = self.world.state();
+        let user = &state.users[USER];
+        let Some(key) = user.keys.iter().find(|k| k.id == id) else {
+            return false;
+        };
+        let info = AccessKeyInfo {
+            id: AccessKeyId::new(key.id.as_str()).expect("an id"),
+            status: key.status,
+            created: Some(key.created),
+        };
+        let tags = tags_of(user);
+        [SECRET, OTHER_SECRET].iter().any(|secret| {
+            Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(secret)))
+                .owner_of(&info)
+                .is_some()
+        })
+    }
+
+    /// Every key that a version of the secret names.
+    fn named_by(state: &crate::testing::State, secret: &str) -> BTreeSet<String> {
+        state.secrets[secret]
+            .versions
+            .values()
+            .filter_map(|v| v.value.as_deref())
+            .filter_map(|text| SecretValue::parse(&SecretString::new(text)).ok())
+            .filter_map(|v| v.access_key_id().map(|k| k.as_str().to_owned()))
+            .collect()
     }
 
     fn check_error(&self, error: &StepError) -> Result<(), TestCaseError> {
@@ -461,28 +706,20 @@ impl Sim {
 
     fn check_invariants(&mut self) -> Result<(), TestCaseError> {
         let at = &self.at;
-        let (keys, tags, named) = {
+        let (keys, tags, named, other_named, bob) = {
             let state = self.world.state();
             let user = &state.users[USER];
-            let tags: Vec<Tag> = user
-                .tags
-                .iter()
-                .map(|(key, value)| Tag {
-                    key: key.clone(),
-                    value: value.clone(),
-                })
-                .collect();
-            // Every key named by any stored version of the secret.
-            let named: BTreeSet<String> = state.secrets[SECRET]
-                .versions
-                .values()
-                .filter_map(|v| v.value.as_deref())
-                .filter_map(|text| SecretValue::parse(&SecretString::new(text)).ok())
-                .filter_map(|v| v.access_key_id().map(|k| k.as_str().to_owned()))
-                .collect();
-            (user.keys.clone(), tags, named)
+            (
+                user.keys.clone(),
+                tags_of(user),
+                Self::named_by(&state, SECRET),
+                Self::named_by(&state, OTHER_SECRET),
+                format!("{:?}", state.users[BOB]),
+            )
         };
         prop_assert!(keys.len() <= 2, "{}: more than two keys: {:?}", at, keys);
+        prop_assert!(tags.len() <= 50, "{}: more than 50 tags", at);
+        prop_assert_eq!(&bob, &self.bob, "{}: bob's keys or tags changed", at);
         for id in &self.human_active {
             prop_assert!(
                 keys.iter().any(|k| &k.id == id),
@@ -494,6 +731,7 @@ impl Sim {
         // No key of the rotator's is unrecorded: each is in a value of the secret, or the
         // ledger tells which token made it.
         let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(SECRET)));
+        let other = Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(OTHER_SECRET)));
         for key in keys.iter().filter(|k| !self.human_keys.contains(&k.id)) {
             let info = AccessKeyInfo {
                 id: AccessKeyId::new(key.id.as_str()).expect("an id"),
@@ -501,7 +739,10 @@ impl Sim {
                 created: Some(key.created),
             };
             prop_assert!(
-                named.contains(&key.id) || ledger.owner_of(&info).is_some(),
+                named.contains(&key.id)
+                    || other_named.contains(&key.id)
+                    || ledger.owner_of(&info).is_some()
+                    || other.owner_of(&info).is_some(),
                 "{}: the rotator's key {} is unrecorded (tags {:?})",
                 at,
                 key.id,
@@ -576,12 +817,30 @@ impl Sim {
     fn check_completed(&self) -> Result<(), TestCaseError> {
         let current = self.key_of(AWSCURRENT);
         let previous = self.key_of(AWSPREVIOUS);
-        let keys = self.world.state().users[USER].keys.clone();
+        let (keys, other) = {
+            let state = self.world.state();
+            let tags = tags_of(&state.users[USER]);
+            let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(OTHER_SECRET)));
+            // The other secret's keys: named by its versions, or its own by its ledger.
+            let mut other = Self::named_by(&state, OTHER_SECRET);
+            for key in &state.users[USER].keys {
+                let info = AccessKeyInfo {
+                    id: AccessKeyId::new(key.id.as_str()).expect("an id"),
+                    status: key.status,
+                    created: Some(key.created),
+                };
+                if ledger.owner_of(&info).is_some() {
+                    other.insert(key.id.clone());
+                }
+            }
+            (state.users[USER].keys.clone(), other)
+        };
         for key in &keys {
             prop_assert!(
                 Some(&key.id) == current.as_ref()
                     || Some(&key.id) == previous.as_ref()
-                    || self.human_keys.contains(&key.id),
+                    || self.human_keys.contains(&key.id)
+                    || other.contains(&key.id),
                 "{}: after the rotation completed, {} is neither AWSCURRENT ({:?}) nor \
                  AWSPREVIOUS ({:?}) nor a person's key; keys: {:?}",
                 self.at,

@@ -42,6 +42,16 @@ impl Rotator {
             .map_err(RotationError::port("ListUserTags"))?;
         let digest = SecretDigest::of(&metadata.arn);
         let ledger = Ledger::from_tags(&tags, &digest);
+        let now = self.ports.clock.now();
+        // Another secret of this user may have created a key whose answer it lost: its ledger
+        // would take a key created now for that one. Wait until its window has closed.
+        if let Some((token, intent)) = ledger.blocking_intent(now) {
+            return Err(RotationError::OtherSecretInDoubt {
+                user: user.clone(),
+                token: token.clone(),
+                until: intent.window_end() + ledger::SKEW_SECS,
+            });
+        }
         // Which key AWSPREVIOUS holds matters only when the user has a key besides AWSCURRENT's.
         let has_other_keys = keys
             .iter()
@@ -58,12 +68,19 @@ impl Rotator {
             current.access_key_id(),
             previous_key.as_ref(),
         )?;
-        let now = self.ports.clock.now();
-        let kept: Vec<AccessKeyId> = keys
+        // The keys the user keeps, as far as anyone can tell: those listed and not doomed, and
+        // those that other secrets' records or people's descriptions name, which IAM may not
+        // list yet.
+        let mut kept: Vec<AccessKeyId> = keys
             .iter()
             .map(|k| k.id.clone())
             .filter(|id| !doomed.iter().any(|(gone, _)| gone == id))
             .collect();
+        for id in ledger.foreign.iter().chain(&ledger.described) {
+            if !kept.contains(id) {
+                kept.push(id.clone());
+            }
+        }
         let tag_plan = plan_tags(&TagInputs {
             user: &user,
             tag_count: tags.len(),
@@ -96,10 +113,17 @@ impl Rotator {
             Ok(key) => key,
             Err(error) => {
                 // An error answer from IAM means no key was created. Only an unknown outcome (a
-                // lost answer, a timeout, a 5xx) keeps the intent, for the next delivery.
+                // lost answer, a timeout, a 5xx) keeps the intent, for the next delivery; it is
+                // closed now, so that it claims no key created later.
                 let refused = error.kind != PortErrorKind::Service;
                 if refused && tag_plan.intent_is_new {
                     self.withdraw_intent(&user, &intent_tag).await;
+                } else if !refused {
+                    let closed = tag_plan.intent.closed_at(self.ports.clock.now());
+                    let closed = ledger::intent_tag(&digest, &event.token, &closed);
+                    if let Err(close_error) = iam.tag_user(&user, &[closed]).await {
+                        warn!(error = %close_error, "the intent could not be closed; it stays open until its window ends");
+                    }
                 }
                 return Err(if error.kind == PortErrorKind::LimitExceeded {
                     RotationError::NoRoomForKey {
@@ -112,12 +136,24 @@ impl Rotator {
             }
         };
         info!(user = %user, key = %new_key.id, "created access key");
-        iam.tag_user(
-            &user,
-            &[ledger::record_tag(&digest, &event.token, &new_key.id)],
-        )
-        .await
-        .map_err(RotationError::port("TagUser"))?;
+        let closed = tag_plan.intent.closed_at(self.ports.clock.now());
+        let recorded = iam
+            .tag_user(
+                &user,
+                &[
+                    ledger::record_tag(&digest, &event.token, &new_key.id),
+                    ledger::intent_tag(&digest, &event.token, &closed),
+                ],
+            )
+            .await;
+        if let Err(error) = recorded {
+            // The key cannot be recorded: it is of no use, so it goes now if it can. If it
+            // cannot, the open intent lets the next delivery find it.
+            if iam.delete_access_key(&user, &new_key.id).await.is_ok() && tag_plan.intent_is_new {
+                self.withdraw_intent(&user, &intent_tag).await;
+            }
+            return Err(RotationError::port("TagUser")(error));
+        }
         let pending = current.with_key(KeyPair {
             access_key_id: new_key.id.clone(),
             secret_access_key: new_key.secret,
@@ -288,7 +324,7 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
     let known = |key: &AccessKeyId| inputs.known.contains(&Some(key));
 
     // Intents of other tokens go once IAM must have caught up with them, or when the one key
-    // they ever asked for is recorded (the record speaks for it).
+    // they ever asked for is recorded and listed (the record, or its deletion, speaks for it).
     let mut kept_intents = Vec::new();
     let mut stale = Vec::new();
     for (other, intent) in &ledger.intents {
@@ -296,7 +332,12 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
             continue;
         }
         let settled = !intent.window_open(now);
-        if settled || (intent.attempts <= 1 && ledger.has_record(other)) {
+        let recorded_and_seen = ledger.has_record(other)
+            && ledger
+                .records
+                .iter()
+                .all(|(key, owner)| owner != other || listed(key));
+        if settled || (intent.attempts <= 1 && recorded_and_seen) {
             stale.push(ledger::intent_tag_key(other));
         } else {
             kept_intents.push(other.as_str());
@@ -312,18 +353,30 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
     }
     let (intent, intent_is_new) = match ledger.intents.get(token) {
         // An earlier delivery sent CreateAccessKey and its answer was lost: the intent keeps
-        // its time and prior keys, so that the key it may have created stays its own.
-        Some(earlier) => (
-            Intent {
-                attempts: earlier.attempts + 1,
-                ..earlier.clone()
-            },
-            false,
-        ),
+        // its time, so that the key it may have created stays its own, and now also knows the
+        // keys others made since, which the reopened window would otherwise cover.
+        Some(earlier) => {
+            let mut prior_keys = earlier.prior_keys.clone();
+            for key in inputs.kept {
+                if !prior_keys.contains(key) {
+                    prior_keys.push(key.clone());
+                }
+            }
+            (
+                Intent {
+                    attempts: earlier.attempts + 1,
+                    until: None,
+                    prior_keys,
+                    ..earlier.clone()
+                },
+                false,
+            )
+        }
         None => (
             Intent {
                 at: now,
                 attempts: 1,
+                until: None,
                 prior_keys: inputs.kept.to_vec(),
             },
             true,

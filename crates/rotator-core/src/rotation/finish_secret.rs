@@ -98,9 +98,10 @@ impl Rotator {
         Ok(Outcome::Finished { new_key, old_key })
     }
 
-    /// Removes the rotation's intent and key record. When more than one createSecret of the
-    /// token sent `CreateAccessKey`, an earlier one's answer was lost and its key may have been
-    /// hidden from the retry by IAM's eventual consistency: such a key is deleted first, so
+    /// Removes the rotation's intent and key record. When an intent of this secret may stand
+    /// for a key that createSecret did not see (an earlier attempt of this token whose answer
+    /// was lost, or another token's intent that createSecret kept because IAM's eventual
+    /// consistency may have hidden its key from the listing), such keys are deleted first, so
     /// that no key outside AWSCURRENT and AWSPREVIOUS outlives the rotation.
     async fn close_ledger(
         &self,
@@ -117,24 +118,41 @@ impl Rotator {
             .await
             .map_err(RotationError::port("ListUserTags"))?;
         let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&metadata.arn));
-        if ledger.intents.get(token).is_some_and(|i| i.attempts > 1) {
+        let now = self.ports.clock.now();
+        let mut own_tags = vec![ledger::intent_tag_key(token)];
+        own_tags.extend(new_key.map(ledger::record_tag_key));
+        // Tags of this secret that are not this rotation's own: an earlier attempt whose answer
+        // was lost, or an abandoned token's key, which IAM may not have listed to createSecret.
+        let others_pending = ledger
+            .intents
+            .iter()
+            .any(|(owner, intent)| owner != token || intent.attempts > 1)
+            || ledger
+                .records
+                .iter()
+                .any(|(key, owner)| owner != token && Some(key) != new_key);
+        if others_pending {
             let keys = iam
                 .list_access_keys(user)
                 .await
                 .map_err(RotationError::port("ListAccessKeys"))?;
             for key in &keys {
                 let spared = Some(&key.id) == new_key || Some(&key.id) == old_key;
-                if !spared && ledger.owner_of(key) == Some(token) {
-                    info!(key = %key.id, "deleting a key an earlier attempt of this rotation created");
+                if !spared && ledger.owner_of(key).is_some() {
+                    info!(key = %key.id, "deleting a key the rotator made for a value never used");
                     ignore_not_found(iam.delete_access_key(user, &key.id).await)
                         .map_err(RotationError::port("DeleteAccessKey"))?;
+                    own_tags.push(ledger::record_tag_key(&key.id));
+                }
+            }
+            // Intents IAM must have caught up with have done their work.
+            for (owner, intent) in &ledger.intents {
+                if owner != token && !intent.window_open(now) {
+                    own_tags.push(ledger::intent_tag_key(owner));
                 }
             }
         }
-        let own_tags: Vec<String> = std::iter::once(ledger::intent_tag_key(token))
-            .chain(new_key.map(ledger::record_tag_key))
-            .filter(|key| tags.iter().any(|tag| &tag.key == key))
-            .collect();
+        own_tags.retain(|key| tags.iter().any(|tag| &tag.key == key));
         if !own_tags.is_empty() {
             iam.untag_user(user, &own_tags)
                 .await
