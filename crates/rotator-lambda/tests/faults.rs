@@ -4,9 +4,11 @@
 //! does (issue 8, contract §3, §5 and §8).
 //!
 //! Where moto differs from AWS, and what that means here:
-//! - `PutSecretValue` repeated with the same token and value returns the existing version on
-//!   both; with the same token and another value AWS answers `ResourceExistsException`, and so
-//!   does moto.
+//! - `PutSecretValue` repeated with the same token and value succeeds on both (AWS: the
+//!   existing version). With the same token and another value AWS answers
+//!   `ResourceExistsException`; moto does too, except while the version holds AWSPENDING (as
+//!   during a rotation), when it silently replaces the value. So moto accepts a redelivered
+//!   createSecret that stores a different key under the same token, where AWS would refuse it.
 //! - `UpdateSecretVersionStage` repeated after AWSCURRENT already moved names a stale
 //!   `RemoveFromVersionId`: AWS and moto both refuse it (`InvalidParameterException`), so a
 //!   lost answer to the move is seen by the retry as an error. moto also appends a label that
