@@ -171,7 +171,7 @@ async fn a_value_naming_another_user_is_refused_before_any_iam_call() {
         &token(2),
         &format!(r#"{{"UserName":"bob","AccessKeyId":"{bobs_key}","SecretAccessKey":"x"}}"#),
     );
-    for step in [Step::TestSecret, Step::FinishSecret] {
+    for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
         let before = b.fingerprint();
         let error = b.step(step, &token(2)).await.expect_err("refused");
         assert_eq!(error.kind(), "SecretNotBoundToUser", "{step}: {error}");

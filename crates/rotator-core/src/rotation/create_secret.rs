@@ -351,7 +351,8 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
             stale.push(ledger::record_tag_key(key));
         }
     }
-    let (intent, intent_is_new) = match ledger.intents.get(token) {
+    let existing = ledger.intents.get(token);
+    let (intent, intent_is_new) = match existing.filter(|earlier| earlier.window_open(now)) {
         // An earlier delivery sent CreateAccessKey and its answer was lost: the intent keeps
         // its time, so that the key it may have created stays its own, and now also knows the
         // keys others made since, which the reopened window would otherwise cover.
@@ -382,7 +383,9 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
             true,
         ),
     };
-    let needed = usize::from(intent_is_new) + 1;
+    // An intent whose window closed long ago (a token delivered again hours later) is written
+    // afresh: any key of its earlier attempts is listed by now and was handled above.
+    let needed = usize::from(existing.is_none()) + 1;
     if inputs.tag_count - stale.len() + needed > MAX_TAGS_PER_USER {
         return Err(RotationError::TagQuotaExceeded {
             user: inputs.user.clone(),

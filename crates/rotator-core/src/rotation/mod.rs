@@ -197,7 +197,7 @@ impl Rotator {
         }
         match event.step {
             Step::CreateSecret => self.create_secret(event, &metadata, learnt).await,
-            Step::SetSecret => Ok(Outcome::NothingToSet),
+            Step::SetSecret => self.set_secret(event, &metadata, learnt).await,
             Step::TestSecret => self.test_secret(job, &metadata, learnt).await,
             Step::FinishSecret => self.finish_secret(event, &metadata, learnt).await,
         }
@@ -260,6 +260,21 @@ impl Rotator {
         check_binding(metadata, &value, stage)?;
         learnt.user = Some(value.user_name.clone());
         Ok(value)
+    }
+
+    /// setSecret: an IAM key is live from creation, so there is nothing to set; a pending value
+    /// that names another user is refused all the same, as by every step.
+    async fn set_secret(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        learnt: &mut Learnt,
+    ) -> Result<Outcome, RotationError> {
+        if let Some(pending) = self.read(event, AWSPENDING, true).await? {
+            check_binding(metadata, &pending, AWSPENDING)?;
+            learnt.user = Some(pending.user_name);
+        }
+        Ok(Outcome::NothingToSet)
     }
 
     /// Moves or removes a staging label. A retry of `UpdateSecretVersionStage` after a lost
