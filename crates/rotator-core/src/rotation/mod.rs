@@ -270,9 +270,11 @@ impl Rotator {
         metadata: &SecretMetadata,
         learnt: &mut Learnt,
     ) -> Result<Outcome, RotationError> {
-        if let Some(pending) = self.read(event, AWSPENDING, true).await? {
-            check_binding(metadata, &pending, AWSPENDING)?;
-            learnt.user = Some(pending.user_name);
+        for (stage, pinned) in [(AWSCURRENT, false), (AWSPENDING, true)] {
+            if let Some(value) = self.read(event, stage, pinned).await? {
+                check_binding(metadata, &value, stage)?;
+                learnt.user = Some(value.user_name);
+            }
         }
         Ok(Outcome::NothingToSet)
     }
