@@ -2,14 +2,12 @@
 //! quotas put to the test: the name binding, lost and refused answers, two secrets on one
 //! user, the tag quota, the invocation's deadline, and the alert's words.
 
-use std::time::Duration;
-
 use crate::StepError;
-use crate::config::{OldKeyPolicy, Settings};
+use crate::config::OldKeyPolicy;
 use crate::ports::{CredentialCheck, KeyStatus, PortErrorKind};
 use crate::rotation::{AWSCURRENT, AWSPENDING, Outcome, Rotator};
 use crate::secret_value::{SecretString, SecretValue};
-use crate::testing::{Fault, World};
+use crate::testing::{Fault, World, settings};
 use crate::types::{ClientRequestToken, RotationEvent, SecretId, Step};
 
 const SECRET: &str = "IamKeyRotator/alice";
@@ -18,15 +16,6 @@ const USER: &str = "alice";
 
 fn token(n: u32) -> String {
     format!("3d2a9b10-0000-4000-8000-{n:012}")
-}
-
-fn settings(policy: OldKeyPolicy) -> Settings {
-    Settings {
-        sender_email: Some("rotator@example.com".into()),
-        old_key_policy: policy,
-        test_timeout: Duration::from_secs(30),
-        ..Settings::default()
-    }
 }
 
 /// A world with users alice and bob, alice's secret, and a rotator over it.

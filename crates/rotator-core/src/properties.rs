@@ -15,20 +15,19 @@
 use std::collections::BTreeSet;
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, RngSeed, TestCaseError};
 use serde_json::{Map, Value};
 
 use crate::StepError;
-use crate::config::{OldKeyPolicy, Settings};
+use crate::config::OldKeyPolicy;
 use crate::ledger::{Ledger, SecretDigest};
-use crate::ports::{AccessKeyInfo, CredentialCheck, KeyStatus, PortErrorKind, PortResult, Tag};
+use crate::ports::{CredentialCheck, KeyStatus, PortErrorKind, PortResult, Tag};
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Rotator};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue};
-use crate::testing::{Fault, World, secret_arn};
-use crate::types::{AccessKeyId, ClientRequestToken, EventError, RotationEvent, SecretId, Step};
+use crate::testing::{Fault, World, secret_arn, settings};
+use crate::types::{ClientRequestToken, EventError, RotationEvent, SecretId, Step};
 
 const SECRET: &str = "iam/alice";
 /// A second secret bound to the same user.
@@ -70,15 +69,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_time()
         .build()
         .expect("a current-thread runtime")
-}
-
-fn settings(policy: OldKeyPolicy) -> Settings {
-    Settings {
-        sender_email: Some("rotator@example.com".into()),
-        old_key_policy: policy,
-        test_timeout: Duration::from_secs(30),
-        ..Settings::default()
-    }
 }
 
 /// A world with the user and one secret holding `value`, and a rotator over it.
@@ -644,11 +634,7 @@ impl Sim {
         let Some(key) = user.keys.iter().find(|k| k.id == id) else {
             return false;
         };
-        let info = AccessKeyInfo {
-            id: AccessKeyId::new(key.id.as_str()).expect("an id"),
-            status: key.status,
-            created: Some(key.created),
-        };
+        let info = key.info();
         let tags = tags_of(user);
         [SECRET, OTHER_SECRET].iter().any(|secret| {
             Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(secret)))
@@ -742,11 +728,7 @@ impl Sim {
         let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(SECRET)));
         let other = Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(OTHER_SECRET)));
         for key in keys.iter().filter(|k| !self.human_keys.contains(&k.id)) {
-            let info = AccessKeyInfo {
-                id: AccessKeyId::new(key.id.as_str()).expect("an id"),
-                status: key.status,
-                created: Some(key.created),
-            };
+            let info = key.info();
             prop_assert!(
                 named.contains(&key.id)
                     || other_named.contains(&key.id)
@@ -833,12 +815,7 @@ impl Sim {
             // The other secret's keys: named by its versions, or its own by its ledger.
             let mut other = Self::named_by(&state, OTHER_SECRET);
             for key in &state.users[USER].keys {
-                let info = AccessKeyInfo {
-                    id: AccessKeyId::new(key.id.as_str()).expect("an id"),
-                    status: key.status,
-                    created: Some(key.created),
-                };
-                if ledger.owner_of(&info).is_some() {
+                if ledger.owner_of(&key.info()).is_some() {
                     other.insert(key.id.clone());
                 }
             }

@@ -1,15 +1,13 @@
 //! Scenario tests: every step and every error path, run against the in-memory world and
 //! judged by the end state it holds.
 
-use std::time::Duration;
-
 use crate::StepError;
 use crate::config::{OldKeyPolicy, Settings};
 use crate::error::RotationError;
 use crate::ports::{KeyStatus, PortErrorKind};
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Outcome, Rotator};
 use crate::secret_value::{SecretString, SecretValue};
-use crate::testing::{Fault, World};
+use crate::testing::{Fault, World, settings};
 use crate::types::{ClientRequestToken, RotationEvent, SecretId, Step};
 
 const SECRET: &str = "iam/alice";
@@ -35,13 +33,7 @@ impl Harness {
 
     fn with_value(policy: OldKeyPolicy, value: &str) -> Self {
         let world = World::with_user_and_secret(USER, SECRET, value, "owner@example.com");
-        let settings = Settings {
-            sender_email: Some("rotator@example.com".into()),
-            old_key_policy: policy,
-            test_timeout: Duration::from_secs(30),
-            ..Settings::default()
-        };
-        let rotator = Rotator::new(world.ports(), settings);
+        let rotator = Rotator::new(world.ports(), settings(policy));
         Self { world, rotator }
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::config::{OldKeyPolicy, Settings};
 use crate::ports::{
     AccessKeyInfo, Clock, CredentialCheck, EpochSecs, Iam, KeyStatus, NewAccessKey, Notice,
     Notifier, PortError, PortErrorKind, PortResult, SecretMetadata, SecretStore, Tag, VersionRef,
@@ -38,6 +39,27 @@ pub struct Key {
     pub secret: String,
     pub status: KeyStatus,
     pub created: EpochSecs,
+}
+
+impl Key {
+    /// The key as `ListAccessKeys` describes it.
+    pub fn info(&self) -> AccessKeyInfo {
+        AccessKeyInfo {
+            id: AccessKeyId::new(self.id.as_str()).expect("valid id"),
+            status: self.status,
+            created: Some(self.created),
+        }
+    }
+}
+
+/// The settings the tests rotate with: a sender, the old-key policy, a 30 s testSecret budget.
+pub fn settings(policy: OldKeyPolicy) -> Settings {
+    Settings {
+        sender_email: Some("rotator@example.com".into()),
+        old_key_policy: policy,
+        test_timeout: Duration::from_secs(30),
+        ..Settings::default()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -350,11 +372,7 @@ impl Iam for World {
                 .keys
                 .iter()
                 .filter(|k| now >= k.created + lag)
-                .map(|k| AccessKeyInfo {
-                    id: AccessKeyId::new(k.id.as_str()).expect("valid id"),
-                    status: k.status,
-                    created: Some(k.created),
-                })
+                .map(Key::info)
                 .collect())
         })
     }
