@@ -106,6 +106,11 @@ impl Rotator {
                 .map_err(RotationError::port("UntagUser"))?;
         }
         let intent_tag = ledger::intent_tag(&digest, &event.token, &tag_plan.intent);
+        // The intent once this attempt is over: no key created later is its own.
+        let closed_intent_tag = || {
+            let closed = tag_plan.intent.closed_at(self.ports.clock.now());
+            ledger::intent_tag(&digest, &event.token, &closed)
+        };
         iam.tag_user(&user, std::slice::from_ref(&intent_tag))
             .await
             .map_err(RotationError::port("TagUser"))?;
@@ -118,12 +123,10 @@ impl Rotator {
                 let refused = error.kind != PortErrorKind::Service;
                 if refused && tag_plan.intent_is_new {
                     self.withdraw_intent(&user, &intent_tag).await;
-                } else if !refused {
-                    let closed = tag_plan.intent.closed_at(self.ports.clock.now());
-                    let closed = ledger::intent_tag(&digest, &event.token, &closed);
-                    if let Err(close_error) = iam.tag_user(&user, &[closed]).await {
-                        warn!(error = %close_error, "the intent could not be closed; it stays open until its window ends");
-                    }
+                } else if !refused
+                    && let Err(close_error) = iam.tag_user(&user, &[closed_intent_tag()]).await
+                {
+                    warn!(error = %close_error, "the intent could not be closed; it stays open until its window ends");
                 }
                 return Err(if error.kind == PortErrorKind::LimitExceeded {
                     RotationError::NoRoomForKey {
@@ -136,13 +139,12 @@ impl Rotator {
             }
         };
         info!(user = %user, key = %new_key.id, "created access key");
-        let closed = tag_plan.intent.closed_at(self.ports.clock.now());
         let recorded = iam
             .tag_user(
                 &user,
                 &[
                     ledger::record_tag(&digest, &event.token, &new_key.id),
-                    ledger::intent_tag(&digest, &event.token, &closed),
+                    closed_intent_tag(),
                 ],
             )
             .await;
@@ -163,14 +165,15 @@ impl Rotator {
         Ok(Outcome::KeyCreated(new_key.id))
     }
 
-    /// Takes back an intent whose `CreateAccessKey` IAM refused. If that fails too, the intent
-    /// stays until its window closes; the step fails either way.
+    /// Takes back an intent that no key of its own outlived: IAM refused its `CreateAccessKey`,
+    /// or its key could not be recorded and was deleted. If that fails too, the intent stays
+    /// until its window closes; the step fails either way.
     async fn withdraw_intent(&self, user: &UserName, intent: &Tag) {
         let keys = [intent.key.clone()];
         match self.ports.iam.untag_user(user, &keys).await {
-            Ok(()) => info!(tag = %intent.key, "IAM refused the key: withdrew the intent"),
+            Ok(()) => info!(tag = %intent.key, "no key of the intent remains: withdrew it"),
             Err(error) => {
-                warn!(tag = %intent.key, error = %error, "IAM refused the key, and the intent could not be withdrawn");
+                warn!(tag = %intent.key, error = %error, "no key of the intent remains, but it could not be withdrawn");
             }
         }
     }
