@@ -378,3 +378,38 @@ async fn a_description_that_looks_like_a_record_is_still_a_persons() {
         "the person's key was deleted"
     );
 }
+
+/// Defect 3, on a redelivery: when IAM refuses the retry's `CreateAccessKey`, the intent that an
+/// earlier lost answer left is closed again, so that a key made after the alert stays a person's.
+#[tokio::test]
+async fn a_refused_retry_closes_the_intent_and_spares_a_key_made_after_it() {
+    let b = Bench::alice();
+    b.rotate(&token(1)).await.expect("first rotation");
+    b.world.start_rotation(SECRET, &token(2));
+    b.world.inject(
+        "iam:CreateAccessKey",
+        Fault::FailAfter(PortErrorKind::Service),
+    );
+    b.step(Step::CreateSecret, &token(2))
+        .await
+        .expect_err("the answer was lost");
+    b.world.state().now += 2;
+    b.world
+        .inject("iam:CreateAccessKey", Fault::Fail(PortErrorKind::Throttled));
+    b.step(Step::CreateSecret, &token(2))
+        .await
+        .expect_err("the retry is refused");
+    assert_eq!(b.keys(USER).len(), 1, "the lost answer's key went");
+    // A person reads the alert and makes a key a minute later.
+    b.world.state().now += 60;
+    let (persons_key, _) = b.world.add_key(USER, KeyStatus::Active);
+    let error = b
+        .step(Step::CreateSecret, &token(2))
+        .await
+        .expect_err("no room");
+    assert_eq!(error.kind(), "NoRoomForKey", "{error}");
+    assert!(
+        b.keys(USER).contains(&persons_key),
+        "the person's key was deleted"
+    );
+}

@@ -117,15 +117,14 @@ impl Rotator {
         let new_key = match iam.create_access_key(&user).await {
             Ok(key) => key,
             Err(error) => {
-                // An error answer from IAM means no key was created. Only an unknown outcome (a
-                // lost answer, a timeout, a 5xx) keeps the intent, for the next delivery; it is
-                // closed now, so that it claims no key created later.
+                // An error answer from IAM means no key was created: a new intent is withdrawn.
+                // An intent kept for an earlier attempt's lost answer, or for this one's unknown
+                // outcome (a lost answer, a timeout, a 5xx), stays for the next delivery, closed
+                // now, so that it claims no key created later.
                 let refused = error.kind != PortErrorKind::Service;
                 if refused && tag_plan.intent_is_new {
                     self.withdraw_intent(&user, &intent_tag).await;
-                } else if !refused
-                    && let Err(close_error) = iam.tag_user(&user, &[closed_intent_tag()]).await
-                {
+                } else if let Err(close_error) = iam.tag_user(&user, &[closed_intent_tag()]).await {
                     warn!(error = %close_error, "the intent could not be closed; it stays open until its window ends");
                 }
                 return Err(if error.kind == PortErrorKind::LimitExceeded {
