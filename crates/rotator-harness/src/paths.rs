@@ -15,14 +15,7 @@ pub fn root() -> PathBuf {
 
 /// A project-local tool: `.venv/bin/<name>`, installed by `cargo xtask setup` (or `ci`, `demo`).
 pub fn tool(name: &str) -> Result<PathBuf> {
-    let path = root().join(".venv/bin").join(name);
-    if !path.exists() {
-        bail!(
-            "{} is missing: run `cargo xtask setup` (or `cargo xtask ci`), which installs moto and cargo-lambda into .venv",
-            path.display()
-        );
-    }
-    Ok(path)
+    installed(".venv/bin", name, "moto and cargo-lambda into .venv")
 }
 
 /// `target/harness`, for logs of the processes the harness starts.
@@ -35,10 +28,15 @@ pub fn scratch_dir() -> Result<PathBuf> {
 /// A tool of the proxy's own virtualenv: `.venv/proxy/bin/<name>` (mitmproxy, whose exact pins
 /// of Flask and cryptography would otherwise move moto's), installed by `cargo xtask setup`.
 pub fn proxy_tool(name: &str) -> Result<PathBuf> {
-    let path = root().join(".venv/proxy/bin").join(name);
+    installed(".venv/proxy/bin", name, "mitmproxy into .venv/proxy")
+}
+
+/// `<root>/<dir>/<name>`, or an error that says how to install it.
+fn installed(dir: &str, name: &str, what: &str) -> Result<PathBuf> {
+    let path = root().join(dir).join(name);
     if !path.exists() {
         bail!(
-            "{} is missing: run `cargo xtask setup` (or `cargo xtask ci`), which installs mitmproxy into .venv/proxy",
+            "{} is missing: run `cargo xtask setup` (or `cargo xtask ci`), which installs {what}",
             path.display()
         );
     }
