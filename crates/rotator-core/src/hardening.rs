@@ -413,3 +413,48 @@ async fn a_refused_retry_closes_the_intent_and_spares_a_key_made_after_it() {
         "the person's key was deleted"
     );
 }
+
+/// A key whose record was written but whose answer was lost is deleted with its record: a
+/// record left behind would make a later lost answer's key look recorded, and so unclaimed.
+#[tokio::test]
+async fn a_deleted_unrecorded_key_takes_its_record_with_it() {
+    let b = Bench::alice();
+    b.world.start_rotation(SECRET, &token(1));
+    // createSecret's eighth call is the TagUser of the record: its answer is lost after it
+    // took effect.
+    let calls_before = b.world.state().calls.len();
+    b.world
+        .state()
+        .faults
+        .insert(calls_before + 7, Fault::FailAfter(PortErrorKind::Service));
+    b.step(Step::CreateSecret, &token(1))
+        .await
+        .expect_err("the record's answer was lost");
+    assert_eq!(
+        b.world.state().calls[calls_before + 7],
+        "iam:TagUser",
+        "the fault hit the record"
+    );
+    assert!(b.keys(USER).is_empty(), "the unrecorded key went");
+    assert!(
+        b.tags(USER).iter().all(|t| !t.starts_with("rotator:key:")),
+        "{:?}",
+        b.tags(USER)
+    );
+    // The retry's CreateAccessKey answer is lost in turn: its key must stay the intent's.
+    b.world.inject(
+        "iam:CreateAccessKey",
+        Fault::FailAfter(PortErrorKind::Service),
+    );
+    b.step(Step::CreateSecret, &token(1))
+        .await
+        .expect_err("the answer was lost");
+    for step in Step::ALL {
+        b.world.state().now += 2;
+        b.step(step, &token(1))
+            .await
+            .expect("the rotation completes");
+    }
+    let current = b.key_of(SECRET, AWSCURRENT).expect("a key");
+    assert_eq!(b.keys(USER), [current]);
+}

@@ -7,7 +7,7 @@ use tracing::{info, warn};
 use super::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Learnt, Outcome, Rotator, ignore_not_found};
 use crate::error::RotationError;
 use crate::ledger::{self, Intent, Ledger, MAX_TAGS_PER_USER, SecretDigest};
-use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus, PortErrorKind, SecretMetadata, Tag};
+use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus, PortErrorKind, SecretMetadata};
 use crate::secret_value::{KeyPair, SecretValue};
 use crate::types::{AccessKeyId, RotationEvent, UserName};
 
@@ -123,7 +123,7 @@ impl Rotator {
                 // now, so that it claims no key created later.
                 let refused = error.kind != PortErrorKind::Service;
                 if refused && tag_plan.intent_is_new {
-                    self.withdraw_intent(&user, &intent_tag).await;
+                    self.withdraw(&user, vec![intent_tag.key.clone()]).await;
                 } else if let Err(close_error) = iam.tag_user(&user, &[closed_intent_tag()]).await {
                     warn!(error = %close_error, "the intent could not be closed; it stays open until its window ends");
                 }
@@ -148,10 +148,15 @@ impl Rotator {
             )
             .await;
         if let Err(error) = recorded {
-            // The key cannot be recorded: it is of no use, so it goes now if it can. If it
-            // cannot, the open intent lets the next delivery find it.
-            if iam.delete_access_key(&user, &new_key.id).await.is_ok() && tag_plan.intent_is_new {
-                self.withdraw_intent(&user, &intent_tag).await;
+            // The key cannot be recorded: it is of no use, so it goes now if it can, with its
+            // record in case the call took effect, and a new intent. If it cannot, the open
+            // intent lets the next delivery find it.
+            if iam.delete_access_key(&user, &new_key.id).await.is_ok() {
+                let mut gone = vec![ledger::record_tag_key(&new_key.id)];
+                if tag_plan.intent_is_new {
+                    gone.push(intent_tag.key.clone());
+                }
+                self.withdraw(&user, gone).await;
             }
             return Err(RotationError::port("TagUser")(error));
         }
@@ -164,15 +169,14 @@ impl Rotator {
         Ok(Outcome::KeyCreated(new_key.id))
     }
 
-    /// Takes back an intent that no key of its own outlived: IAM refused its `CreateAccessKey`,
-    /// or its key could not be recorded and was deleted. If that fails too, the intent stays
-    /// until its window closes; the step fails either way.
-    async fn withdraw_intent(&self, user: &UserName, intent: &Tag) {
-        let keys = [intent.key.clone()];
-        match self.ports.iam.untag_user(user, &keys).await {
-            Ok(()) => info!(tag = %intent.key, "no key of the intent remains: withdrew it"),
+    /// Takes back ledger tags that no key of theirs outlived: an intent whose `CreateAccessKey`
+    /// IAM refused, or the tags of a key that could not be recorded and was deleted. If that
+    /// fails too, the tags stay until a later delivery's clean-up; the step fails either way.
+    async fn withdraw(&self, user: &UserName, tags: Vec<String>) {
+        match self.ports.iam.untag_user(user, &tags).await {
+            Ok(()) => info!(?tags, "no key of these ledger tags remains: withdrew them"),
             Err(error) => {
-                warn!(tag = %intent.key, error = %error, "no key of the intent remains, but it could not be withdrawn");
+                warn!(?tags, error = %error, "no key of these ledger tags remains, but they could not be withdrawn");
             }
         }
     }
