@@ -4,6 +4,7 @@
 //! [`ports`] with the AWS SDK and feeds [`RotationEvent`]s to a [`Rotator`].
 
 pub mod config;
+pub mod credential_report;
 pub mod error;
 pub mod ledger;
 pub mod notice;

@@ -109,6 +109,43 @@ pub trait Iam: Send + Sync {
     async fn list_user_tags(&self, user: &UserName) -> PortResult<Vec<Tag>>;
     async fn tag_user(&self, user: &UserName, tags: &[Tag]) -> PortResult<()>;
     async fn untag_user(&self, user: &UserName, keys: &[String]) -> PortResult<()>;
+    /// When and where a key was last used (`GetAccessKeyLastUsed`). IAM reports a use up to
+    /// about four hours late.
+    async fn access_key_last_used(&self, key: &AccessKeyId) -> PortResult<KeyLastUsed>;
+    /// The account's credential report (`GenerateCredentialReport`, then `GetCredentialReport`
+    /// once it is ready): one row per IAM user, for an account of any size.
+    async fn credential_report(&self) -> PortResult<Vec<CredentialReportRow>>;
+}
+
+/// A key's last use, as `GetAccessKeyLastUsed` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLastUsed {
+    /// When it was last used; `None` when it never was (or not since IAM began tracking).
+    pub when: Option<EpochSecs>,
+    /// The service it was last used with (`sts`, `s3`, ...), when IAM knows it.
+    pub service: Option<String>,
+    /// The region it was last used in, when IAM knows it.
+    pub region: Option<String>,
+}
+
+/// One access key slot of a credential report row (IAM reports two per user, without ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportedKey {
+    pub active: bool,
+    /// When the key was created or last rotated.
+    pub last_rotated: Option<EpochSecs>,
+    pub last_used: Option<EpochSecs>,
+    pub last_used_service: Option<String>,
+    pub last_used_region: Option<String>,
+}
+
+/// One user of the credential report, with the slots of the keys it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReportRow {
+    pub user: String,
+    pub arn: String,
+    /// Only the slots that hold a key (a user has at most two).
+    pub keys: Vec<ReportedKey>,
 }
 
 /// The secret's metadata, as `DescribeSecret` gives it.
@@ -119,6 +156,12 @@ pub struct SecretMetadata {
     /// The secret's name: its last segment names the IAM user it is bound to.
     pub name: String,
     pub rotation_enabled: bool,
+    /// The schedule's interval in days, when rotation has one (`AutomaticallyAfterDays`).
+    pub rotation_interval_days: Option<u64>,
+    /// When the last rotation completed (`LastRotatedDate`).
+    pub last_rotated: Option<EpochSecs>,
+    /// When Secrets Manager will rotate next (`NextRotationDate`).
+    pub next_rotation: Option<EpochSecs>,
     /// Every version that carries a staging label, with its labels.
     pub versions: BTreeMap<String, Vec<String>>,
     pub tags: BTreeMap<String, String>,
@@ -137,6 +180,14 @@ impl SecretMetadata {
     pub fn stages_of(&self, version: &str) -> &[String] {
         self.versions.get(version).map_or(&[], Vec::as_slice)
     }
+}
+
+/// One version of a secret, as `ListSecretVersionIds` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub id: String,
+    pub stages: Vec<String>,
+    pub created: Option<EpochSecs>,
 }
 
 /// Which version of a secret to read: always by stage, optionally pinned to a version id.
@@ -174,6 +225,13 @@ pub trait SecretStore: Send + Sync {
         move_to: Option<&'a str>,
         remove_from: Option<&'a str>,
     ) -> PortResult<()>;
+    /// Every secret whose name starts with `name_prefix`, all pages, with the same metadata as
+    /// `describe` (`ListSecrets` with a `name` filter).
+    async fn list_secrets(&self, name_prefix: &str) -> PortResult<Vec<SecretMetadata>>;
+    /// Every version of a secret that carries a label, with when it was created.
+    async fn list_versions(&self, secret: &SecretId) -> PortResult<Vec<VersionInfo>>;
+    /// Starts a rotation now (`RotateSecret`); returns the new version's id when AWS gives it.
+    async fn start_rotation(&self, secret: &SecretId) -> PortResult<Option<String>>;
 }
 
 /// Checks whether a key pair authenticates, and as whom (`sts:GetCallerIdentity`).

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 
 use crate::config::{OldKeyPolicy, Settings};
 use crate::ports::{
-    AccessKeyInfo, Clock, CredentialCheck, EpochSecs, Iam, KeyStatus, NewAccessKey, Notice,
-    Notifier, PortError, PortErrorKind, PortResult, SecretMetadata, SecretStore, Tag, VersionRef,
+    AccessKeyInfo, Clock, CredentialCheck, CredentialReportRow, EpochSecs, Iam, KeyLastUsed,
+    KeyStatus, NewAccessKey, Notice, Notifier, PortError, PortErrorKind, PortResult, ReportedKey,
+    SecretMetadata, SecretStore, Tag, VersionInfo, VersionRef,
 };
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString};
@@ -39,6 +40,8 @@ pub struct Key {
     pub secret: String,
     pub status: KeyStatus,
     pub created: EpochSecs,
+    /// Its last successful authentication, as `GetAccessKeyLastUsed` reports it.
+    pub last_used: KeyLastUsed,
 }
 
 impl Key {
@@ -72,11 +75,16 @@ pub struct User {
 pub struct Version {
     pub value: Option<String>,
     pub stages: Vec<String>,
+    pub created: EpochSecs,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secret {
     pub rotation_enabled: bool,
+    /// The rotation schedule, in days, when the secret has one.
+    pub rotation_interval_days: Option<u64>,
+    /// When AWSCURRENT last moved in a rotation (`LastRotatedDate`).
+    pub last_rotated: Option<EpochSecs>,
     pub versions: BTreeMap<String, Version>,
     pub tags: BTreeMap<String, String>,
 }
@@ -182,6 +190,7 @@ impl World {
     /// Creates a secret whose AWSCURRENT version holds `value`.
     pub fn add_secret(&self, name: &str, value: &str) {
         let mut state = self.state();
+        let state_now = state.now;
         let version = state.new_version_id();
         let secret = state.secrets.entry(name.into()).or_default();
         secret.versions.insert(
@@ -189,6 +198,7 @@ impl World {
             Version {
                 value: Some(value.into()),
                 stages: vec![AWSCURRENT.into()],
+                created: state_now,
             },
         );
     }
@@ -197,6 +207,7 @@ impl World {
     /// version and the version it replaces becomes AWSPREVIOUS.
     pub fn put_current(&self, name: &str, value: &str) {
         let mut state = self.state();
+        let state_now = state.now;
         let version = state.new_version_id();
         let secret = state.secrets.get_mut(name).expect("the secret exists");
         let replaced = secret.version_with(AWSCURRENT).map(|(id, _)| id.clone());
@@ -212,6 +223,7 @@ impl World {
             Version {
                 value: Some(value.into()),
                 stages: vec![AWSCURRENT.into()],
+                created: state_now,
             },
         );
     }
@@ -220,6 +232,7 @@ impl World {
     /// new, empty version `token` AWSPENDING.
     pub fn start_rotation(&self, secret: &str, token: &str) {
         let mut state = self.state();
+        let now = state.now;
         let secret = state.secrets.get_mut(secret).expect("the secret exists");
         secret.rotation_enabled = true;
         secret.strip_stage(AWSPENDING);
@@ -228,6 +241,7 @@ impl World {
             Version {
                 value: None,
                 stages: vec![AWSPENDING.into()],
+                created: now,
             },
         );
     }
@@ -336,6 +350,7 @@ impl State {
             secret: format!("memory-secret-{:04}-wJalrXUtnFEMIK7MDENG", self.next_key),
             status,
             created: self.now,
+            last_used: KeyLastUsed::default(),
         };
         self.issued_secrets.push(key.secret.clone());
         key
@@ -472,6 +487,60 @@ impl Iam for World {
             Ok(())
         })
     }
+
+    async fn access_key_last_used(&self, key: &AccessKeyId) -> PortResult<KeyLastUsed> {
+        self.call("iam:GetAccessKeyLastUsed", |s| {
+            s.users
+                .values()
+                .flat_map(|user| &user.keys)
+                .find(|k| k.id == key.as_str())
+                .map(|k| k.last_used.clone())
+                .ok_or_else(|| not_found(format!("access key {key}")))
+        })
+    }
+
+    async fn credential_report(&self) -> PortResult<Vec<CredentialReportRow>> {
+        self.call("iam:GetCredentialReport", |s| {
+            Ok(s.users
+                .iter()
+                .map(|(name, user)| CredentialReportRow {
+                    user: name.clone(),
+                    arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+                    keys: user
+                        .keys
+                        .iter()
+                        .map(|k| ReportedKey {
+                            active: k.status == KeyStatus::Active,
+                            last_rotated: Some(k.created),
+                            last_used: k.last_used.when,
+                            last_used_service: k.last_used.service.clone(),
+                            last_used_region: k.last_used.region.clone(),
+                        })
+                        .collect(),
+                })
+                .collect())
+        })
+    }
+}
+
+impl World {
+    /// Records a use of `key` now, with `service`, as IAM's last-used data would show it.
+    pub fn use_key(&self, key: &str, service: &str) {
+        let mut state = self.state();
+        let now = state.now;
+        if let Some(found) = state
+            .users
+            .values_mut()
+            .flat_map(|user| user.keys.iter_mut())
+            .find(|k| k.id == key)
+        {
+            found.last_used = KeyLastUsed {
+                when: Some(now),
+                service: Some(service.to_owned()),
+                region: Some("us-east-1".to_owned()),
+            };
+        }
+    }
 }
 
 #[async_trait]
@@ -479,18 +548,7 @@ impl SecretStore for World {
     async fn describe(&self, secret: &SecretId) -> PortResult<SecretMetadata> {
         self.call("secretsmanager:DescribeSecret", |s| {
             let found = s.secret(secret)?;
-            Ok(SecretMetadata {
-                arn: secret_arn(secret.as_str()),
-                name: secret.as_str().to_owned(),
-                rotation_enabled: found.rotation_enabled,
-                versions: found
-                    .versions
-                    .iter()
-                    .filter(|(_, v)| !v.stages.is_empty())
-                    .map(|(id, v)| (id.clone(), v.stages.clone()))
-                    .collect(),
-                tags: found.tags.clone(),
-            })
+            Ok(metadata(secret.as_str(), found))
         })
     }
 
@@ -520,6 +578,7 @@ impl SecretStore for World {
         _rotation_token: Option<&'a RotationToken>,
     ) -> PortResult<()> {
         self.call("secretsmanager:PutSecretValue", |s| {
+            let now = s.now;
             let found = s.secret(secret)?;
             if let Some(existing) = found.versions.get(token.as_str())
                 && let Some(stored) = &existing.value
@@ -534,6 +593,7 @@ impl SecretStore for World {
             }
             found.strip_stage(AWSPENDING);
             let version = found.versions.entry(token.as_str().into()).or_default();
+            version.created = now;
             version.value = Some(value.expose().into());
             version.stages.push(AWSPENDING.into());
             Ok(())
@@ -548,6 +608,7 @@ impl SecretStore for World {
         remove_from: Option<&'a str>,
     ) -> PortResult<()> {
         self.call("secretsmanager:UpdateSecretVersionStage", |s| {
+            let now = s.now;
             let found = s.secret(secret)?;
             let holder = found.version_with(stage).map(|(id, _)| id.clone());
             if holder.is_some() && holder.as_deref() != remove_from && move_to.is_some() {
@@ -583,10 +644,80 @@ impl SecretStore for World {
                     if let Some(old) = found.versions.get_mut(from) {
                         old.stages.push(AWSPREVIOUS.into());
                     }
+                    found.last_rotated = Some(now);
                 }
             }
             Ok(())
         })
+    }
+
+    async fn list_secrets(&self, name_prefix: &str) -> PortResult<Vec<SecretMetadata>> {
+        self.call("secretsmanager:ListSecrets", |s| {
+            Ok(s.secrets
+                .iter()
+                .filter(|(name, _)| name.starts_with(name_prefix))
+                .map(|(name, found)| metadata(name, found))
+                .collect())
+        })
+    }
+
+    async fn list_versions(&self, secret: &SecretId) -> PortResult<Vec<VersionInfo>> {
+        self.call("secretsmanager:ListSecretVersionIds", |s| {
+            let found = s.secret(secret)?;
+            Ok(found
+                .versions
+                .iter()
+                .filter(|(_, v)| !v.stages.is_empty())
+                .map(|(id, v)| VersionInfo {
+                    id: id.clone(),
+                    stages: v.stages.clone(),
+                    created: Some(v.created),
+                })
+                .collect())
+        })
+    }
+
+    /// Labels a new empty version AWSPENDING, as `RotateSecret` does before it invokes the
+    /// function; the test then drives the steps itself.
+    async fn start_rotation(&self, secret: &SecretId) -> PortResult<Option<String>> {
+        self.call("secretsmanager:RotateSecret", |s| {
+            let now = s.now;
+            let token = s.new_version_id();
+            let found = s.secret(secret)?;
+            found.rotation_enabled = true;
+            found.strip_stage(AWSPENDING);
+            found.versions.insert(
+                token.clone(),
+                Version {
+                    value: None,
+                    stages: vec![AWSPENDING.into()],
+                    created: now,
+                },
+            );
+            Ok(Some(token))
+        })
+    }
+}
+
+/// A secret's metadata as `DescribeSecret` and `ListSecrets` give it.
+fn metadata(name: &str, found: &Secret) -> SecretMetadata {
+    SecretMetadata {
+        arn: secret_arn(name),
+        name: name.to_owned(),
+        rotation_enabled: found.rotation_enabled,
+        rotation_interval_days: found.rotation_interval_days,
+        last_rotated: found.last_rotated,
+        next_rotation: found
+            .rotation_interval_days
+            .filter(|_| found.rotation_enabled)
+            .map(|days| found.last_rotated.unwrap_or(0) + days * 86_400),
+        versions: found
+            .versions
+            .iter()
+            .filter(|(_, v)| !v.stages.is_empty())
+            .map(|(id, v)| (id.clone(), v.stages.clone()))
+            .collect(),
+        tags: found.tags.clone(),
     }
 }
 
@@ -597,17 +728,20 @@ impl CredentialCheck for World {
             let now = s.now;
             let delay = s.propagation_secs;
             s.users
-                .iter()
+                .iter_mut()
                 .find_map(|(name, user)| {
-                    user.keys
-                        .iter()
-                        .find(|k| {
-                            k.id == key.access_key_id.as_str()
-                                && k.secret == key.secret_access_key.expose()
-                                && k.status == KeyStatus::Active
-                                && now >= k.created + delay
-                        })
-                        .map(|_| format!("arn:aws:iam::{ACCOUNT}:user/{name}"))
+                    let found = user.keys.iter_mut().find(|k| {
+                        k.id == key.access_key_id.as_str()
+                            && k.secret == key.secret_access_key.expose()
+                            && k.status == KeyStatus::Active
+                            && now >= k.created + delay
+                    })?;
+                    found.last_used = KeyLastUsed {
+                        when: Some(now),
+                        service: Some("sts".to_owned()),
+                        region: Some("us-east-1".to_owned()),
+                    };
+                    Some(format!("arn:aws:iam::{ACCOUNT}:user/{name}"))
                 })
                 .ok_or_else(|| {
                     PortError::new(

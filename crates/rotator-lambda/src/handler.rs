@@ -4,7 +4,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use rotator_core::{EventError, RotationEvent, Rotator, StepError};
 use serde_json::{Value, json};
 
-use crate::RequestCounter;
+use rotator_aws::RequestCounter;
 
 /// Why an invocation failed; Lambda reports `kind` as the `errorType`.
 #[derive(Debug, thiserror::Error)]

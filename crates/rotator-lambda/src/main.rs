@@ -3,7 +3,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use rotator_core::Settings;
-use rotator_lambda::RequestCounter;
+use rotator_aws::RequestCounter;
 use serde_json::Value;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -20,9 +20,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         emails = settings.sender_email.is_some(),
         "rotator starting"
     );
-    let config = rotator_lambda::sdk_config().await;
+    let config = rotator_aws::sdk_config().await;
     let requests = RequestCounter::default();
-    let rotator = rotator_lambda::rotator(&config, settings, &requests);
+    let rotator = rotator_aws::rotator(&config, settings, &requests);
     tracing::info!("ready for events");
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         rotator_lambda::handler::handle(&rotator, &requests, event)

@@ -15,8 +15,8 @@ use rotator_core::{
 };
 use rotator_harness::moto::ACCOUNT;
 use rotator_harness::{Fixture, Moto, new_token};
-use rotator_lambda::RequestCounter;
-use rotator_lambda::adapters::{
+use rotator_aws::RequestCounter;
+use rotator_aws::adapters::{
     IamAdapter, NotifierAdapter, SecretsManagerAdapter, StsCredentialCheck,
 };
 

@@ -4,8 +4,13 @@ use async_trait::async_trait;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::types::{StatusType, Tag as IamTag};
+use std::time::Duration;
+
+use aws_sdk_iam::types::ReportStateType;
+use rotator_core::credential_report;
 use rotator_core::ports::{
-    AccessKeyInfo, Iam, KeyStatus, NewAccessKey, PortError, PortErrorKind, PortResult, Tag,
+    AccessKeyInfo, CredentialReportRow, Iam, KeyLastUsed, KeyStatus, NewAccessKey, PortError,
+    PortErrorKind, PortResult, Tag,
 };
 use rotator_core::{AccessKeyId, SecretAccessKey, UserName};
 
@@ -169,5 +174,62 @@ impl Iam for IamAdapter {
             .await
             .map_err(port_error)?;
         Ok(())
+    }
+
+    async fn access_key_last_used(&self, key: &AccessKeyId) -> PortResult<KeyLastUsed> {
+        let output = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key.as_str())
+            .send()
+            .await
+            .map_err(port_error)?;
+        let Some(used) = output.access_key_last_used() else {
+            return Ok(KeyLastUsed::default());
+        };
+        // IAM answers "N/A" for the service and region of a key that was never used.
+        let known = |text: &str| (!text.is_empty() && text != "N/A").then(|| text.to_owned());
+        Ok(KeyLastUsed {
+            when: used
+                .last_used_date()
+                .and_then(|date| u64::try_from(date.secs()).ok()),
+            service: known(used.service_name()),
+            region: known(used.region()),
+        })
+    }
+
+    /// Asks IAM to generate the report, waits while it is being generated (IAM reuses a report
+    /// younger than four hours), then reads it.
+    async fn credential_report(&self) -> PortResult<Vec<CredentialReportRow>> {
+        const POLL: Duration = Duration::from_secs(2);
+        const ATTEMPTS: u32 = 60;
+        for _ in 0..ATTEMPTS {
+            let state = self
+                .client
+                .generate_credential_report()
+                .send()
+                .await
+                .map_err(port_error)?;
+            if state.state() == Some(&ReportStateType::Complete) {
+                let report = self
+                    .client
+                    .get_credential_report()
+                    .send()
+                    .await
+                    .map_err(port_error)?;
+                let content = report
+                    .content()
+                    .ok_or_else(|| invalid_response("an empty credential report"))?;
+                let text = std::str::from_utf8(content.as_ref())
+                    .map_err(|_| invalid_response("a credential report that is not UTF-8"))?;
+                return credential_report::parse(text)
+                    .map_err(|problem| invalid_response(&format!("a credential report {problem}")));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Err(PortError::new(
+            PortErrorKind::Service,
+            "IAM did not finish the credential report within two minutes",
+        ))
     }
 }
