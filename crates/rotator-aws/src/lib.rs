@@ -18,7 +18,9 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use rotator_core::ports::{Clock, EpochSecs};
 use rotator_core::{Ports, Rotator, Settings};
 
-use adapters::{IamAdapter, NotifierAdapter, SecretsManagerAdapter, StsCredentialCheck};
+use adapters::{
+    AssumedRoleIam, IamAdapter, NotifierAdapter, SecretsManagerAdapter, StsCredentialCheck,
+};
 
 /// The wall clock, and tokio's sleep.
 #[derive(Debug, Clone, Copy, Default)]
@@ -124,8 +126,14 @@ pub fn rotator(config: &SdkConfig, settings: Settings, requests: &RequestCounter
     let sns = aws_sdk_sns::config::Builder::from(config).interceptor(requests.for_service("sns"));
     let ses =
         aws_sdk_sesv2::config::Builder::from(config).interceptor(requests.for_service("sesv2"));
+    let sts = aws_sdk_sts::config::Builder::from(config).interceptor(requests.for_service("sts"));
     let ports = Ports {
         iam: Arc::new(IamAdapter::new(aws_sdk_iam::Client::from_conf(iam.build()))),
+        members: Arc::new(AssumedRoleIam::new(
+            aws_sdk_sts::Client::from_conf(sts.build()),
+            config.clone(),
+            requests.clone(),
+        )),
         secrets: Arc::new(SecretsManagerAdapter::new(
             aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
         )),

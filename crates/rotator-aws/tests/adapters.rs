@@ -5,6 +5,10 @@ use std::fmt::Debug;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use rotator_aws::RequestCounter;
+use rotator_aws::adapters::{
+    IamAdapter, NotifierAdapter, SecretsManagerAdapter, StsCredentialCheck,
+};
 use rotator_core::ports::{
     CredentialCheck, Iam, KeyStatus, Notice, Notifier, PortError, PortErrorKind, PortResult,
     SecretStore, Tag, VersionRef,
@@ -15,10 +19,6 @@ use rotator_core::{
 };
 use rotator_harness::moto::ACCOUNT;
 use rotator_harness::{Fixture, Moto, new_token};
-use rotator_aws::RequestCounter;
-use rotator_aws::adapters::{
-    IamAdapter, NotifierAdapter, SecretsManagerAdapter, StsCredentialCheck,
-};
 
 // Helpers.
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::accounts::MemberRole;
+
 /// What finishSecret does with the key that was current before the rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OldKeyPolicy {
@@ -31,6 +33,8 @@ pub struct Settings {
     pub default_notify_email: Vec<String>,
     pub old_key_policy: OldKeyPolicy,
     pub test_timeout: Duration,
+    /// The role assumed for users of other accounts.
+    pub member_role: MemberRole,
 }
 
 impl Default for Settings {
@@ -41,6 +45,7 @@ impl Default for Settings {
             default_notify_email: Vec::new(),
             old_key_policy: OldKeyPolicy::Delete,
             test_timeout: Duration::from_secs(60),
+            member_role: MemberRole::default(),
         }
     }
 }
@@ -127,12 +132,14 @@ impl Settings {
                 }
             },
         };
+        let member_role = MemberRole::from_lookup(read)?;
         Ok(Self {
             alert_topic_arn,
             sender_email,
             default_notify_email,
             old_key_policy,
             test_timeout,
+            member_role,
         })
     }
 }

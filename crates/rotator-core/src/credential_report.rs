@@ -172,7 +172,10 @@ bob,arn:aws:iam::123456789012:user/ops/bob,2026-01-01T00:00:00+00:00,true,N/A,N/
     fn times_parse_with_offsets_and_fractions() {
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_time("2000-02-29T00:00:00+00:00"), Some(951_782_400));
-        assert_eq!(parse_time("2000-02-29T01:00:00.123+01:00"), Some(951_782_400));
+        assert_eq!(
+            parse_time("2000-02-29T01:00:00.123+01:00"),
+            Some(951_782_400)
+        );
         assert_eq!(parse_time("2026-11-18T11:06:40Z"), Some(1_795_000_000));
         assert_eq!(parse_time("N/A"), None);
         assert_eq!(parse_time("no_information"), None);

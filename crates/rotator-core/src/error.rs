@@ -3,7 +3,7 @@
 
 use crate::ports::{PortError, PortErrorKind};
 use crate::secret_value::SecretValueError;
-use crate::types::{AccessKeyId, ClientRequestToken, SecretId, Step, UserName};
+use crate::types::{AccessKeyId, AccountId, ClientRequestToken, SecretId, Step, UserName};
 
 /// Why a step failed, without the step's context (see [`StepError`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +43,23 @@ pub enum RotationError {
         bound: String,
         named: UserName,
         stage: &'static str,
+    },
+    #[error(
+        "the secret {secret} is bound by its name to account {bound}, but its {stage} value names account {named}"
+    )]
+    NotBoundToAccount {
+        secret: String,
+        bound: String,
+        named: String,
+        stage: &'static str,
+    },
+    #[error(
+        "the role {role} in account {account} cannot be assumed: {reason}. Nothing was changed"
+    )]
+    MemberRoleNotAssumable {
+        role: String,
+        account: AccountId,
+        reason: String,
     },
     #[error(
         "user {user} has {tags} tags and the rotator needs room for {needed} more: IAM's tag quota is 50 tags per user"
@@ -121,6 +138,12 @@ impl RotationError {
             RotationError::NotBoundToUser { .. } => {
                 "Someone wrote a value naming another user into this secret. Restore UserName to the user the secret's name ends with (and check who can PutSecretValue on it); cancel a rotation in progress (CancelRotateSecret)."
             }
+            RotationError::NotBoundToAccount { .. } => {
+                "Someone wrote a value naming another account into this secret. Restore AccountId to the account in the secret's name (or remove it for the function's own account), and check who can PutSecretValue on it; cancel a rotation in progress (CancelRotateSecret)."
+            }
+            RotationError::MemberRoleNotAssumable { .. } => {
+                "Deploy the member role in that account (the member stack or the StackSet), trusting the function's role with the configured external id; then rotate again."
+            }
             RotationError::TagQuotaExceeded { .. } => {
                 "Remove at least two tags the user does not need (IAM allows 50 per user; the rotator needs two while it rotates), then rotate again."
             }
@@ -186,6 +209,8 @@ impl StepError {
             RotationError::UnknownUser(_) => "UnknownUser",
             RotationError::NoRoomForKey { .. } => "NoRoomForKey",
             RotationError::NotBoundToUser { .. } => "SecretNotBoundToUser",
+            RotationError::NotBoundToAccount { .. } => "SecretNotBoundToAccount",
+            RotationError::MemberRoleNotAssumable { .. } => "MemberRoleNotAssumable",
             RotationError::TagQuotaExceeded { .. } => "TagQuotaExceeded",
             RotationError::PendingHoldsNoKey { .. } => "PendingHoldsNoKey",
             RotationError::OtherSecretInDoubt { .. } => "OtherSecretInDoubt",

@@ -3,6 +3,7 @@
 //! This crate does no IO and depends on no AWS crate. The Lambda crate implements
 //! [`ports`] with the AWS SDK and feeds [`RotationEvent`]s to a [`Rotator`].
 
+pub mod accounts;
 pub mod config;
 pub mod credential_report;
 pub mod error;
@@ -21,8 +22,8 @@ pub use error::{RotationError, StepError};
 pub use rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Outcome, Ports, Rotator};
 pub use secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue, SecretValueError};
 pub use types::{
-    AccessKeyId, ClientRequestToken, EventError, RotationEvent, RotationToken, SecretId, Step,
-    UserName,
+    AccessKeyId, AccountId, ClientRequestToken, EventError, RotationEvent, RotationToken, SecretId,
+    Step, UserName,
 };
 
 #[cfg(test)]
@@ -33,3 +34,6 @@ mod hardening;
 
 #[cfg(test)]
 mod properties;
+
+#[cfg(test)]
+mod member_scenarios;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -146,6 +147,19 @@ pub struct CredentialReportRow {
     pub arn: String,
     /// Only the slots that hold a key (a user has at most two).
     pub keys: Vec<ReportedKey>,
+}
+
+/// IAM of other accounts, through a role assumed there (`sts:AssumeRole`).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait MemberAccounts: Send + Sync {
+    /// IAM with the credentials of `role_arn`, assumed with `external_id` when given. The
+    /// credentials are cached, per role, for their lifetime.
+    async fn iam_as<'a>(
+        &self,
+        role_arn: &str,
+        external_id: Option<&'a str>,
+    ) -> PortResult<Arc<dyn Iam>>;
 }
 
 /// The secret's metadata, as `DescribeSecret` gives it.

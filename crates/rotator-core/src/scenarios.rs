@@ -636,13 +636,15 @@ mod with_mocks {
 
     use super::*;
     use crate::ports::{
-        MockClock, MockCredentialCheck, MockIam, MockNotifier, MockSecretStore, SecretMetadata,
+        MockClock, MockCredentialCheck, MockIam, MockMemberAccounts, MockNotifier, MockSecretStore,
+        SecretMetadata,
     };
     use crate::rotation::Ports;
 
     fn ports(secrets: MockSecretStore, notifier: MockNotifier) -> Ports {
         Ports {
             iam: Arc::new(MockIam::new()),
+            members: Arc::new(MockMemberAccounts::new()),
             secrets: Arc::new(secrets),
             credentials: Arc::new(MockCredentialCheck::new()),
             notifier: Arc::new(notifier),

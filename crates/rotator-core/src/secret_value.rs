@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::types::{AccessKeyId, UserName, json_kind};
+use crate::types::{AccessKeyId, AccountId, UserName, json_kind};
 
 /// An IAM secret access key. `Debug` and `Display` redact it; only [`expose`](Self::expose)
 /// reveals it, and only the adapters that sign a request or store the secret call that.
@@ -73,6 +73,8 @@ pub struct KeyPair {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SecretValue {
     pub user_name: UserName,
+    /// The account of the user (`AccountId`); `None` is the function's own account.
+    pub account: Option<AccountId>,
     pub key: Option<KeyPair>,
     /// Every other field, kept verbatim.
     pub other_fields: Map<String, Value>,
@@ -104,6 +106,7 @@ pub enum SecretValueError {
 const USER_NAME: &str = "UserName";
 const ACCESS_KEY_ID: &str = "AccessKeyId";
 const SECRET_ACCESS_KEY: &str = "SecretAccessKey";
+const ACCOUNT_ID: &str = "AccountId";
 
 impl SecretValue {
     /// Parses a stored value. Errors describe the problem without quoting the value.
@@ -131,6 +134,10 @@ impl SecretValue {
                 });
             }
         };
+        let account = take_string(&mut fields, ACCOUNT_ID)?
+            .map(AccountId::new)
+            .transpose()
+            .map_err(SecretValueError::InvalidField)?;
         let access_key_id = take_string(&mut fields, ACCESS_KEY_ID)?;
         let secret_access_key = take_string(&mut fields, SECRET_ACCESS_KEY)?;
         let key = match (access_key_id, secret_access_key) {
@@ -154,6 +161,7 @@ impl SecretValue {
         };
         Ok(Self {
             user_name,
+            account,
             key,
             other_fields: fields,
         })
@@ -163,6 +171,7 @@ impl SecretValue {
     pub fn with_key(&self, key: KeyPair) -> Self {
         Self {
             user_name: self.user_name.clone(),
+            account: self.account.clone(),
             key: Some(key),
             other_fields: self.other_fields.clone(),
         }
@@ -175,6 +184,9 @@ impl SecretValue {
             USER_NAME.into(),
             Value::String(self.user_name.as_str().into()),
         );
+        if let Some(account) = &self.account {
+            fields.insert(ACCOUNT_ID.into(), Value::String(account.as_str().into()));
+        }
         if let Some(key) = &self.key {
             fields.insert(
                 ACCESS_KEY_ID.into(),
@@ -252,6 +264,22 @@ mod tests {
     }
 
     #[test]
+    fn an_account_id_is_kept_in_every_new_version() {
+        let value = parse(r#"{"UserName":"alice","AccountId":"111122223333"}"#).unwrap();
+        assert_eq!(
+            value.account.as_ref().map(AccountId::as_str),
+            Some("111122223333")
+        );
+        let renewed = value.with_key(KeyPair {
+            access_key_id: AccessKeyId::new("AKIANEWNEWNEWNEW0002").unwrap(),
+            secret_access_key: SecretAccessKey::new("new-secret"),
+        });
+        let reparsed = SecretValue::parse(&renewed.to_secret_string()).unwrap();
+        assert_eq!(reparsed.account, value.account);
+        assert!(reparsed.other_fields.is_empty());
+    }
+
+    #[test]
     fn secret_material_never_prints() {
         let value = parse(&format!(
             r#"{{"UserName":"alice","AccessKeyId":"AKIAOLDOLDOLDOLD0001","SecretAccessKey":"{SECRET}"}}"#
@@ -297,6 +325,14 @@ mod tests {
                     r#"{{"UserName":"alice","AccessKeyId":"not a key","SecretAccessKey":"{SECRET}"}}"#
                 ),
                 "is not an access key id",
+            ),
+            (
+                r#"{"UserName":"alice","AccountId":"1111-2222-3333"}"#.to_owned(),
+                "is not an AWS account id (12 digits)",
+            ),
+            (
+                r#"{"UserName":"alice","AccountId":111122223333}"#.to_owned(),
+                "`AccountId` must be a string, not a number",
             ),
         ];
         for (text, expected) in cases {

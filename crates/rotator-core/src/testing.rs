@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use crate::config::{OldKeyPolicy, Settings};
 use crate::ports::{
     AccessKeyInfo, Clock, CredentialCheck, CredentialReportRow, EpochSecs, Iam, KeyLastUsed,
-    KeyStatus, NewAccessKey, Notice, Notifier, PortError, PortErrorKind, PortResult, ReportedKey,
-    SecretMetadata, SecretStore, Tag, VersionInfo, VersionRef,
+    KeyStatus, MemberAccounts, NewAccessKey, Notice, Notifier, PortError, PortErrorKind,
+    PortResult, ReportedKey, SecretMetadata, SecretStore, Tag, VersionInfo, VersionRef,
 };
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString};
@@ -126,6 +126,10 @@ pub struct State {
     /// Seconds during which a new key is missing from `ListAccessKeys` (IAM's eventual
     /// consistency: a key exists, counts against the limit, but is not listed yet).
     pub listing_lag_secs: EpochSecs,
+    /// This world's account (`ACCOUNT` when unset): member worlds have their own.
+    pub account: Option<String>,
+    /// Other accounts' worlds by the ARN of their member role, with the external id it needs.
+    pub members: BTreeMap<String, (World, Option<String>)>,
     next_key: u32,
     next_version: u32,
 }
@@ -151,6 +155,7 @@ impl World {
     pub fn ports(&self) -> Ports {
         Ports {
             iam: Arc::new(self.clone()),
+            members: Arc::new(self.clone()),
             secrets: Arc::new(self.clone()),
             credentials: Arc::new(self.clone()),
             notifier: Arc::new(self.clone()),
@@ -172,6 +177,22 @@ impl World {
             .tags
             .insert(NOTIFY_EMAIL_TAG.into(), notify.into());
         world
+    }
+
+    /// Adds another account with a member role the function may assume (with `external_id`,
+    /// when given), and returns its world: its users, keys and tags are its own.
+    pub fn add_member_account(&self, account: &str, external_id: Option<&str>) -> World {
+        let member = World::new();
+        {
+            let mut state = member.state();
+            state.account = Some(account.to_owned());
+            state.now = self.state().now;
+        }
+        let role = format!("arn:aws:iam::{account}:role/IamKeyRotatorMember");
+        self.state()
+            .members
+            .insert(role, (member.clone(), external_id.map(str::to_owned)));
+        member
     }
 
     pub fn add_user(&self, name: &str) {
@@ -525,6 +546,7 @@ impl Iam for World {
 
 impl World {
     /// Records a use of `key` now, with `service`, as IAM's last-used data would show it.
+    #[allow(dead_code)] // The fleet and sweep tests use it.
     pub fn use_key(&self, key: &str, service: &str) {
         let mut state = self.state();
         let now = state.now;
@@ -724,9 +746,23 @@ fn metadata(name: &str, found: &Secret) -> SecretMetadata {
 #[async_trait]
 impl CredentialCheck for World {
     async fn caller_arn(&self, key: &KeyPair) -> PortResult<String> {
+        let (members, now): (Vec<World>, EpochSecs) = {
+            let state = self.state();
+            (
+                state.members.values().map(|(w, _)| w.clone()).collect(),
+                state.now,
+            )
+        };
+        for member in members {
+            // STS is global: a member account's key authenticates as that account's user.
+            if let Ok(arn) = member.authenticate(key, now) {
+                return self.call("sts:GetCallerIdentity", |_| Ok(arn));
+            }
+        }
         self.call("sts:GetCallerIdentity", |s| {
             let now = s.now;
             let delay = s.propagation_secs;
+            let account = s.account.clone().unwrap_or_else(|| ACCOUNT.to_owned());
             s.users
                 .iter_mut()
                 .find_map(|(name, user)| {
@@ -741,7 +777,7 @@ impl CredentialCheck for World {
                         service: Some("sts".to_owned()),
                         region: Some("us-east-1".to_owned()),
                     };
-                    Some(format!("arn:aws:iam::{ACCOUNT}:user/{name}"))
+                    Some(format!("arn:aws:iam::{account}:user/{name}"))
                 })
                 .ok_or_else(|| {
                     PortError::new(
@@ -749,6 +785,53 @@ impl CredentialCheck for World {
                         "InvalidClientTokenId: The security token included in the request is invalid.",
                     )
                 })
+        })
+    }
+}
+
+impl World {
+    /// This account's answer to a key pair at `now`, without recording a call.
+    fn authenticate(&self, key: &KeyPair, now: EpochSecs) -> PortResult<String> {
+        let mut state = self.state();
+        let delay = state.propagation_secs;
+        let account = state.account.clone().unwrap_or_else(|| ACCOUNT.to_owned());
+        state
+            .users
+            .iter_mut()
+            .find_map(|(name, user)| {
+                let found = user.keys.iter_mut().find(|k| {
+                    k.id == key.access_key_id.as_str()
+                        && k.secret == key.secret_access_key.expose()
+                        && k.status == KeyStatus::Active
+                        && now >= k.created + delay
+                })?;
+                found.last_used = KeyLastUsed {
+                    when: Some(now),
+                    service: Some("sts".to_owned()),
+                    region: Some("us-east-1".to_owned()),
+                };
+                Some(format!("arn:aws:iam::{account}:user/{name}"))
+            })
+            .ok_or_else(|| not_found("key"))
+    }
+}
+
+#[async_trait]
+impl MemberAccounts for World {
+    async fn iam_as<'a>(
+        &self,
+        role_arn: &str,
+        external_id: Option<&'a str>,
+    ) -> PortResult<Arc<dyn Iam>> {
+        self.call("sts:AssumeRole", |s| match s.members.get(role_arn) {
+            Some((member, wanted)) if wanted.as_deref() == external_id => {
+                member.state().now = s.now;
+                Ok(Arc::new(member.clone()) as Arc<dyn Iam>)
+            }
+            _ => Err(PortError::new(
+                PortErrorKind::AccessDenied,
+                format!("AccessDenied: not authorized to perform sts:AssumeRole on {role_arn}"),
+            )),
         })
     }
 }

@@ -89,6 +89,10 @@ string_id!(
     /// An IAM access key id (public: it may appear in logs and messages).
     AccessKeyId
 );
+string_id!(
+    /// An AWS account id: 12 digits.
+    AccountId
+);
 
 impl SecretId {
     /// Accepts any non-empty id of at most 2048 characters (the Secrets Manager limit).
@@ -157,6 +161,20 @@ impl UserName {
             ));
         }
         Ok(Self(name))
+    }
+}
+
+impl AccountId {
+    /// Accepts exactly 12 ASCII digits.
+    pub fn new(id: impl Into<String>) -> Result<Self, String> {
+        let id = id.into();
+        if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!(
+                "AccountId {} is not an AWS account id (12 digits)",
+                quote(&id)
+            ));
+        }
+        Ok(Self(id))
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod fixture;
 pub(crate) mod http;
 pub mod lambda;
+pub mod members;
 pub mod moto;
 pub mod paths;
 pub mod proxy;

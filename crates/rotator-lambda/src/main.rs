@@ -2,8 +2,8 @@
 //! after another.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use rotator_core::Settings;
 use rotator_aws::RequestCounter;
+use rotator_core::Settings;
 use serde_json::Value;
 use tracing_subscriber::filter::LevelFilter;
 

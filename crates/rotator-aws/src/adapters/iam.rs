@@ -222,8 +222,9 @@ impl Iam for IamAdapter {
                     .ok_or_else(|| invalid_response("an empty credential report"))?;
                 let text = std::str::from_utf8(content.as_ref())
                     .map_err(|_| invalid_response("a credential report that is not UTF-8"))?;
-                return credential_report::parse(text)
-                    .map_err(|problem| invalid_response(&format!("a credential report {problem}")));
+                return credential_report::parse(text).map_err(|problem| {
+                    invalid_response(&format!("a credential report {problem}"))
+                });
             }
             tokio::time::sleep(POLL).await;
         }

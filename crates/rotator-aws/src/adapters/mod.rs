@@ -1,11 +1,13 @@
 //! The core's ports implemented with the AWS SDK for Rust, and the mapping of SDK errors.
 
 mod iam;
+mod members;
 mod notify;
 mod secrets;
 mod sts;
 
 pub use iam::IamAdapter;
+pub use members::AssumedRoleIam;
 pub use notify::NotifierAdapter;
 pub use secrets::SecretsManagerAdapter;
 pub use sts::StsCredentialCheck;

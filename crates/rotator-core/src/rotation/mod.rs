@@ -9,15 +9,16 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
+use crate::accounts::{account_of_arn, bound_account, partition_and_account};
 use crate::config::Settings;
 use crate::error::{CurrentStage, RotationError, StepError};
 use crate::notice;
 use crate::ports::{
-    Clock, CredentialCheck, EpochSecs, Iam, Notifier, PortErrorKind, PortResult, SecretMetadata,
-    SecretStore, VersionRef,
+    Clock, CredentialCheck, EpochSecs, Iam, MemberAccounts, Notifier, PortErrorKind, PortResult,
+    SecretMetadata, SecretStore, VersionRef,
 };
 use crate::secret_value::{SecretString, SecretValue};
-use crate::types::{AccessKeyId, RotationEvent, Step, UserName};
+use crate::types::{AccessKeyId, AccountId, RotationEvent, Step, UserName};
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
@@ -29,7 +30,10 @@ pub const NOTIFY_EMAIL_TAG: &str = "NotifyEmail";
 /// The outside world, as the rotation sees it.
 #[derive(Clone)]
 pub struct Ports {
+    /// IAM of the function's own account.
     pub iam: Arc<dyn Iam>,
+    /// IAM of other accounts, through the member role.
+    pub members: Arc<dyn MemberAccounts>,
     pub secrets: Arc<dyn SecretStore>,
     pub credentials: Arc<dyn CredentialCheck>,
     pub notifier: Arc<dyn Notifier>,
@@ -180,7 +184,8 @@ impl Rotator {
             // finishSecret moved AWSCURRENT and then failed, with the old key not yet retired.
             if event.step == Step::FinishSecret && stages.iter().any(|s| s == AWSPENDING) {
                 info!(token = %event.token, "finishSecret moved AWSCURRENT earlier, then failed: completing it");
-                return self.resume_finish(event, &metadata, learnt).await;
+                let rotator = self.in_bound_account(event, &metadata, learnt).await?;
+                return rotator.resume_finish(event, &metadata, learnt).await;
             }
             info!(token = %event.token, "the version is already AWSCURRENT: nothing to do");
             return Ok(Outcome::AlreadyCurrent);
@@ -196,11 +201,55 @@ impl Rotator {
             });
         }
         match event.step {
-            Step::CreateSecret => self.create_secret(event, &metadata, learnt).await,
+            Step::CreateSecret => {
+                let rotator = self.in_bound_account(event, &metadata, learnt).await?;
+                rotator.create_secret(event, &metadata, learnt).await
+            }
             Step::SetSecret => self.set_secret(event, &metadata, learnt).await,
             Step::TestSecret => self.test_secret(job, &metadata, learnt).await,
-            Step::FinishSecret => self.finish_secret(event, &metadata, learnt).await,
+            Step::FinishSecret => {
+                let rotator = self.in_bound_account(event, &metadata, learnt).await?;
+                rotator.finish_secret(event, &metadata, learnt).await
+            }
         }
+    }
+
+    /// This rotator, with the IAM of the account the secret's name binds: its own for a secret
+    /// of the function's account, else IAM through the member role assumed there. Only the
+    /// steps that call IAM ask for it; testSecret signs with the new key itself. The current
+    /// value's binding is checked first, so that a value naming another account assumes no
+    /// role (the step checks the pending value's before its first IAM call).
+    async fn in_bound_account(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        learnt: &mut Learnt,
+    ) -> Result<Rotator, RotationError> {
+        let Some(account) = bound_account(&metadata.name) else {
+            return Ok(self.clone());
+        };
+        let own = partition_and_account(&metadata.arn);
+        if own.as_ref().is_some_and(|(_, own)| *own == account) {
+            return Ok(self.clone());
+        }
+        self.read_bound(event, metadata, AWSCURRENT, learnt).await?;
+        let partition = own.as_ref().map_or("aws", |(partition, _)| partition);
+        let role = &self.settings.member_role;
+        let role_arn = role.arn_in(partition, &account);
+        let iam = self
+            .ports
+            .members
+            .iam_as(&role_arn, role.external_id.as_deref())
+            .await
+            .map_err(|error| RotationError::MemberRoleNotAssumable {
+                role: role_arn.clone(),
+                account: account.clone(),
+                reason: error.to_string(),
+            })?;
+        info!(%account, role = %role_arn, "acting in the member account");
+        let mut rotator = self.clone();
+        rotator.ports.iam = iam;
+        Ok(rotator)
     }
 
     async fn describe(&self, event: &RotationEvent) -> Result<SecretMetadata, RotationError> {
@@ -314,23 +363,51 @@ pub fn bound_user(secret_name: &str) -> &str {
     secret_name.rsplit('/').next().unwrap_or(secret_name)
 }
 
-/// Refuses a value that names any user but the one the secret's name binds (contract §3).
-/// IAM compares user names without regard to case, and so does the binding.
+/// Refuses a value that names any user or account but the ones the secret's name binds
+/// (contract §3). IAM compares user names without regard to case, and so does the binding.
+/// A name without an account segment binds the secret's own account, and so does a value
+/// without `AccountId`.
 fn check_binding(
     metadata: &SecretMetadata,
     value: &SecretValue,
     stage: &'static str,
 ) -> Result<(), RotationError> {
     let bound = bound_user(&metadata.name);
-    if value.user_name.as_str().eq_ignore_ascii_case(bound) {
+    if !value.user_name.as_str().eq_ignore_ascii_case(bound) {
+        return Err(RotationError::NotBoundToUser {
+            secret: metadata.name.clone(),
+            bound: bound.to_owned(),
+            named: value.user_name.clone(),
+            stage,
+        });
+    }
+    let own = partition_and_account(&metadata.arn).map(|(_, account)| account);
+    let named = value.account.clone().or_else(|| own.clone());
+    if expected_account(metadata) == named {
         return Ok(());
     }
-    Err(RotationError::NotBoundToUser {
+    let describe = |account: Option<AccountId>| match (account, &own) {
+        (Some(account), _) => account.to_string(),
+        (None, Some(own)) => format!("{own} (the function's own)"),
+        (None, None) => "the function's own".to_owned(),
+    };
+    Err(RotationError::NotBoundToAccount {
         secret: metadata.name.clone(),
-        bound: bound.to_owned(),
-        named: value.user_name.clone(),
+        bound: describe(bound_account(&metadata.name)),
+        named: describe(value.account.clone()),
         stage,
     })
+}
+
+/// The account whose user the secret holds: the one its name binds, or the secret's own.
+fn expected_account(metadata: &SecretMetadata) -> Option<AccountId> {
+    bound_account(&metadata.name)
+        .or_else(|| partition_and_account(&metadata.arn).map(|(_, account)| account))
+}
+
+/// Whether an STS caller ARN belongs to `account` (when it is known).
+fn arn_in_account(arn: &str, account: Option<&AccountId>) -> bool {
+    account.is_none_or(|account| account_of_arn(arn) == Some(account.as_str()))
 }
 
 /// Whether an STS caller ARN (`arn:aws:iam::ACCOUNT:user/PATH/NAME`) is the user's. IAM user

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use tracing::info;
 
-use super::{AWSPENDING, Job, Learnt, Outcome, Rotator, arn_names_user, secs};
+use super::{
+    AWSPENDING, Job, Learnt, Outcome, Rotator, arn_in_account, arn_names_user, expected_account,
+    secs,
+};
 use crate::error::RotationError;
 use crate::ports::SecretMetadata;
 
@@ -30,6 +33,7 @@ impl Rotator {
             .read_bound(job.event, metadata, AWSPENDING, learnt)
             .await?;
         let user = pending.user_name.clone();
+        let account = expected_account(metadata);
         let Some(key) = pending.key else {
             info!("the pending value holds no key yet: nothing to test");
             return Ok(Outcome::NothingToTest);
@@ -47,7 +51,9 @@ impl Rotator {
         while clock.now_millis() < end_ms {
             attempt += 1;
             match self.ports.credentials.caller_arn(&key).await {
-                Ok(arn) if arn_names_user(&arn, &user) => {
+                Ok(arn)
+                    if arn_names_user(&arn, &user) && arn_in_account(&arn, account.as_ref()) =>
+                {
                     info!(key = %key.access_key_id, arn, attempt, "the pending key authenticates");
                     return Ok(Outcome::Tested(key.access_key_id));
                 }

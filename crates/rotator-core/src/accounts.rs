@@ -1,0 +1,163 @@
+//! Users of other AWS accounts: which account a secret's name binds, and the member role the
+//! function assumes there (contract §3).
+
+use crate::config::ConfigError;
+use crate::types::AccountId;
+
+pub const MEMBER_ROLE_NAME: &str = "ROTATOR_MEMBER_ROLE_NAME";
+pub const MEMBER_EXTERNAL_ID: &str = "ROTATOR_MEMBER_EXTERNAL_ID";
+
+/// The role name assumed in another account when `ROTATOR_MEMBER_ROLE_NAME` is unset.
+pub const DEFAULT_MEMBER_ROLE_NAME: &str = "IamKeyRotatorMember";
+
+/// The role the function assumes in a member account, and the external id it passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRole {
+    pub name: String,
+    pub external_id: Option<String>,
+}
+
+impl Default for MemberRole {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_MEMBER_ROLE_NAME.to_owned(),
+            external_id: None,
+        }
+    }
+}
+
+impl MemberRole {
+    /// Reads `ROTATOR_MEMBER_ROLE_NAME` and `ROTATOR_MEMBER_EXTERNAL_ID` through `read`, which
+    /// gives `None` for an unset or empty variable.
+    pub fn from_lookup(read: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let name = match read(MEMBER_ROLE_NAME) {
+            None => DEFAULT_MEMBER_ROLE_NAME.to_owned(),
+            Some(name) => {
+                let name = name.trim().to_owned();
+                // IAM role names: 1 to 64 letters, digits and +=,.@_-.
+                let valid = name.len() <= 64
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+                if !valid {
+                    return Err(ConfigError {
+                        variable: MEMBER_ROLE_NAME,
+                        problem: format!(
+                            "{name:?} is not an IAM role name (1 to 64 letters, digits and +=,.@_-)"
+                        ),
+                    });
+                }
+                name
+            }
+        };
+        let external_id = match read(MEMBER_EXTERNAL_ID) {
+            None => None,
+            Some(id) => {
+                // STS: 2 to 1224 characters of letters, digits and +=,.@:/-.
+                let valid = (2..=1224).contains(&id.len())
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+                if !valid {
+                    // The value is not quoted: an external id is a shared secret of sorts.
+                    return Err(ConfigError {
+                        variable: MEMBER_EXTERNAL_ID,
+                        problem: "must be 2 to 1224 letters, digits and +=,.@:/-_".to_owned(),
+                    });
+                }
+                Some(id)
+            }
+        };
+        Ok(Self { name, external_id })
+    }
+
+    /// The role's ARN in `account`, in the partition of the function's own secret.
+    pub fn arn_in(&self, partition: &str, account: &AccountId) -> String {
+        format!("arn:{partition}:iam::{account}:role/{}", self.name)
+    }
+}
+
+/// The account a secret's name binds: the segment before the user's, when it is 12 digits
+/// (`IamKeyRotator/111122223333/alice`). `None`: the secret's own account.
+pub fn bound_account(secret_name: &str) -> Option<AccountId> {
+    let mut segments = secret_name.rsplit('/');
+    segments.next()?;
+    AccountId::new(segments.next()?).ok()
+}
+
+/// The partition and the account of a secret's ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:...`):
+/// the function's own, since it rotates the secrets of its account.
+pub fn partition_and_account(secret_arn: &str) -> Option<(&str, AccountId)> {
+    let mut parts = secret_arn.split(':');
+    if parts.next()? != "arn" {
+        return None;
+    }
+    let partition = parts.next()?;
+    let account = parts.nth(2)?;
+    Some((partition, AccountId::new(account).ok()?))
+}
+
+/// The account of an IAM or STS ARN (`arn:aws:iam::ACCOUNT:user/alice`).
+pub fn account_of_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    #[test]
+    fn the_segment_before_the_user_binds_the_account() {
+        let account = |name| bound_account(name).map(|a| a.as_str().to_owned());
+        assert_eq!(
+            account("IamKeyRotator/111122223333/alice").as_deref(),
+            Some("111122223333")
+        );
+        assert_eq!(account("IamKeyRotator/alice"), None);
+        assert_eq!(account("alice"), None);
+        assert_eq!(account("IamKeyRotator/1111-2222-3333/alice"), None);
+        assert_eq!(account("team/11112222333/alice"), None, "11 digits");
+    }
+
+    #[test]
+    fn the_secret_arn_gives_partition_and_account() {
+        let (partition, account) =
+            partition_and_account("arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:a/b-x")
+                .expect("an ARN");
+        assert_eq!(partition, "aws-cn");
+        assert_eq!(account.as_str(), "123456789012");
+        assert!(partition_and_account("IamKeyRotator/alice").is_none());
+    }
+
+    #[test]
+    fn the_member_role_has_a_default_and_refuses_bad_values_by_name() {
+        assert_eq!(
+            MemberRole::from_lookup(lookup(&[])).unwrap(),
+            MemberRole::default()
+        );
+        let role = MemberRole::from_lookup(lookup(&[
+            (MEMBER_ROLE_NAME, "RotatorMember"),
+            (MEMBER_EXTERNAL_ID, "org-7f3a"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            role.arn_in("aws", &AccountId::new("111122223333").unwrap()),
+            "arn:aws:iam::111122223333:role/RotatorMember"
+        );
+        assert_eq!(role.external_id.as_deref(), Some("org-7f3a"));
+        let bad_name =
+            MemberRole::from_lookup(lookup(&[(MEMBER_ROLE_NAME, "a role")])).unwrap_err();
+        assert_eq!(bad_name.variable, MEMBER_ROLE_NAME);
+        let bad_id = MemberRole::from_lookup(lookup(&[(MEMBER_EXTERNAL_ID, "x")])).unwrap_err();
+        assert_eq!(bad_id.variable, MEMBER_EXTERNAL_ID);
+    }
+}
