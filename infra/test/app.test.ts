@@ -90,7 +90,7 @@ describe('bin/rotator.ts', { concurrency: 2 }, () => {
     const run = await runApp({ config: file, artifactPath: dummyZip() });
     assert.equal(run.status, 1);
     assert.match(run.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: users\\[1\\]\\.name must be`));
-    assert.match(run.stderr, /: oldKeyPolicy must be one of delete, deactivate, keep/);
+    assert.match(run.stderr, /: oldKeyPolicy must be one of grace, delete, deactivate, keep/);
     writeFileSync(file, '{ not json');
     assert.match((await runApp({ config: file })).stderr, /bad\.json: not valid JSON/);
   });
