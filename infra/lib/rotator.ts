@@ -105,6 +105,16 @@ export const LOGICAL_IDS = {
   sweepDeadLetterQueue: 'SweepDeadLetterQueue',
 } as const;
 
+/**
+ * A resource name made of the stack's name and a suffix; when that is longer than `max`, the stack's name is
+ * shortened and a hash of it keeps names of different stacks apart.
+ */
+export function boundedName(stackName: string, suffix: string, max: number): string {
+  if (stackName.length + suffix.length <= max) return `${stackName}${suffix}`;
+  const hash = createHash('sha256').update(stackName).digest('hex').slice(0, 8);
+  return `${stackName.slice(0, max - suffix.length - hash.length - 1)}${suffix}-${hash}`;
+}
+
 /** Deploys the IAM access key rotator for a fixed set of users. */
 export class Rotator extends Construct {
   /** The rotation Lambda function. */
@@ -603,7 +613,7 @@ export class Rotator extends Construct {
     });
     // The schedule's name is fixed (and short enough for Scheduler's 64 characters), so that the role's trust
     // policy can name the schedule without referring to it, which would be a cycle.
-    const scheduleName = `${stack.stackName.slice(0, 40)}-Sweep-${createHash('sha256').update(stack.stackName).digest('hex').slice(0, 8)}`;
+    const scheduleName = boundedName(stack.stackName, '-Sweep', 64);
     const scheduleArn = `arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/default/${scheduleName}`;
     this.sweepScheduleRole = new iam.Role(this, 'SweepScheduleRole', {
       description: 'Lets the sweep schedule of the IAM access key rotator invoke its function.',
@@ -726,7 +736,7 @@ export class Rotator extends Construct {
     if (crossAccount && members.organization !== undefined) {
       const organization = members.organization;
       this.memberStackSet = new cloudformation.CfnStackSet(this, 'MemberRoleStackSet', {
-        stackSetName: `${stack.stackName}-MemberRole`,
+        stackSetName: boundedName(stack.stackName, '-MemberRole', 128),
         description: `The member role ${members.roleName} of the IAM access key rotator ${stack.stackName}.`,
         permissionModel: 'SERVICE_MANAGED',
         autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
