@@ -659,8 +659,7 @@ export class Rotator extends Construct {
         deadLetterConfig: { arn: this.sweepDeadLetterQueue.queueArn },
       },
     });
-    // The role's policy must exist before the schedule first fires.
-    this.sweepSchedule.node.addDependency(this.sweepScheduleRole);
+    // The role, with its inline policy, exists before the schedule: the schedule refers to it (Target.RoleArn).
 
     // Alarms on the function's own metrics (Embedded Metric Format, namespace IamKeyRotator, dimension Deployment).
     this.metrics = new RotatorMetrics(this.function.functionName);

@@ -599,8 +599,8 @@ describe('the alerting', () => {
     assert.deepEqual(target.RetryPolicy, { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 });
     const queue = template.findResources('AWS::SQS::Queue')[LOGICAL_IDS.deadLetterQueue];
     assert.deepEqual(queue.Properties, { MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
-    const policy = Object.values(template.findResources('AWS::SQS::QueuePolicy')).find(
-      (p: any) => p.Properties.Queues[0].Ref === LOGICAL_IDS.deadLetterQueue,
+    const policy = (Object.values(template.findResources('AWS::SQS::QueuePolicy')) as any[]).find(
+      (p) => p.Properties.Queues[0].Ref === LOGICAL_IDS.deadLetterQueue,
     ).Properties;
     const QUEUE_ARN = { 'Fn::GetAtt': [LOGICAL_IDS.deadLetterQueue, 'Arn'] };
     assert.deepEqual(policy.Queues, [{ Ref: LOGICAL_IDS.deadLetterQueue }]);
