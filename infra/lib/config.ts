@@ -1,7 +1,10 @@
 /** The deployment configuration: its typed shape, its defaults and the validator that checks a parsed rotator.config.json. */
 
 /** What finishSecret does with the previous access key (ROTATOR_OLD_KEY). */
-export type OldKeyPolicy = 'delete' | 'deactivate' | 'keep';
+export type OldKeyPolicy = 'delete' | 'deactivate' | 'keep' | 'grace';
+
+/** Every old-key policy, in the order in which error messages list them. */
+export const OLD_KEY_POLICIES: readonly OldKeyPolicy[] = ['grace', 'delete', 'deactivate', 'keep'];
 
 /** The processor architecture that the Lambda artifact was built for. */
 export type ArchitectureName = 'arm64' | 'x86_64';
@@ -12,6 +15,21 @@ export interface ManagedUser {
   readonly name: string;
   /** Who receives the success email for this user's secret (the secret's NotifyEmail tag). */
   readonly notifyEmails?: readonly string[];
+  /**
+   * The AWS account (12 digits) of the user, when it is not the deployment's own: the secret is then named
+   * `<stack>/<account>/<user>`, holds `AccountId`, and the function reaches the user through the member role.
+   */
+  readonly account?: string;
+}
+
+/** The organization that the member role is rolled out to by a StackSet. */
+export interface OrganizationConfig {
+  /** The organization's id, such as "o-a1b2c3d4e5". */
+  readonly id: string;
+  /** The organizational units (or the root) whose accounts get the member role, such as "ou-ab12-34cd56ef". */
+  readonly organizationalUnits: readonly string[];
+  /** Whether the central account is the management account (SELF) or a delegated administrator for StackSets. */
+  readonly callAs: 'SELF' | 'DELEGATED_ADMIN';
 }
 
 /** The validated configuration, with every default filled in. */
@@ -30,12 +48,26 @@ export interface RotatorConfig {
   readonly rotateImmediately: boolean;
   readonly logRetentionDays: number;
   readonly reservedConcurrency?: number;
+  /** With `grace`: the shortest time the previous key stays active, and how long it must go unused (`ROTATOR_GRACE`). */
+  readonly grace: string;
+  /** With `grace`: the age of a rotation at which its previous key is deactivated even in use (`ROTATOR_GRACE_MAX`). */
+  readonly graceMax: string;
+  /** How late IAM may report a key's last use (`ROTATOR_USAGE_LAG`). */
+  readonly usageLag: string;
+  /** The EventBridge Scheduler expression of the sweep, such as "rate(1 hour)". */
+  readonly sweepSchedule: string;
+  /** The name of the role that the function assumes in a member account (`ROTATOR_MEMBER_ROLE_NAME`). */
+  readonly memberRoleName: string;
+  /** The external id passed when assuming it (`ROTATOR_MEMBER_EXTERNAL_ID`). */
+  readonly memberExternalId?: string;
+  /** The organization whose organizational units get the member role from a StackSet of this stack. */
+  readonly organization?: OrganizationConfig;
 }
 
 /** The defaults of the optional fields. */
 export const DEFAULTS = {
   createSenderIdentity: true,
-  oldKeyPolicy: 'delete' as OldKeyPolicy,
+  oldKeyPolicy: 'grace' as OldKeyPolicy,
   rotationDays: 90,
   testTimeoutSecs: 60,
   managedUserPath: '/rotated/',
@@ -43,7 +75,50 @@ export const DEFAULTS = {
   artifactPath: '../target/lambda/rotator-lambda/bootstrap.zip',
   rotateImmediately: true,
   logRetentionDays: 365,
+  grace: '24h',
+  graceMax: '7d',
+  usageLag: '4h',
+  sweepSchedule: 'rate(1 hour)',
+  memberRoleName: 'IamKeyRotatorMember',
 } as const;
+
+/**
+ * The most member accounts that the configuration may name without an organization: the function's policy
+ * names the member role of each, and IAM's 10,240 characters for a role's inline policies must hold them all.
+ */
+export const MAX_MEMBER_ACCOUNTS = 50;
+
+/** The most organizational units that one StackSet targets (a limit of this app, well within CloudFormation's). */
+export const MAX_ORGANIZATIONAL_UNITS = 20;
+
+/** A duration with its unit, as the function reads ROTATOR_GRACE and its siblings: `90s`, `30m`, `24h`, `7d`. */
+const DURATION = /^(\d{1,6})(s|m|h|d)$/;
+
+/** The seconds of one unit of a duration. */
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+
+/** The seconds of a duration such as `24h`, or undefined when it is not one. */
+export function durationSeconds(value: string): number | undefined {
+  const match = DURATION.exec(value);
+  return match ? Number(match[1]) * UNIT_SECONDS[match[2]] : undefined;
+}
+
+/** The sweep schedules that EventBridge Scheduler accepts and this app passes through: rate(...) or cron(...). */
+const SCHEDULE_EXPRESSION = /^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d{1,3}) (minutes|hours|days))\)|cron\([^()]{9,200}\))$/;
+
+/** An AWS account id. */
+const ACCOUNT_ID = /^\d{12}$/;
+
+/** IAM role names: 1 to 64 of letters, digits and + = , . @ _ -. */
+const IAM_ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+
+/** External ids that STS accepts: 2 to 1,224 of letters, digits and + = , . @ : / _ -. */
+const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
+
+/** An organization id, an organizational unit id, and a root id of AWS Organizations. */
+const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
+const ORGANIZATIONAL_UNIT_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
+const ROOT_ID = /^r-[0-9a-z]{4,32}$/;
 
 /**
  * The most users one deployment manages. The role's policy does not grow with them (it names the secret prefix
@@ -75,8 +150,16 @@ const TOP_LEVEL_FIELDS = new Set([
   'rotateImmediately',
   'logRetentionDays',
   'reservedConcurrency',
+  'grace',
+  'graceMax',
+  'usageLag',
+  'sweepSchedule',
+  'memberRoleName',
+  'memberExternalId',
+  'organization',
 ]);
-const USER_FIELDS = new Set(['name', 'notifyEmails']);
+const USER_FIELDS = new Set(['name', 'notifyEmails', 'account']);
+const ORGANIZATION_FIELDS = new Set(['id', 'organizationalUnits', 'callAs']);
 
 /** IAM user names: 1 to 64 of letters, digits and + = . @ _ - (IAM's rule, less the comma that secret names refuse). */
 const IAM_USER_NAME = /^[\w+=.@-]{1,64}$/;
@@ -166,6 +249,17 @@ class Checker {
     return value as T;
   }
 
+  /** A duration with its unit (`90s`, `30m`, `24h`, `7d`); `0` is refused unless `zeroAllowed`. */
+  duration(field: string, value: unknown, fallback: string, zeroAllowed = false): string | undefined {
+    if (value === undefined) return fallback;
+    const seconds = typeof value === 'string' ? durationSeconds(value) : undefined;
+    if (seconds === undefined) {
+      return this.fail(field, `must be a duration with its unit, such as "90s", "30m", "24h" or "7d", got ${JSON.stringify(value)}`);
+    }
+    if (seconds === 0 && !zeroAllowed) return this.fail(field, `must be longer than 0, got ${JSON.stringify(value)}`);
+    return value as string;
+  }
+
   unknownFields(prefix: string, object: Record<string, unknown>, known: Set<string>): void {
     for (const key of Object.keys(object)) {
       // Keys that start with '$' (such as "$comment") are notes for people and are ignored.
@@ -208,11 +302,23 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
           `must be an IAM user name of 1 to 64 letters, digits or + = . @ _ - (a comma, which IAM allows, cannot appear in the secret's name), got ${JSON.stringify(name)}`,
         );
       }
+      let account: string | undefined;
+      if (entry.account !== undefined) {
+        if (typeof entry.account !== 'string' || !ACCOUNT_ID.test(entry.account)) {
+          check.fail(
+            `${field}.account`,
+            `must be an AWS account id of 12 digits, as a string (the account of the user ${JSON.stringify(entry.name)}), got ${JSON.stringify(entry.account)}`,
+          );
+        } else account = entry.account;
+      }
       if (name !== undefined) {
-        // IAM user names are unique regardless of case, so "Alice" and "alice" are the same user.
-        const earlier = seen.get(name.toLowerCase());
-        if (earlier !== undefined) check.fail(`${field}.name`, `repeats users[${earlier}].name (${name})`);
-        else seen.set(name.toLowerCase(), i);
+        // IAM user names are unique regardless of case, so "Alice" and "alice" are the same user; users of
+        // different accounts may share a name.
+        const key = `${account ?? ''}/${name.toLowerCase()}`;
+        const earlier = seen.get(key);
+        if (earlier !== undefined) {
+          check.fail(`${field}.name`, `repeats users[${earlier}].name (${name}${account ? ` in account ${account}` : ''})`);
+        } else seen.set(key, i);
       }
       let notifyEmails: string[] | undefined;
       if (entry.notifyEmails !== undefined) {
@@ -227,7 +333,9 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
           );
         }
       }
-      if (name !== undefined) users.push(notifyEmails ? { name, notifyEmails } : { name });
+      if (name !== undefined) {
+        users.push({ name, ...(notifyEmails ? { notifyEmails } : {}), ...(account !== undefined ? { account } : {}) });
+      }
     });
   }
 
@@ -245,7 +353,61 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
   const oldKeyPolicy =
     raw.oldKeyPolicy === undefined
       ? DEFAULTS.oldKeyPolicy
-      : check.oneOf<OldKeyPolicy>('oldKeyPolicy', raw.oldKeyPolicy, ['delete', 'deactivate', 'keep']);
+      : check.oneOf<OldKeyPolicy>('oldKeyPolicy', raw.oldKeyPolicy, OLD_KEY_POLICIES);
+  const grace = check.duration('grace', raw.grace, DEFAULTS.grace);
+  const graceMax = check.duration('graceMax', raw.graceMax, DEFAULTS.graceMax);
+  const usageLag = check.duration('usageLag', raw.usageLag, DEFAULTS.usageLag, true);
+  if (grace !== undefined && graceMax !== undefined && durationSeconds(graceMax)! < durationSeconds(grace)!) {
+    check.fail('graceMax', `must be at least grace (${grace}), got ${JSON.stringify(graceMax)}`);
+  }
+  if (oldKeyPolicy !== undefined && oldKeyPolicy !== 'grace') {
+    for (const field of ['grace', 'graceMax', 'usageLag'] as const) {
+      if (raw[field] !== undefined) check.fail(field, `applies only to oldKeyPolicy "grace", not ${JSON.stringify(oldKeyPolicy)}`);
+    }
+  }
+  let sweepSchedule: string | undefined = DEFAULTS.sweepSchedule;
+  if (raw.sweepSchedule !== undefined) {
+    sweepSchedule = check.string('sweepSchedule', raw.sweepSchedule);
+    if (sweepSchedule !== undefined && !SCHEDULE_EXPRESSION.test(sweepSchedule)) {
+      sweepSchedule = check.fail(
+        'sweepSchedule',
+        `must be an EventBridge Scheduler expression such as "rate(1 hour)", "rate(30 minutes)" or "cron(15 * * * ? *)", got ${JSON.stringify(sweepSchedule)}`,
+      );
+    }
+  }
+  let memberRoleName: string | undefined = DEFAULTS.memberRoleName;
+  if (raw.memberRoleName !== undefined) {
+    memberRoleName = check.string('memberRoleName', raw.memberRoleName);
+    if (memberRoleName !== undefined && !IAM_ROLE_NAME.test(memberRoleName)) {
+      memberRoleName = check.fail(
+        'memberRoleName',
+        `must be an IAM role name of 1 to 64 letters, digits or + = , . @ _ -, got ${JSON.stringify(memberRoleName)}`,
+      );
+    }
+  }
+  let memberExternalId: string | undefined;
+  if (raw.memberExternalId !== undefined) {
+    memberExternalId = check.string('memberExternalId', raw.memberExternalId);
+    if (memberExternalId !== undefined && !EXTERNAL_ID.test(memberExternalId)) {
+      memberExternalId = check.fail(
+        'memberExternalId',
+        'must be 2 to 1,224 of letters, digits or + = , . @ : / _ - (what STS accepts as an external id)',
+      );
+    }
+  }
+  const organization = raw.organization === undefined ? undefined : parseOrganization(check, raw.organization);
+  const memberAccounts = new Set(users.flatMap((user) => (user.account ? [user.account] : [])));
+  if (organization === undefined && memberAccounts.size > MAX_MEMBER_ACCOUNTS) {
+    check.fail(
+      'users',
+      `name ${memberAccounts.size} member accounts; without an organization the function's policy names the member role of each, and holds at most ${MAX_MEMBER_ACCOUNTS}: configure "organization" to cover more`,
+    );
+  }
+  if (memberAccounts.size === 0 && organization === undefined) {
+    for (const field of ['memberRoleName', 'memberExternalId'] as const) {
+      if (raw[field] !== undefined) check.fail(field, 'applies only when a user names an account or an organization is configured');
+    }
+  }
   const rotationDays =
     raw.rotationDays === undefined ? DEFAULTS.rotationDays : check.integer('rotationDays', raw.rotationDays, 1, 1000);
   const testTimeoutSecs =
@@ -310,5 +472,42 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
     rotateImmediately: rotateImmediately!,
     logRetentionDays: logRetentionDays!,
     ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),
+    grace: grace!,
+    graceMax: graceMax!,
+    usageLag: usageLag!,
+    sweepSchedule: sweepSchedule!,
+    memberRoleName: memberRoleName!,
+    ...(memberExternalId !== undefined ? { memberExternalId } : {}),
+    ...(organization !== undefined ? { organization } : {}),
   };
+}
+
+/** Validates the `organization` field: its id, the organizational units (or root) to roll the member role out to, and callAs. */
+function parseOrganization(check: Checker, raw: unknown): OrganizationConfig | undefined {
+  if (!isObject(raw)) {
+    return check.fail('organization', 'must be an object such as {"id": "o-a1b2c3d4e5", "organizationalUnits": ["ou-ab12-34cd56ef"]}');
+  }
+  check.unknownFields('organization.', raw, ORGANIZATION_FIELDS);
+  let id = check.string('organization.id', raw.id);
+  if (id !== undefined && !ORGANIZATION_ID.test(id)) {
+    id = check.fail('organization.id', `must be an organization id such as "o-a1b2c3d4e5", got ${JSON.stringify(id)}`);
+  }
+  const units: string[] = [];
+  if (!Array.isArray(raw.organizationalUnits) || raw.organizationalUnits.length === 0) {
+    check.fail('organization.organizationalUnits', 'must be a non-empty list of organizational unit ids ("ou-...") or the root id ("r-...")');
+  } else if (raw.organizationalUnits.length > MAX_ORGANIZATIONAL_UNITS) {
+    check.fail('organization.organizationalUnits', `lists ${raw.organizationalUnits.length} units; at most ${MAX_ORGANIZATIONAL_UNITS}`);
+  } else {
+    raw.organizationalUnits.forEach((unit: unknown, i: number) => {
+      const field = `organization.organizationalUnits[${i}]`;
+      if (typeof unit !== 'string' || !(ORGANIZATIONAL_UNIT_ID.test(unit) || ROOT_ID.test(unit))) {
+        check.fail(field, `must be an organizational unit id such as "ou-ab12-34cd56ef" or a root id such as "r-ab12", got ${JSON.stringify(unit)}`);
+      } else if (units.includes(unit)) check.fail(field, `repeats ${unit}`);
+      else units.push(unit);
+    });
+  }
+  const callAs =
+    raw.callAs === undefined ? 'SELF' : check.oneOf<'SELF' | 'DELEGATED_ADMIN'>('organization.callAs', raw.callAs, ['SELF', 'DELEGATED_ADMIN']);
+  if (id === undefined || callAs === undefined || units.length !== (raw.organizationalUnits as unknown[]).length) return undefined;
+  return { id, organizationalUnits: units, callAs };
 }

@@ -37,6 +37,13 @@ export class RotatorStack extends Stack {
       rotateImmediately: config.rotateImmediately,
       logRetention: config.logRetentionDays as logs.RetentionDays,
       reservedConcurrency: config.reservedConcurrency,
+      grace: { grace: config.grace, graceMax: config.graceMax, usageLag: config.usageLag },
+      sweepSchedule: config.sweepSchedule,
+      members: {
+        roleName: config.memberRoleName,
+        externalId: config.memberExternalId,
+        organization: config.organization,
+      },
     });
   }
 }

@@ -1,5 +1,7 @@
 /** The Rotator construct: the rotation Lambda, its least-privilege role, one rotated secret per managed user (spread over nested stacks), and the alerting around them. */
+import { createHash } from 'node:crypto';
 import { Aws, CfnOutput, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -7,17 +9,32 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { ManagedUser, OldKeyPolicy } from './config';
-import { SecretShard, secretLogicalId } from './secret-shard';
-import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId } from './shards';
+import { DEFAULTS, type ManagedUser, type OldKeyPolicy, type OrganizationConfig } from './config';
+import { CENTRAL_ROLE_PARAMETER, memberTemplate } from './member-stack';
+import { METRIC_NAMESPACE, RotatorMetrics, STEP_METRICS, STEP_NAMES, STEP_PERIOD, SWEEP_METRICS, SWEEP_PERIOD } from './metrics';
+import { RotatorDashboard } from './dashboard';
+import { SecretShard, secretLogicalId, secretName } from './secret-shard';
+import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId, userKey } from './shards';
+import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, ROTATOR_TAG_KEYS, deploymentUserPath, managedUserStatements } from './user-grants';
 
-export { secretLogicalId };
+export { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, METRIC_NAMESPACE, ROTATOR_TAG_KEYS, STEP_NAMES, secretLogicalId, secretName };
+
+/** How the function reaches the users of other accounts. */
+export interface MemberAccess {
+  /** The name of the role that the function assumes in each member account. */
+  readonly roleName: string;
+  /** The external id that it passes. */
+  readonly externalId?: string;
+  /** The organization whose organizational units get the member role from a StackSet of this stack. */
+  readonly organization?: OrganizationConfig;
+}
 
 /** The properties of a Rotator. */
 export interface RotatorProps {
@@ -52,32 +69,16 @@ export interface RotatorProps {
   readonly logRetention?: logs.RetentionDays;
   /** Reserved concurrency of the function; unreserved when absent. */
   readonly reservedConcurrency?: number;
+  /** With `grace`: ROTATOR_GRACE, ROTATOR_GRACE_MAX and ROTATOR_USAGE_LAG, durations such as "24h". */
+  readonly grace?: { readonly grace: string; readonly graceMax: string; readonly usageLag: string };
+  /** The EventBridge Scheduler expression of the sweep. */
+  readonly sweepSchedule?: string;
+  /** How the function reaches users of other accounts; needed when a user names an account. */
+  readonly members?: MemberAccess;
 }
 
 /** The time that the function gets beyond the testSecret budget, for the other API calls of a step. */
 export const TIMEOUT_MARGIN = Duration.seconds(60);
-
-/** The IAM actions that the function needs on the access keys and tags of each managed user, tagging aside. */
-export const IAM_KEY_ACTIONS = [
-  'iam:ListAccessKeys',
-  'iam:CreateAccessKey',
-  'iam:UpdateAccessKey',
-  'iam:DeleteAccessKey',
-  'iam:ListUserTags',
-];
-
-/** The IAM actions that write user tags; they are granted for the rotator's own tag keys only. */
-export const IAM_TAG_ACTIONS = ['iam:TagUser', 'iam:UntagUser'];
-
-/** Every IAM action that the function has on managed users. */
-export const IAM_USER_ACTIONS = [...IAM_KEY_ACTIONS, ...IAM_TAG_ACTIONS];
-
-/**
- * The tag keys that the function may write or remove: its intent records ("rotator:intent:<token>") and
- * key records ("rotator:key:<AccessKeyId>"). No other key is within its reach, so a compromised function
- * cannot tag a user into permissions that tag-based policies elsewhere might grant.
- */
-export const ROTATOR_TAG_KEYS = 'rotator:*';
 
 /** The longest IAM path. */
 const MAX_IAM_PATH = 512;
@@ -88,7 +89,12 @@ export const SECRET_ACTIONS = [
   'secretsmanager:GetSecretValue',
   'secretsmanager:PutSecretValue',
   'secretsmanager:UpdateSecretVersionStage',
+  // The sweep reads a secret's versions to find its AWSPREVIOUS key.
+  'secretsmanager:ListSecretVersionIds',
 ];
+
+/** The payload with which the schedule invokes the function (contract §9). */
+export const SWEEP_EVENT = { Action: 'sweep' } as const;
 
 /** The fixed logical ids of the other stateful resources, kept stable across refactorings of the construct tree. */
 export const LOGICAL_IDS = {
@@ -96,7 +102,18 @@ export const LOGICAL_IDS = {
   alertTopic: 'AlertTopic',
   logGroup: 'RotatorLogGroup',
   deadLetterQueue: 'AlertDeadLetterQueue',
+  sweepDeadLetterQueue: 'SweepDeadLetterQueue',
 } as const;
+
+/**
+ * A resource name made of the stack's name and a suffix; when that is longer than `max`, the stack's name is
+ * shortened and a hash of it keeps names of different stacks apart.
+ */
+export function boundedName(stackName: string, suffix: string, max: number): string {
+  if (stackName.length + suffix.length <= max) return `${stackName}${suffix}`;
+  const hash = createHash('sha256').update(stackName).digest('hex').slice(0, 8);
+  return `${stackName.slice(0, max - suffix.length - hash.length - 1)}${suffix}-${hash}`;
+}
 
 /** Deploys the IAM access key rotator for a fixed set of users. */
 export class Rotator extends Construct {
@@ -112,7 +129,7 @@ export class Rotator extends Construct {
   readonly alertKey: kms.Key;
   /** The function's log group. */
   readonly logGroup: logs.LogGroup;
-  /** Each managed user's secret, by user name. */
+  /** Each managed user's secret, by user key (the name, or "<account>/<name>" for a user of a member account). */
   readonly secrets: ReadonlyMap<string, secretsmanager.Secret>;
   /** The nested stacks that hold the secrets, by shard number; only shards with users exist. */
   readonly shards: ReadonlyMap<number, SecretShard>;
@@ -130,6 +147,29 @@ export class Rotator extends Construct {
   readonly deadLettersAlarm: cloudwatch.Alarm;
   /** The SES identity of the sender, when this construct creates it. */
   readonly senderIdentity?: ses.EmailIdentity;
+  /** The EventBridge Scheduler schedule that invokes the sweep. */
+  readonly sweepSchedule: scheduler.CfnSchedule;
+  /** The role with which the schedule invokes the function, and nothing else. */
+  readonly sweepScheduleRole: iam.Role;
+  /** The queue that keeps the sweep invocations that the schedule could not deliver. */
+  readonly sweepDeadLetterQueue: sqs.Queue;
+  /** The alarms on the function's own metrics and on missed sweeps, by what they watch. */
+  readonly metricAlarms: {
+    readonly stepFailed: cloudwatch.Alarm;
+    readonly stuckRotations: cloudwatch.Alarm;
+    readonly overdueRotations: cloudwatch.Alarm;
+    readonly oldKeysInUse: cloudwatch.Alarm;
+    readonly sweepErrors: cloudwatch.Alarm;
+    readonly missedSweeps: cloudwatch.Alarm;
+  };
+  /** The deployment's metrics (namespace IamKeyRotator, dimension Deployment = the function's name). */
+  readonly metrics: RotatorMetrics;
+  /** The CloudWatch dashboard of the deployment. */
+  readonly dashboard: RotatorDashboard;
+  /** The StackSet that rolls the member role out to the organizational units, when an organization is configured. */
+  readonly memberStackSet?: cloudformation.CfnStackSet;
+  /** The accounts named by the users, other than the deployment's own (which the synthesis may not know). */
+  readonly memberAccounts: readonly string[];
 
   constructor(scope: Construct, id: string, props: RotatorProps) {
     super(scope, id);
@@ -140,7 +180,7 @@ export class Rotator extends Construct {
 
     // The users of this deployment live under a path of their own (the base path and the stack name), so
     // that the role reaches none of the users of another deployment, even one under the same base path.
-    this.deploymentUserPath = `${props.managedUserPath}${stack.stackName}/`;
+    this.deploymentUserPath = deploymentUserPath(props.managedUserPath, stack.stackName);
     if (this.deploymentUserPath.length > MAX_IAM_PATH) {
       throw new Error(
         `The IAM path ${this.deploymentUserPath} (managedUserPath and the stack name) is longer than IAM's ${MAX_IAM_PATH} characters.`,
@@ -153,6 +193,12 @@ export class Rotator extends Construct {
       errors: `${stack.stackName}-FunctionErrors`,
       failedDeliveries: `${stack.stackName}-AlertDeliveryFailures`,
       deadLetters: `${stack.stackName}-UndeliveredAlerts`,
+      stepFailed: `${stack.stackName}-RotationStepFailed`,
+      stuckRotations: `${stack.stackName}-StuckRotations`,
+      overdueRotations: `${stack.stackName}-OverdueRotations`,
+      oldKeysInUse: `${stack.stackName}-OldKeysInUse`,
+      sweepErrors: `${stack.stackName}-SweepErrors`,
+      missedSweeps: `${stack.stackName}-MissedSweeps`,
     };
     const alarmArn = (name: string) => `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${name}`;
 
@@ -211,11 +257,29 @@ export class Rotator extends Construct {
       description: 'Execution role of the IAM access key rotator.',
     });
 
+    const oldKeyPolicy = props.oldKeyPolicy ?? DEFAULTS.oldKeyPolicy;
     const environment: Record<string, string> = {
       ROTATOR_ALERT_TOPIC_ARN: this.alertTopic.topicArn,
-      ROTATOR_OLD_KEY: props.oldKeyPolicy ?? 'delete',
+      ROTATOR_OLD_KEY: oldKeyPolicy,
       ROTATOR_TEST_TIMEOUT_SECS: String(testTimeout.toSeconds()),
     };
+    if (oldKeyPolicy === 'grace') {
+      const grace = props.grace ?? { grace: DEFAULTS.grace, graceMax: DEFAULTS.graceMax, usageLag: DEFAULTS.usageLag };
+      environment.ROTATOR_GRACE = grace.grace;
+      environment.ROTATOR_GRACE_MAX = grace.graceMax;
+      environment.ROTATOR_USAGE_LAG = grace.usageLag;
+    }
+    // The accounts of the users, sorted, so that the policy does not change with the order of the users.
+    this.memberAccounts = [...new Set(props.users.flatMap((user) => (user.account ? [user.account] : [])))].sort();
+    const members = props.members;
+    if ((this.memberAccounts.length > 0 || members?.organization) && members === undefined) {
+      throw new Error(`Users of the accounts ${this.memberAccounts.join(', ')} need the member role settings (members).`);
+    }
+    const crossAccount = members !== undefined && (this.memberAccounts.length > 0 || members.organization !== undefined);
+    if (crossAccount) {
+      environment.ROTATOR_MEMBER_ROLE_NAME = members.roleName;
+      if (members.externalId !== undefined) environment.ROTATOR_MEMBER_EXTERNAL_ID = members.externalId;
+    }
     if (props.senderEmail !== undefined) environment.ROTATOR_SENDER_EMAIL = props.senderEmail;
     if (defaultNotifyEmails.length > 0) environment.ROTATOR_DEFAULT_NOTIFY_EMAIL = defaultNotifyEmails.join(',');
 
@@ -265,24 +329,8 @@ export class Rotator extends Construct {
     const deploymentSecretsArn = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${secretNamePrefix}*`;
     const deploymentUsersArn = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user${this.deploymentUserPath}*`;
     const statements = [
-      new iam.PolicyStatement({
-        sid: 'ManageAccessKeysOfManagedUsers',
-        actions: IAM_KEY_ACTIONS,
-        // Only users under this deployment's path: a user elsewhere (another deployment's included) is out of
-        // reach even if a secret names it.
-        resources: [deploymentUsersArn],
-      }),
-      new iam.PolicyStatement({
-        sid: 'TagManagedUsersWithRotatorKeysOnly',
-        actions: IAM_TAG_ACTIONS,
-        resources: [deploymentUsersArn],
-        conditions: {
-          // Every tag key of the request must be one of the rotator's; ForAllValues alone would also pass a
-          // request without tag keys, which the Null test refuses.
-          'ForAllValues:StringLike': { 'aws:TagKeys': ROTATOR_TAG_KEYS },
-          Null: { 'aws:TagKeys': 'false' },
-        },
-      }),
+      // Key management and the rotator's own tags, on the users under this deployment's path only.
+      ...managedUserStatements(deploymentUsersArn),
       new iam.PolicyStatement({
         sid: 'RotateManagedSecrets',
         actions: SECRET_ACTIONS,
@@ -292,6 +340,13 @@ export class Rotator extends Construct {
         conditions: {
           ArnEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': this.function.functionArn },
         },
+      }),
+      new iam.PolicyStatement({
+        sid: 'ListSecretsForTheSweep',
+        // ListSecrets supports no resource-level permission (Secrets Manager authorizes it for "*" only); the
+        // secrets it lists by name are still out of reach but for the statement above.
+        actions: ['secretsmanager:ListSecrets'],
+        resources: ['*'],
       }),
       new iam.PolicyStatement({
         sid: 'PublishAlerts',
@@ -312,6 +367,37 @@ export class Rotator extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     ];
+
+    const memberRoleArn = (account: string) => `arn:${Aws.PARTITION}:iam::${account}:role/${members!.roleName}`;
+    if (crossAccount && members.organization !== undefined) {
+      const organization = members.organization;
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'AssumeMemberRolesInOrganization',
+          actions: ['sts:AssumeRole'],
+          // The member role by name in any account of the organizational units that the StackSet rolls it out to;
+          // sts:AssumeRole supports the global aws:ResourceOrgID and aws:ResourceOrgPaths keys for the role.
+          resources: [memberRoleArn('*')],
+          conditions: {
+            StringEquals: { 'aws:ResourceOrgID': organization.id },
+            'ForAnyValue:StringLike': {
+              'aws:ResourceOrgPaths': organization.organizationalUnits.map((unit) =>
+                unit.startsWith('r-') ? `${organization.id}/${unit}/*` : `${organization.id}/*/${unit}/*`,
+              ),
+            },
+          },
+        }),
+      );
+    } else if (crossAccount) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'AssumeMemberRoles',
+          actions: ['sts:AssumeRole'],
+          // Exactly the member role of each account that a user names.
+          resources: this.memberAccounts.map(memberRoleArn),
+        }),
+      );
+    }
 
     const sesIdentities = `arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/*`;
     if (props.senderEmail !== undefined) {
@@ -351,6 +437,22 @@ export class Rotator extends Construct {
         'each secret to its user, and the AllowRotationLambdaArn condition limits it further to secrets that ' +
         'this function rotates. A list of secret ARNs would outgrow the inline policy quota with a few dozen users.',
     });
+    Validations.of(this.policy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'secretsmanager:ListSecrets, with which the sweep finds the secrets of this deployment, supports no ' +
+        'resource-level permission: IAM accepts it for "*" only. It lists names and metadata, never a value; reading ' +
+        'or changing a secret needs the statement on this deployment\'s secret prefix.',
+    });
+    if (crossAccount && members.organization !== undefined) {
+      Validations.of(this.policy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${members.roleName}]`,
+        reason:
+          `The wildcard is the account of the member role ${members.roleName}: the StackSet creates that role in every ` +
+          'account of the configured organizational units, including accounts that join later, so the accounts cannot ' +
+          'be listed. The aws:ResourceOrgID and aws:ResourceOrgPaths conditions limit it to those units of the organization.',
+      });
+    }
     if (props.senderEmail !== undefined) {
       Validations.of(this.policy).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]',
@@ -371,7 +473,7 @@ export class Rotator extends Construct {
       if (users.length > MAX_USERS_PER_SHARD) {
         throw new Error(
           `${users.length} users fall into ${shardId(shard)}, more than its ${MAX_USERS_PER_SHARD} ` +
-            `(${users.slice(0, 3).map((user) => user.name).join(', ')}, ...): split the users over two deployments.`,
+            `(${users.slice(0, 3).map(userKey).join(', ')}, ...): split the users over two deployments.`,
         );
       }
       const nested = new SecretShard(this, shardId(shard), {
@@ -495,6 +597,117 @@ export class Rotator extends Construct {
         statistic: cloudwatch.Stats.MAXIMUM,
       }),
     });
+
+    // The sweep: an EventBridge Scheduler schedule invokes the function with {"Action": "sweep"}.
+    this.sweepDeadLetterQueue = new sqs.Queue(this, 'SweepDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    (this.sweepDeadLetterQueue.node.defaultChild as sqs.CfnQueue).overrideLogicalId(LOGICAL_IDS.sweepDeadLetterQueue);
+    Validations.of(this.sweepDeadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue of the sweep schedule; a dead-letter queue of its own would only ' +
+        'move the undelivered invocations one queue further. Its messages raise the MissedSweeps alarm.',
+    });
+    // The schedule's name is fixed (and short enough for Scheduler's 64 characters), so that the role's trust
+    // policy can name the schedule without referring to it, which would be a cycle.
+    const scheduleName = boundedName(stack.stackName, '-Sweep', 64);
+    const scheduleArn = `arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/default/${scheduleName}`;
+    this.sweepScheduleRole = new iam.Role(this, 'SweepScheduleRole', {
+      description: 'Lets the sweep schedule of the IAM access key rotator invoke its function.',
+      // Scheduler of this account, for this schedule only.
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnEquals: { 'aws:SourceArn': scheduleArn },
+        },
+      }),
+      inlinePolicies: {
+        InvokeSweep: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              sid: 'InvokeTheRotatorFunction',
+              actions: ['lambda:InvokeFunction'],
+              // This function (its unqualified ARN), and no version, alias or other function.
+              resources: [this.function.functionArn],
+            }),
+            new iam.PolicyStatement({
+              sid: 'KeepUndeliveredSweeps',
+              actions: ['sqs:SendMessage'],
+              resources: [this.sweepDeadLetterQueue.queueArn],
+            }),
+          ],
+        }),
+      },
+    });
+    this.sweepSchedule = new scheduler.CfnSchedule(this, 'SweepSchedule', {
+      name: scheduleName,
+      description: 'Invokes the IAM access key rotator\'s sweep: retires unused old keys and reports the fleet\'s health.',
+      scheduleExpression: props.sweepSchedule ?? DEFAULTS.sweepSchedule,
+      scheduleExpressionTimezone: 'UTC',
+      flexibleTimeWindow: { mode: 'OFF' },
+      state: 'ENABLED',
+      target: {
+        arn: this.function.functionArn,
+        roleArn: this.sweepScheduleRole.roleArn,
+        input: JSON.stringify(SWEEP_EVENT),
+        // A sweep is idempotent and the next one comes within the hour: a few retries within 15 minutes, then the
+        // dead-letter queue (and its alarm) rather than retries piling up behind the next sweep.
+        retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: Duration.minutes(15).toSeconds() },
+        deadLetterConfig: { arn: this.sweepDeadLetterQueue.queueArn },
+      },
+    });
+    // The role, with its inline policy, exists before the schedule: the schedule refers to it (Target.RoleArn).
+
+    // Alarms on the function's own metrics (Embedded Metric Format, namespace IamKeyRotator, dimension Deployment).
+    this.metrics = new RotatorMetrics(this.function.functionName);
+    const stepMetric = (name: string) => this.metrics.deployment(name, cloudwatch.Stats.SUM, STEP_PERIOD);
+    // The sweep reports its gauges once per run: an alarm looks at hourly maxima, and stays in alarm while either of
+    // the last two hours reports the problem, so that a sweep running a little early or late does not flap it.
+    const sweepGauge = (name: string) => this.metrics.deployment(name, cloudwatch.Stats.MAXIMUM, SWEEP_PERIOD);
+    const overTwoHours = { evaluationPeriods: 2, datapointsToAlarm: 1 };
+    this.metricAlarms = {
+      stepFailed: this.alarm('RotationStepFailedAlarm', alarmNames.stepFailed, {
+        alarmDescription: 'A rotation step of the IAM access key rotator failed; the alert topic has its alert with the error.',
+        metric: stepMetric(STEP_METRICS.failed),
+      }),
+      stuckRotations: this.alarm('StuckRotationsAlarm', alarmNames.stuckRotations, {
+        alarmDescription:
+          'A rotation of the IAM access key rotator has been in progress for too long (the sweep counts it): see the ' +
+          'secret\'s AWSPENDING version and the function logs.',
+        metric: sweepGauge(SWEEP_METRICS.stuckRotations),
+        ...overTwoHours,
+      }),
+      overdueRotations: this.alarm('OverdueRotationsAlarm', alarmNames.overdueRotations, {
+        alarmDescription:
+          'A secret of the IAM access key rotator is past its next rotation date (the sweep counts it): its rotation ' +
+          'keeps failing or never started.',
+        metric: sweepGauge(SWEEP_METRICS.overdueRotations),
+        ...overTwoHours,
+      }),
+      oldKeysInUse: this.alarm('OldKeysInUseAlarm', alarmNames.oldKeysInUse, {
+        alarmDescription:
+          'An old access key is still used after its grace period; the sweep\'s alert names the key and where it was last used.',
+        metric: sweepGauge(SWEEP_METRICS.oldKeysInUse),
+        ...overTwoHours,
+      }),
+      sweepErrors: this.alarm('SweepErrorsAlarm', alarmNames.sweepErrors, {
+        alarmDescription: 'The sweep of the IAM access key rotator could not check some secrets; see the function logs.',
+        metric: this.metrics.deployment(SWEEP_METRICS.sweepErrors, cloudwatch.Stats.SUM, SWEEP_PERIOD),
+      }),
+      missedSweeps: this.alarm('MissedSweepsAlarm', alarmNames.missedSweeps, {
+        alarmDescription:
+          'The schedule could not invoke the sweep of the IAM access key rotator; the invocations wait in its dead-letter queue.',
+        metric: this.sweepDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+      }),
+    };
+    const allAlarms = [this.errorsAlarm, this.failedDeliveriesAlarm, this.deadLettersAlarm, ...Object.values(this.metricAlarms)];
+
     // CloudWatch may publish to the topic only for these alarms of this account.
     this.alertTopic.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -504,15 +717,45 @@ export class Rotator extends Construct {
         resources: [this.alertTopic.topicArn],
         conditions: {
           ArnEquals: {
-            'aws:SourceArn': [this.errorsAlarm, this.failedDeliveriesAlarm, this.deadLettersAlarm].map(
-              (alarm) => alarm.alarmArn,
-            ),
+            'aws:SourceArn': allAlarms.map((alarm) => alarm.alarmArn),
           },
           StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
         },
       }),
     );
 
+    this.dashboard = new RotatorDashboard(this, 'Dashboard', {
+      dashboardName: `${stack.stackName}-Fleet`,
+      metrics: this.metrics,
+      alarms: allAlarms,
+    });
+
+    // With an organization, a StackSet rolls the member role out to every account of its organizational units, and
+    // to every account that joins them later.
+    if (crossAccount && members.organization !== undefined) {
+      const organization = members.organization;
+      this.memberStackSet = new cloudformation.CfnStackSet(this, 'MemberRoleStackSet', {
+        stackSetName: boundedName(stack.stackName, '-MemberRole', 128),
+        description: `The member role ${members.roleName} of the IAM access key rotator ${stack.stackName}.`,
+        permissionModel: 'SERVICE_MANAGED',
+        autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
+        callAs: organization.callAs,
+        capabilities: ['CAPABILITY_NAMED_IAM'],
+        managedExecution: { Active: true },
+        operationPreferences: { maxConcurrentPercentage: 25, failureTolerancePercentage: 10, regionConcurrencyType: 'PARALLEL' },
+        parameters: [{ parameterKey: CENTRAL_ROLE_PARAMETER, parameterValue: this.role.roleArn }],
+        // IAM is global: one stack instance per account, in this stack's region.
+        stackInstancesGroup: [{ deploymentTargets: { organizationalUnitIds: [...organization.organizationalUnits] }, regions: [Aws.REGION] }],
+        templateBody: JSON.stringify(
+          memberTemplate({ roleName: members.roleName, externalId: members.externalId, deploymentUserPath: this.deploymentUserPath }),
+        ),
+      });
+    }
+
+    new CfnOutput(this, 'FunctionRoleArn', {
+      description: 'The function\'s role: the member role of each member account trusts this ARN (-c centralRoleArn=...).',
+      value: this.role.roleArn,
+    });
     new CfnOutput(this, 'AlertTopicArn', {
       description: 'The SNS topic that receives rotation failure alerts.',
       value: this.alertTopic.topicArn,
@@ -531,13 +774,17 @@ export class Rotator extends Construct {
     });
   }
 
-  /** An alarm that fires on one occurrence within five minutes and notifies the alert topic. */
-  private alarm(id: string, alarmName: string, props: { alarmDescription: string; metric: cloudwatch.IMetric }) {
+  /** An alarm that fires on one occurrence within its metric's period (or datapointsToAlarm of evaluationPeriods) and notifies the alert topic. */
+  private alarm(
+    id: string,
+    alarmName: string,
+    props: { alarmDescription: string; metric: cloudwatch.IMetric; evaluationPeriods?: number; datapointsToAlarm?: number },
+  ) {
     const alarm = new cloudwatch.Alarm(this, id, {
       alarmName,
+      evaluationPeriods: 1,
       ...props,
       threshold: 1,
-      evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });

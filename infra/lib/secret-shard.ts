@@ -5,6 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { ManagedUser } from './config';
+import { userKey } from './shards';
 
 /** The properties of a SecretShard. */
 export interface SecretShardProps {
@@ -21,18 +22,28 @@ export interface SecretShardProps {
 }
 
 /**
- * The logical id of a user's secret. It is derived from the user name alone, so that reordering, adding or
- * removing other users never replaces a secret; the hash keeps names that differ only in punctuation apart.
+ * The logical id of a user's secret, from the user's key (its name, or "<account>/<name>", see userKey). It is
+ * derived from that key alone, so that reordering, adding or removing other users never replaces a secret; the
+ * hash keeps names that differ only in punctuation apart.
  */
-export function secretLogicalId(userName: string): string {
-  const alphanumeric = userName.replace(/[^A-Za-z0-9]/g, '');
-  const hash = createHash('sha256').update(userName.toLowerCase()).digest('hex').slice(0, 8).toUpperCase();
+export function secretLogicalId(key: string): string {
+  const alphanumeric = key.replace(/[^A-Za-z0-9]/g, '');
+  const hash = createHash('sha256').update(key.toLowerCase()).digest('hex').slice(0, 8).toUpperCase();
   return `UserSecret${alphanumeric}${hash}`;
+}
+
+/**
+ * The name of a user's secret: "<deployment>/<user>", or "<deployment>/<account>/<user>" for a user of a member
+ * account. The function binds a secret to the user named by the last "/"-separated segment of its name, and to the
+ * account named by the segment before it when the value holds AccountId; the role reaches only "<deployment>/".
+ */
+export function secretName(deploymentName: string, user: ManagedUser): string {
+  return `${deploymentName}/${userKey(user)}`;
 }
 
 /** A nested stack with one secret, one rotation schedule and one resource policy per user of the shard. */
 export class SecretShard extends NestedStack {
-  /** Each user's secret, by user name. */
+  /** Each user's secret, by user key (the name, or "<account>/<name>"). */
   readonly secrets = new Map<string, secretsmanager.Secret>();
   /** Each user's rotation schedule, in creation order. */
   readonly schedules: secretsmanager.RotationSchedule[] = [];
@@ -41,14 +52,21 @@ export class SecretShard extends NestedStack {
     super(scope, id, { description: `Secrets of the IAM access key rotator ${props.deploymentName}, ${id}.` });
     let previous: secretsmanager.RotationSchedule | undefined;
     for (const user of props.users) {
-      const secret = new secretsmanager.Secret(this, `Secret-${user.name}`, {
-        // The function binds a secret to the user named by the last "/"-separated segment of its name, and
-        // the role reaches only secrets under "<deployment>/".
-        secretName: `${props.deploymentName}/${user.name}`,
-        description: `IAM access key of the user ${user.name}, rotated by ${props.deploymentName}.`,
-        secretObjectValue: { UserName: SecretValue.unsafePlainText(user.name) },
+      const key = userKey(user);
+      const value: Record<string, SecretValue> = { UserName: SecretValue.unsafePlainText(user.name) };
+      if (user.account !== undefined) value.AccountId = SecretValue.unsafePlainText(user.account);
+      // Construct ids of users without an account start with "Secret-" and others with "AccountSecret-", so
+      // that no user name can make two of them collide.
+      const id = user.account === undefined ? `Secret-${user.name}` : `AccountSecret-${user.account}-${user.name}`;
+      const secret = new secretsmanager.Secret(this, id, {
+        secretName: secretName(props.deploymentName, user),
+        description:
+          user.account === undefined
+            ? `IAM access key of the user ${user.name}, rotated by ${props.deploymentName}.`
+            : `IAM access key of the user ${user.name} of the account ${user.account}, rotated by ${props.deploymentName}.`,
+        secretObjectValue: value,
       });
-      (secret.node.defaultChild as secretsmanager.CfnSecret).overrideLogicalId(secretLogicalId(user.name));
+      (secret.node.defaultChild as secretsmanager.CfnSecret).overrideLogicalId(secretLogicalId(key));
       if (user.notifyEmails && user.notifyEmails.length > 0) {
         Tags.of(secret).add('NotifyEmail', user.notifyEmails.join(','));
       }
@@ -62,7 +80,7 @@ export class SecretShard extends NestedStack {
       // APIs per account). The chain only orders creation: a changed DependsOn replaces nothing.
       if (previous) schedule.node.addDependency(previous);
       previous = schedule;
-      this.secrets.set(user.name, secret);
+      this.secrets.set(key, secret);
       this.schedules.push(schedule);
     }
   }

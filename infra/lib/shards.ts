@@ -25,9 +25,9 @@ export const MAX_USERS_PER_SHARD = 150;
  */
 export const PARALLEL_SHARDS = 10;
 
-/** The shard of a user: the first four bytes of the SHA-256 of the lower-cased name (IAM names ignore case), modulo SHARD_COUNT. */
-export function shardOf(userName: string): number {
-  return createHash('sha256').update(userName.toLowerCase()).digest().readUInt32BE(0) % SHARD_COUNT;
+/** The shard of a user: the first four bytes of the SHA-256 of the lower-cased user key (IAM names ignore case), modulo SHARD_COUNT. */
+export function shardOf(key: string): number {
+  return createHash('sha256').update(key.toLowerCase()).digest().readUInt32BE(0) % SHARD_COUNT;
 }
 
 /** The construct id, and the logical id in the parent stack, of a shard's nested stack, such as "SecretShard07". */
@@ -35,16 +35,25 @@ export function shardId(shard: number): string {
   return `SecretShard${String(shard).padStart(2, '0')}`;
 }
 
-/** Groups users by shard, each group in a stable order (lower-cased name), and the groups by shard number. */
-export function groupByShard<T extends { readonly name: string }>(users: readonly T[]): Map<number, T[]> {
+/**
+ * What identifies a managed user within a deployment: its name, or for a user of a member account the account
+ * and the name ("111122223333/alice"), as in the secret's name. A user without an account keeps the key it had
+ * before accounts existed, so its secret stays where it is.
+ */
+export function userKey(user: { readonly name: string; readonly account?: string }): string {
+  return user.account === undefined ? user.name : `${user.account}/${user.name}`;
+}
+
+/** Groups users by shard, each group in a stable order (lower-cased key), and the groups by shard number. */
+export function groupByShard<T extends { readonly name: string; readonly account?: string }>(users: readonly T[]): Map<number, T[]> {
   const groups = new Map<number, T[]>();
   for (const user of users) {
-    const shard = shardOf(user.name);
+    const shard = shardOf(userKey(user));
     const group = groups.get(shard);
     if (group) group.push(user);
     else groups.set(shard, [user]);
   }
-  const key = (user: T) => user.name.toLowerCase();
+  const key = (user: T) => userKey(user).toLowerCase();
   for (const group of groups.values()) group.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   return new Map([...groups.entries()].sort(([a], [b]) => a - b));
 }

@@ -1,8 +1,16 @@
-/** Prints the actions that a synthesized app grants to its Lambda function's role, one a line, for the grant check of `cargo xtask ci`. */
+/** Prints the actions that a synthesized app grants to its Lambda function's role and to the member role that the function assumes in other accounts, one `<role> <action>` a line, for the grant check of `cargo xtask ci`. */
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 
 type Template = { Resources?: Record<string, { Type: string; Properties?: any; Metadata?: any }> };
+
+/** The actions granted to each kind of role: the function's own, and the member roles it assumes. */
+export interface Grants {
+  readonly function: string[];
+  readonly member: string[];
+  /** How many member roles were found (StackSet templates that trust the function's role). */
+  readonly memberRoles: number;
+}
 
 /** Whether a CloudFormation value refers to the role, by one of the logical ids or parameter names that stand for it. */
 function refersTo(value: any, names: ReadonlySet<string>): boolean {
@@ -44,9 +52,48 @@ function grantsOf(dir: string, template: Template, names: ReadonlySet<string>, o
   }
 }
 
-/** The actions granted to the role of the one Lambda function of the app synthesized into `dir`. */
-export function grantedActions(dir: string): string[] {
+/** Whether a trust policy admits an AWS principal that refers to one of the names. */
+function trusts(document: any, names: ReadonlySet<string>): boolean {
+  const statements = [document?.Statement ?? []].flat();
+  return statements.some(
+    (s: any) => s.Effect === 'Allow' && [s.Principal?.AWS ?? []].flat().some((principal: any) => refersTo(principal, names)),
+  );
+}
+
+/**
+ * The actions granted to the member roles of the StackSets in a template: roles of a StackSet's template that trust
+ * a parameter to which the StackSet passes the function's role (known by `names`). Returns how many it found.
+ */
+function memberGrantsOf(dir: string, template: Template, names: ReadonlySet<string>, out: Set<string>): number {
+  let found = 0;
+  for (const [id, resource] of Object.entries(template.Resources ?? {})) {
+    const props = resource.Properties ?? {};
+    if (resource.Type === 'AWS::CloudFormation::Stack') {
+      const file = resource.Metadata?.['aws:asset:path'];
+      if (typeof file !== 'string') throw new Error(`the nested stack ${id} names no template file (aws:asset:path)`);
+      const passed = Object.entries(props.Parameters ?? {}).filter(([, value]) => refersTo(value, names));
+      found += memberGrantsOf(dir, JSON.parse(readFileSync(path.join(dir, file), 'utf8')), new Set(passed.map(([name]) => name)), out);
+    }
+    if (resource.Type !== 'AWS::CloudFormation::StackSet') continue;
+    if (typeof props.TemplateBody !== 'string') throw new Error(`the StackSet ${id} has no TemplateBody that this check can read`);
+    const body: Template = JSON.parse(props.TemplateBody);
+    const passed = new Set<string>(
+      (props.Parameters ?? []).filter((p: any) => refersTo(p.ParameterValue, names)).map((p: any) => p.ParameterKey),
+    );
+    for (const [roleId, role] of Object.entries(body.Resources ?? {})) {
+      if (role.Type !== 'AWS::IAM::Role' || !trusts(role.Properties?.AssumeRolePolicyDocument, passed)) continue;
+      found++;
+      grantsOf(dir, body, new Set([roleId]), out);
+    }
+  }
+  return found;
+}
+
+/** The actions granted to the role of the one Lambda function of the app synthesized into `dir`, and to its member roles. */
+export function grantedActions(dir: string): Grants {
   const out = new Set<string>();
+  const member = new Set<string>();
+  let memberRoles = 0;
   let functions = 0;
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.template.json') && !f.endsWith('.nested.template.json'))) {
     const template: Template = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
@@ -56,10 +103,11 @@ export function grantedActions(dir: string): string[] {
       const role = resource.Properties?.Role?.['Fn::GetAtt']?.[0];
       if (typeof role !== 'string') throw new Error(`the function ${id} in ${file} has no role of this template`);
       grantsOf(dir, template, new Set([role]), out);
+      memberRoles += memberGrantsOf(dir, template, new Set([role]), member);
     }
   }
   if (functions !== 1) throw new Error(`expected one Lambda function in ${dir}, found ${functions}`);
-  return [...out].sort();
+  return { function: [...out].sort(), member: [...member].sort(), memberRoles };
 }
 
 // Run directly: `node --import tsx scripts/granted-actions.ts CDK_OUT_DIR`.
@@ -70,7 +118,11 @@ if (require.main === module) {
     process.exit(2);
   }
   try {
-    for (const action of grantedActions(path.resolve(dir))) console.log(action);
+    const grants = grantedActions(path.resolve(dir));
+    for (const action of grants.function) console.log(`function ${action}`);
+    // A member role without any grant still says that it exists.
+    if (grants.memberRoles > 0 && grants.member.length === 0) console.log('member');
+    for (const action of grants.member) console.log(`member ${action}`);
   } catch (error) {
     console.error(`granted-actions: ${(error as Error).message}`);
     process.exit(1);

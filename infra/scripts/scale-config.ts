@@ -5,17 +5,24 @@ import * as path from 'node:path';
 /** The number of users of the generated configuration unless told otherwise. */
 export const SCALE_USERS = 5_000;
 
+/** The member accounts of the generated organization. */
+export const SCALE_MEMBER_ACCOUNTS = 25;
+
 /**
  * The users of a large deployment. Every seventh name is 64 characters long (IAM's longest) and every third
- * user has two notify addresses, so that the templates are as large as real ones get.
+ * user has two notify addresses, so that the templates are as large as real ones get. Every fourth user lives in
+ * one of the member accounts, and every hundredth of those shares its name with a user of the central account.
  */
-export function scaleUsers(count: number = SCALE_USERS): { name: string; notifyEmails?: string[] }[] {
+export function scaleUsers(count: number = SCALE_USERS): { name: string; notifyEmails?: string[]; account?: string }[] {
   return Array.from({ length: count }, (_, i) => {
     const id = String(i).padStart(5, '0');
-    const name = i % 7 === 0 ? `svc-${id}-`.padEnd(64, 'x') : `svc-${id}`;
-    if (i % 3 === 0) return { name, notifyEmails: [`owner-${id}@example.com`, `team-${i % 50}@example.com`] };
-    if (i % 3 === 1) return { name, notifyEmails: [`owner-${id}@example.com`] };
-    return { name };
+    const sharedName = i % 400 === 3 && i > 3;
+    const base = sharedName ? `svc-${String(i - 3).padStart(5, '0')}` : `svc-${id}`;
+    const name = i % 7 === 0 && !sharedName ? `${base}-`.padEnd(64, 'x') : base;
+    const account = i % 4 === 3 ? { account: String(200_000_000_000 + (i % SCALE_MEMBER_ACCOUNTS)) } : {};
+    if (i % 3 === 0) return { name, notifyEmails: [`owner-${id}@example.com`, `team-${i % 50}@example.com`], ...account };
+    if (i % 3 === 1) return { name, notifyEmails: [`owner-${id}@example.com`], ...account };
+    return { name, ...account };
   });
 }
 
@@ -27,6 +34,8 @@ export function scaleConfig(count: number = SCALE_USERS): Record<string, unknown
     senderEmail: 'key-rotator@example.com',
     defaultNotifyEmails: ['security@example.com'],
     alertEmails: ['security-alerts@example.com'],
+    memberExternalId: 'rotator-scale-test',
+    organization: { id: 'o-a1b2c3d4e5', organizationalUnits: ['ou-ab12-11111111', 'ou-ab12-22222222'] },
   };
 }
 

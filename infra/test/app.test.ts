@@ -8,12 +8,14 @@ import { describe, it } from 'node:test';
 import { CDK_JSON_CONTEXT, INFRA_DIR, dummyZip, tempDir } from './support/fixtures';
 
 const ENTRY = path.join(INFRA_DIR, 'bin', 'rotator.ts');
+const MEMBER_ENTRY = path.join(INFRA_DIR, 'bin', 'member.ts');
+const CENTRAL_ROLE = 'arn:aws:iam::999988887777:role/IamKeyRotator-RotatorFunctionRole46F50AFB-AbCdEf';
 const TSX = pathToFileURL(require.resolve('tsx')).href;
 
 /** Runs the app with the given context, environment and working directory, as the CDK CLI would. */
-function runApp(context: Record<string, unknown>, env: Record<string, string> = {}, cwd = INFRA_DIR) {
+function runApp(context: Record<string, unknown>, env: Record<string, string> = {}, cwd = INFRA_DIR, entry = ENTRY) {
   const outdir = tempDir();
-  const child = spawn(process.execPath, ['--import', TSX, ENTRY], {
+  const child = spawn(process.execPath, ['--import', TSX, entry], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -52,7 +54,7 @@ describe('bin/rotator.ts', { concurrency: 2 }, () => {
       .filter((r: any) => r.Type === 'AWS::SecretsManager::Secret');
     assert.deepEqual(
       secrets.map((s: any) => s.Properties.Name).sort(),
-      ['IamKeyRotator/ci-deployer', 'IamKeyRotator/legacy-batch', 'IamKeyRotator/reporting-export'],
+      ['IamKeyRotator/111122223333/legacy-batch', 'IamKeyRotator/ci-deployer', 'IamKeyRotator/reporting-export'],
     );
     assert.ok(template.Description.startsWith('IAM access key rotator'));
     // The zip is staged as the function's asset, unchanged.
@@ -90,7 +92,7 @@ describe('bin/rotator.ts', { concurrency: 2 }, () => {
     const run = await runApp({ config: file, artifactPath: dummyZip() });
     assert.equal(run.status, 1);
     assert.match(run.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: users\\[1\\]\\.name must be`));
-    assert.match(run.stderr, /: oldKeyPolicy must be one of delete, deactivate, keep/);
+    assert.match(run.stderr, /: oldKeyPolicy must be one of grace, delete, deactivate, keep/);
     writeFileSync(file, '{ not json');
     assert.match((await runApp({ config: file })).stderr, /bad\.json: not valid JSON/);
   });
@@ -104,5 +106,47 @@ describe('bin/rotator.ts', { concurrency: 2 }, () => {
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /nowhere\.json \(from -c config=nowhere\.json\) does not exist/);
     assert.ok(!existsSync(path.join(missing.outdir, 'IamKeyRotator.template.json')));
+  });
+});
+
+describe('bin/member.ts', { concurrency: 2 }, () => {
+  it('synthesizes the member role of the example configuration for the central role it is given', async () => {
+    const run = await runApp({ config: 'rotator.config.example.json', centralRoleArn: CENTRAL_ROLE }, {}, INFRA_DIR, MEMBER_ENTRY);
+    assert.equal(run.status, 0, run.stderr);
+    const template = templateOf(run.outdir, 'IamKeyRotatorMember');
+    const role = template.Resources.MemberRole;
+    assert.equal(role.Properties.RoleName, 'IamKeyRotatorMember');
+    assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal, { AWS: CENTRAL_ROLE });
+    assert.match(JSON.stringify(role.Properties.Policies), /:user\/rotated\/IamKeyRotator\/\*/);
+    // It needs no artifact, and no Lambda function is in it.
+    assert.ok(!JSON.stringify(template).includes('AWS::Lambda::Function'));
+  });
+
+  it('follows the central stack\'s name and the member stack\'s name from the context', async () => {
+    const run = await runApp(
+      { config: 'rotator.config.example.json', centralRoleArn: CENTRAL_ROLE, stackName: 'Central', memberStackName: 'RotatorMember' },
+      {},
+      INFRA_DIR,
+      MEMBER_ENTRY,
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(JSON.stringify(templateOf(run.outdir, 'RotatorMember').Resources.MemberRole), /:user\/rotated\/Central\/\*/);
+  });
+
+  it('asks for the central role\'s ARN, and refuses one that is not a role\'s', async () => {
+    const missing = await runApp({ config: 'rotator.config.example.json' }, {}, INFRA_DIR, MEMBER_ENTRY);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /needs the central function's role: pass -c centralRoleArn=ARN, the FunctionRoleArn output/);
+    const bad = await runApp({ config: 'rotator.config.example.json', centralRoleArn: 'arn:aws:iam::999988887777:user/alice' }, {}, INFRA_DIR, MEMBER_ENTRY);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /-c centralRoleArn=arn:aws:iam::999988887777:user\/alice is not an IAM role ARN/);
+  });
+
+  it('names the file and field of an invalid configuration', async () => {
+    const file = path.join(tempDir(), 'bad.json');
+    writeFileSync(file, JSON.stringify({ users: [{ name: 'bob', account: '1234' }] }));
+    const run = await runApp({ config: file, centralRoleArn: CENTRAL_ROLE }, {}, INFRA_DIR, MEMBER_ENTRY);
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /bad\.json: users\[0\]\.account must be an AWS account id of 12 digits, as a string \(the account of the user "bob"\)/);
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, DEFAULTS, MAX_USERS, isEmailAddress, parseConfig } from '../lib/config';
+import { ConfigError, DEFAULTS, MAX_MEMBER_ACCOUNTS, MAX_USERS, durationSeconds, isEmailAddress, parseConfig } from '../lib/config';
 import { INFRA_DIR } from './support/fixtures';
 
 const MINIMAL = { users: [{ name: 'alice' }] };
@@ -34,7 +34,12 @@ describe('parseConfig', () => {
       createSenderIdentity: true,
       defaultNotifyEmails: [],
       alertEmails: [],
-      oldKeyPolicy: 'delete',
+      oldKeyPolicy: 'grace',
+      grace: '24h',
+      graceMax: '7d',
+      usageLag: '4h',
+      sweepSchedule: 'rate(1 hour)',
+      memberRoleName: 'IamKeyRotatorMember',
       rotationDays: 90,
       testTimeoutSecs: 60,
       managedUserPath: '/rotated/',
@@ -48,12 +53,22 @@ describe('parseConfig', () => {
 
   it('keeps every field that is given', () => {
     const full = {
-      users: [{ name: 'svc+ci=x.y@z_w-1', notifyEmails: ['a@example.com', 'b@example.org'] }],
+      users: [
+        { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['a@example.com', 'b@example.org'] },
+        { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['c@example.com'], account: '111122223333' },
+      ],
       senderEmail: 'rotator@example.com',
       createSenderIdentity: false,
       defaultNotifyEmails: ['sec@example.com'],
       alertEmails: ['alerts@example.com'],
-      oldKeyPolicy: 'keep',
+      oldKeyPolicy: 'grace',
+      grace: '90s',
+      graceMax: '30m',
+      usageLag: '0s',
+      sweepSchedule: 'cron(15 * * * ? *)',
+      memberRoleName: 'KeyRotatorMember',
+      memberExternalId: 'rotator-external-id',
+      organization: { id: 'o-a1b2c3d4e5', organizationalUnits: ['ou-ab12-34cd56ef', 'r-ab12'], callAs: 'DELEGATED_ADMIN' },
       rotationDays: 1000,
       testTimeoutSecs: 840,
       managedUserPath: '/team/rotated/',
@@ -66,11 +81,13 @@ describe('parseConfig', () => {
     assert.deepEqual(parseConfig({ ...full, $comment: 'ignored' }, 'x.json'), full);
   });
 
-  it('accepts the committed example file', () => {
+  it('accepts the committed example file, which recommends grace and shows a user of a member account', () => {
     const example = JSON.parse(readFileSync(path.join(INFRA_DIR, 'rotator.config.example.json'), 'utf8'));
     const parsed = parseConfig(example, 'rotator.config.example.json');
     assert.equal(parsed.users.length, 3);
     assert.ok(parsed.senderEmail?.endsWith('@example.com'));
+    assert.equal(example.oldKeyPolicy, 'grace');
+    assert.deepEqual(parsed.users.filter((user) => user.account).map((user) => user.name), ['legacy-batch']);
   });
 
   it('names the file and the field of each problem, and reports them all at once', () => {
@@ -130,7 +147,7 @@ describe('parseConfig', () => {
     rejects({ ...MINIMAL, defaultNotifyEmails: ['a@b'] }, 'defaultNotifyEmails[0] must be an email address');
     rejects({ ...MINIMAL, alertEmails: ['a@example.com', 'a b@example.com'] }, 'alertEmails[1] must be an email address');
     rejectsField('alertEmails', 'a@example.com', 'must be a list of email addresses');
-    rejectsField('oldKeyPolicy', 'remove', 'must be one of delete, deactivate, keep, got "remove"');
+    rejectsField('oldKeyPolicy', 'remove', 'must be one of grace, delete, deactivate, keep, got "remove"');
     rejectsField('rotationDays', 1001, 'must be a whole number from 1 to 1000');
     rejectsField('rotationDays', 1.5, 'must be a whole number');
     rejectsField('rotationDays', '90', 'must be a whole number');
@@ -149,6 +166,83 @@ describe('parseConfig', () => {
     rejectsField('logRetentionDays', 0, 'must be a whole number');
     rejectsField('reservedConcurrency', 0, 'must be a whole number from 1 to 1000');
     rejectsField('rotationdays', 30, 'is not a known field');
+  });
+
+  it('takes durations with their unit for the grace, and refuses a grace longer than its maximum', () => {
+    assert.deepEqual(['90s', '30m', '24h', '7d', '0s'].map(durationSeconds), [90, 1_800, 86_400, 604_800, 0]);
+    for (const bad of ['24', '1w', '-1h', '1.5h', ' 1h', '1H', '']) assert.equal(durationSeconds(bad), undefined, bad);
+    const parsed = parseConfig({ ...MINIMAL, grace: '90s', graceMax: '90s', usageLag: '0s' }, 'x.json');
+    assert.deepEqual([parsed.grace, parsed.graceMax, parsed.usageLag], ['90s', '90s', '0s']);
+    rejectsField('grace', '24', 'must be a duration with its unit, such as "90s", "30m", "24h" or "7d", got "24"');
+    rejectsField('grace', 86400, 'must be a duration with its unit');
+    rejectsField('grace', '0s', 'must be longer than 0');
+    rejectsField('graceMax', '1w', 'must be a duration with its unit');
+    rejectsField('usageLag', '4 h', 'must be a duration with its unit');
+    rejects({ ...MINIMAL, grace: '2d', graceMax: '36h' }, 'rotator.config.json: graceMax must be at least grace (2d), got "36h"');
+    // The default maximum (7d) is checked against a longer grace too.
+    rejects({ ...MINIMAL, grace: '8d' }, 'graceMax must be at least grace (8d), got "7d"');
+  });
+
+  it('refuses the grace settings with another old-key policy', () => {
+    rejects({ ...MINIMAL, oldKeyPolicy: 'delete', grace: '1h' }, 'rotator.config.json: grace applies only to oldKeyPolicy "grace", not "delete"');
+    rejects({ ...MINIMAL, oldKeyPolicy: 'keep', usageLag: '0s' }, 'usageLag applies only to oldKeyPolicy "grace"');
+    assert.equal(parseConfig({ ...MINIMAL, oldKeyPolicy: 'deactivate' }, 'x.json').oldKeyPolicy, 'deactivate');
+  });
+
+  it('takes the sweep schedule as a Scheduler rate or cron expression', () => {
+    for (const good of ['rate(1 hour)', 'rate(30 minutes)', 'rate(2 days)', 'cron(0 * * * ? *)']) {
+      assert.equal(parseConfig({ ...MINIMAL, sweepSchedule: good }, 'x.json').sweepSchedule, good);
+    }
+    for (const bad of ['rate(1 hours)', 'rate(2 hour)', 'rate(0 minutes)', 'every hour', 'at(2030-01-01T00:00:00)', 'cron()']) {
+      rejectsField('sweepSchedule', bad, 'must be an EventBridge Scheduler expression');
+    }
+  });
+
+  it('takes a user\'s account as 12 digits and names the user and field of a bad one', () => {
+    const parsed = parseConfig({ users: [{ name: 'alice' }, { name: 'alice', account: '111122223333' }, { name: 'Alice', account: '444455556666' }] }, 'x.json');
+    assert.deepEqual(parsed.users, [{ name: 'alice' }, { name: 'alice', account: '111122223333' }, { name: 'Alice', account: '444455556666' }]);
+    for (const bad of ['11112222333', '1111222233334', 'abcdabcdabcd', 111122223333, '']) {
+      rejects(
+        { users: [{ name: 'ok' }, { name: 'bob', account: bad }] },
+        'rotator.config.json: users[1].account must be an AWS account id of 12 digits, as a string (the account of the user "bob")',
+        `got ${JSON.stringify(bad)}`,
+      );
+    }
+    rejects(
+      { users: [{ name: 'bob', account: '111122223333' }, { name: 'BOB', account: '111122223333' }] },
+      'users[1].name repeats users[0].name (BOB in account 111122223333)',
+    );
+  });
+
+  it('checks the member role name and the external id, which apply only with member accounts', () => {
+    const withMember = { users: [{ name: 'bob', account: '111122223333' }] };
+    assert.equal(parseConfig({ ...withMember, memberRoleName: 'Rotator.Member@x' }, 'x.json').memberRoleName, 'Rotator.Member@x');
+    rejects({ ...withMember, memberRoleName: 'a/b' }, 'memberRoleName must be an IAM role name of 1 to 64');
+    rejects({ ...withMember, memberRoleName: 'x'.repeat(65) }, 'memberRoleName must be an IAM role name');
+    rejects({ ...withMember, memberExternalId: 'x' }, 'memberExternalId must be 2 to 1,224 of letters');
+    rejects({ ...withMember, memberExternalId: 'has space' }, 'memberExternalId must be 2 to 1,224');
+    rejects({ ...MINIMAL, memberExternalId: 'secret-ish' }, 'memberExternalId applies only when a user names an account or an organization is configured');
+    rejects({ ...MINIMAL, memberRoleName: 'Other' }, 'memberRoleName applies only when a user names an account');
+  });
+
+  it(`refuses more than ${MAX_MEMBER_ACCOUNTS} member accounts without an organization`, () => {
+    const users = (count: number) => Array.from({ length: count }, (_, i) => ({ name: 'svc', account: String(100_000_000_000 + i) }));
+    assert.equal(parseConfig({ users: users(MAX_MEMBER_ACCOUNTS) }, 'x.json').users.length, MAX_MEMBER_ACCOUNTS);
+    rejects({ users: users(MAX_MEMBER_ACCOUNTS + 1) }, `users name ${MAX_MEMBER_ACCOUNTS + 1} member accounts`, 'configure "organization"');
+    const organization = { id: 'o-a1b2c3d4e5', organizationalUnits: ['ou-ab12-34cd56ef'] };
+    assert.equal(parseConfig({ users: users(200), organization }, 'x.json').users.length, 200);
+  });
+
+  it('checks the organization: its id, its organizational units or root, and callAs', () => {
+    const org = (fields: Record<string, unknown>) => ({ ...MINIMAL, organization: { id: 'o-a1b2c3d4e5', organizationalUnits: ['ou-ab12-34cd56ef'], ...fields } });
+    assert.deepEqual(parseConfig(org({}), 'x.json').organization, { id: 'o-a1b2c3d4e5', organizationalUnits: ['ou-ab12-34cd56ef'], callAs: 'SELF' });
+    rejects({ ...MINIMAL, organization: 'o-a1b2c3d4e5' }, 'rotator.config.json: organization must be an object');
+    rejects(org({ id: 'a1b2c3d4e5' }), 'organization.id must be an organization id such as "o-a1b2c3d4e5", got "a1b2c3d4e5"');
+    rejects(org({ organizationalUnits: [] }), 'organization.organizationalUnits must be a non-empty list');
+    rejects(org({ organizationalUnits: ['ou-ab12-34cd56ef', '123456789012'] }), 'organization.organizationalUnits[1] must be an organizational unit id', 'got "123456789012"');
+    rejects(org({ organizationalUnits: ['r-ab12', 'r-ab12'] }), 'organization.organizationalUnits[1] repeats r-ab12');
+    rejects(org({ callAs: 'ADMIN' }), 'organization.callAs must be one of SELF, DELEGATED_ADMIN');
+    rejects(org({ ous: [] }), 'organization.ous is not a known field');
   });
 
   it('refuses createSenderIdentity without a sender', () => {

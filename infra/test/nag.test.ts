@@ -39,10 +39,11 @@ describe('cdk-nag AWS Solutions checks', () => {
     });
   }
 
-  it('acknowledge only the three IAM5 wildcards and the dead-letter queue\'s own DLQ, each with its reason', () => {
+  it('acknowledge only the four IAM5 wildcards and the dead-letter queues\' own DLQ, each with its reason', () => {
     const { stack } = synthStack();
     const acks = acknowledgements(stack);
     assert.deepEqual([...acks.keys()].sort(), [
+      'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/rotated/TestRotator/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:TestRotator/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]',
@@ -50,10 +51,13 @@ describe('cdk-nag AWS Solutions checks', () => {
     ]);
     for (const reason of acks.values()) assert.ok(reason.length > 80, reason);
     // They sit on the function's policy and on the queue, not on the stack.
-    const onPolicy = acknowledgements(stack.rotator.policy );
-    assert.equal(onPolicy.size, 3);
-    const onQueue = acknowledgements(stack.rotator.deadLetterQueue );
-    assert.deepEqual([...onQueue.keys()], ['AwsSolutions-SQS3']);
+    const onPolicy = acknowledgements(stack.rotator.policy);
+    assert.equal(onPolicy.size, 4);
+    for (const queue of [stack.rotator.deadLetterQueue, stack.rotator.sweepDeadLetterQueue]) {
+      assert.deepEqual([...acknowledgements(queue).keys()], ['AwsSolutions-SQS3']);
+    }
+    // ListSecrets is acknowledged for the reason that it has no resource-level permission.
+    assert.match(acks.get('AwsSolutions-IAM5[Resource::*]')!, /ListSecrets.*supports no resource-level permission/);
     assert.ok(!stack.node.metadata.some((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY));
     // The nested stacks of secrets need none.
     for (const shard of stack.rotator.shards.values()) assert.equal(acknowledgements(shard).size, 0);
@@ -62,6 +66,7 @@ describe('cdk-nag AWS Solutions checks', () => {
   it('acknowledge no SES wildcard when there is no sender', () => {
     const { stack } = synthStack({ users: [{ name: 'alice' }] });
     assert.deepEqual([...acknowledgements(stack).keys()].sort(), [
+      'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/rotated/TestRotator/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:TestRotator/*]',
       'AwsSolutions-SQS3',

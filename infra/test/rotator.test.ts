@@ -23,6 +23,18 @@ const FUNCTION_ID = logicalId(rotator.function);
 const FUNCTION_ARN = { 'Fn::GetAtt': [FUNCTION_ID, 'Arn'] };
 const TOPIC = { Ref: LOGICAL_IDS.alertTopic };
 const ALICE = secretLogicalId('alice');
+/** Every alarm of a stack, by the suffix of its name, in the order of the key policy. */
+const ALARM_SUFFIXES = [
+  'FunctionErrors',
+  'AlertDeliveryFailures',
+  'UndeliveredAlerts',
+  'RotationStepFailed',
+  'StuckRotations',
+  'OverdueRotations',
+  'OldKeysInUse',
+  'SweepErrors',
+  'MissedSweeps',
+];
 const BOB = secretLogicalId('bob');
 
 /** The template of each secret shard of a stack, by the shard's logical id in the parent. */
@@ -75,7 +87,10 @@ describe('the Lambda function', () => {
           ROTATOR_ALERT_TOPIC_ARN: TOPIC,
           ROTATOR_SENDER_EMAIL: 'rotator@example.com',
           ROTATOR_DEFAULT_NOTIFY_EMAIL: 'security@example.com',
-          ROTATOR_OLD_KEY: 'delete',
+          ROTATOR_OLD_KEY: 'grace',
+          ROTATOR_GRACE: '24h',
+          ROTATOR_GRACE_MAX: '7d',
+          ROTATOR_USAGE_LAG: '4h',
           ROTATOR_TEST_TIMEOUT_SECS: '60',
         }),
       },
@@ -129,7 +144,7 @@ describe('the Lambda function', () => {
 
 describe('the execution role', () => {
   it('is assumable by Lambda only and carries no managed or inline policy of its own', () => {
-    const { resource } = only(template, 'AWS::IAM::Role');
+    const resource = template.findResources('AWS::IAM::Role')[logicalId(rotator.role)];
     assert.deepEqual(resource.Properties.AssumeRolePolicyDocument, {
       Version: '2012-10-17',
       Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }],
@@ -145,6 +160,7 @@ describe('the execution role', () => {
       Object.keys(statementsOf(template)).sort(),
       [
         'EncryptAlerts',
+        'ListSecretsForTheSweep',
         'ManageAccessKeysOfManagedUsers',
         'PublishAlerts',
         'RotateManagedSecrets',
@@ -166,6 +182,7 @@ describe('the execution role', () => {
     assert.deepEqual(IAM_KEY_ACTIONS.slice().sort(), [
       'iam:CreateAccessKey',
       'iam:DeleteAccessKey',
+      'iam:GetAccessKeyLastUsed',
       'iam:ListAccessKeys',
       'iam:ListUserTags',
       'iam:UpdateAccessKey',
@@ -226,6 +243,7 @@ describe('the execution role', () => {
     assert.deepEqual(SECRET_ACTIONS.slice().sort(), [
       'secretsmanager:DescribeSecret',
       'secretsmanager:GetSecretValue',
+      'secretsmanager:ListSecretVersionIds',
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
     ]);
@@ -276,11 +294,18 @@ describe('the execution role', () => {
     assert.equal(resource.Properties.Environment.Variables.ROTATOR_DEFAULT_NOTIFY_EMAIL, undefined);
   });
 
-  it('uses no wildcard action and no "*" resource', () => {
-    for (const statement of Object.values(statementsOf(template))) {
+  it('uses no wildcard action, and the "*" resource only for ListSecrets, which has no other', () => {
+    for (const [sid, statement] of Object.entries(statementsOf(template))) {
       for (const action of [statement.Action].flat()) assert.ok(!action.includes('*'), action);
-      for (const resource of [statement.Resource].flat()) assert.notEqual(resource, '*');
+      if (sid === 'ListSecretsForTheSweep') continue;
+      for (const resource of [statement.Resource].flat()) assert.notEqual(resource, '*', sid);
     }
+    assert.deepEqual(statementsOf(template).ListSecretsForTheSweep, {
+      Sid: 'ListSecretsForTheSweep',
+      Effect: 'Allow',
+      Action: 'secretsmanager:ListSecrets',
+      Resource: '*',
+    });
   });
 
   it('is the only grant: no policy names GetRandomPassword or any other action', () => {
@@ -317,7 +342,7 @@ describe('the alert topic', () => {
               Condition: {
                 StringEquals: { 'aws:SourceAccount': account },
                 ArnEquals: {
-                  'aws:SourceArn': ['FunctionErrors', 'AlertDeliveryFailures', 'UndeliveredAlerts'].map((name) =>
+                  'aws:SourceArn': ALARM_SUFFIXES.map((name) =>
                     join('arn:', partition, ':cloudwatch:', region, ':', account, `:alarm:TestRotator-${name}`),
                   ),
                 },
@@ -340,7 +365,7 @@ describe('the alert topic', () => {
     const alarms = template.findResources('AWS::CloudWatch::Alarm');
     assert.deepEqual(
       Object.values(alarms).map((alarm: any) => alarm.Properties.AlarmName).sort(),
-      ['TestRotator-AlertDeliveryFailures', 'TestRotator-FunctionErrors', 'TestRotator-UndeliveredAlerts'],
+      ALARM_SUFFIXES.map((suffix) => `TestRotator-${suffix}`).sort(),
     );
     const { resource } = only(template, 'AWS::KMS::Key');
     const events = resource.Properties.KeyPolicy.Statement.find((s: any) => s.Principal?.Service === 'events.amazonaws.com');
@@ -372,9 +397,12 @@ describe('the alert topic', () => {
         Action: 'sns:Publish',
         Condition: {
           ArnEquals: {
-            'aws:SourceArn': [rotator.errorsAlarm, rotator.failedDeliveriesAlarm, rotator.deadLettersAlarm].map((alarm) => ({
-              'Fn::GetAtt': [logicalId(alarm), 'Arn'],
-            })),
+            'aws:SourceArn': [
+              rotator.errorsAlarm,
+              rotator.failedDeliveriesAlarm,
+              rotator.deadLettersAlarm,
+              ...Object.values(rotator.metricAlarms),
+            ].map((alarm) => ({ 'Fn::GetAtt': [logicalId(alarm), 'Arn'] })),
           },
           StringEquals: { 'aws:SourceAccount': account },
         },
@@ -569,10 +597,11 @@ describe('the alerting', () => {
     const [target] = only(template, 'AWS::Events::Rule').resource.Properties.Targets;
     assert.deepEqual(target.DeadLetterConfig, { Arn: { 'Fn::GetAtt': [LOGICAL_IDS.deadLetterQueue, 'Arn'] } });
     assert.deepEqual(target.RetryPolicy, { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 });
-    const queue = only(template, 'AWS::SQS::Queue');
-    assert.equal(queue.id, LOGICAL_IDS.deadLetterQueue);
-    assert.deepEqual(queue.resource.Properties, { MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
-    const policy = only(template, 'AWS::SQS::QueuePolicy').resource.Properties;
+    const queue = template.findResources('AWS::SQS::Queue')[LOGICAL_IDS.deadLetterQueue];
+    assert.deepEqual(queue.Properties, { MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true });
+    const policy = (Object.values(template.findResources('AWS::SQS::QueuePolicy')) as any[]).find(
+      (p) => p.Properties.Queues[0].Ref === LOGICAL_IDS.deadLetterQueue,
+    ).Properties;
     const QUEUE_ARN = { 'Fn::GetAtt': [LOGICAL_IDS.deadLetterQueue, 'Arn'] };
     assert.deepEqual(policy.Queues, [{ Ref: LOGICAL_IDS.deadLetterQueue }]);
     assert.deepEqual(policy.PolicyDocument.Statement, [

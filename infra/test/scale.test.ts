@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { RESOURCES_PER_USER, SHARD_COUNT, shardId, shardOf } from '../lib/shards';
+import { MAX_MEMBER_ACCOUNTS } from '../lib/config';
+import { RESOURCES_PER_USER, SHARD_COUNT, shardId, shardOf, userKey } from '../lib/shards';
 import { secretLogicalId } from '../lib/rotator';
 import { SCALE_USERS, scaleConfig, scaleUsers } from '../scripts/scale-config';
 import { synthStack, testApp } from './support/fixtures';
@@ -94,6 +95,14 @@ describe(`a deployment of ${SCALE_USERS} users`, () => {
     assert.equal(Object.values(parent.Resources).filter((r: any) => r.Type.startsWith('AWS::IAM::') && r.Type.endsWith('Policy')).length, 1);
   });
 
+  it(`keeps the role's policy within IAM's quota with ${MAX_MEMBER_ACCOUNTS} named member accounts and the longest role name`, (t) => {
+    const users = Array.from({ length: MAX_MEMBER_ACCOUNTS }, (_, i) => ({ name: 'svc', account: String(100_000_000_000 + i) }));
+    const config = { ...scaleConfig(2), organization: undefined, users, memberRoleName: 'M'.repeat(64) };
+    const size = policySize(rolePolicy(synthStack(config, testApp(), STACK_NAME).template.toJSON()).Properties.PolicyDocument);
+    t.diagnostic(`role policy with ${MAX_MEMBER_ACCOUNTS} member roles: ${size} characters at worst`);
+    assert.ok(size < POLICY_QUOTAS.roleInline, `policy of ${size} characters`);
+  });
+
   it('keeps the key, topic and queue policies and the event pattern within their quotas', (t) => {
     const ofType = (type: string) => Object.values(parent.Resources).filter((r: any) => r.Type === type) as any[];
     const key = policySize(ofType('AWS::KMS::Key')[0].Properties.KeyPolicy);
@@ -107,12 +116,30 @@ describe(`a deployment of ${SCALE_USERS} users`, () => {
     assert.ok(pattern < POLICY_QUOTAS.eventPattern);
   });
 
-  it('puts each user\'s secret, named after the user, in the shard of its name', () => {
+  it('puts each user\'s secret, named after its account and user, in the shard of that key', () => {
     const byShard = shardTemplatesOf(parent, assembly.directory);
-    for (const user of scaleUsers(SCALE_USERS)) {
-      const secret = byShard.get(shardId(shardOf(user.name)))?.Resources[secretLogicalId(user.name)];
-      assert.equal(secret?.Properties.Name, `${STACK_NAME}/${user.name}`, user.name);
+    const users = scaleUsers(SCALE_USERS);
+    for (const user of users) {
+      const key = userKey(user);
+      const secret = byShard.get(shardId(shardOf(key)))?.Resources[secretLogicalId(key)];
+      assert.equal(secret?.Properties.Name, `${STACK_NAME}/${key}`, key);
+      assert.deepEqual(JSON.parse(secret.Properties.SecretString), { UserName: user.name, ...(user.account ? { AccountId: user.account } : {}) });
     }
+    // Users of the same name in the central and a member account have secrets of their own.
+    const namesakes = users.filter((user) => user.account && users.some((other) => !other.account && other.name === user.name));
+    assert.ok(namesakes.length >= 10, `${namesakes.length} namesakes`);
+    assert.equal(new Set(users.map(userKey)).size, SCALE_USERS);
+  });
+
+  it('rolls the member role out to the organization with a StackSet within CloudFormation\'s TemplateBody quota', (t) => {
+    const stackSets = Object.values(parent.Resources).filter((r: any) => r.Type === 'AWS::CloudFormation::StackSet') as any[];
+    assert.equal(stackSets.length, 1);
+    const bytes = stackSets[0].Properties.TemplateBody.length;
+    t.diagnostic(`member template ${bytes} bytes`);
+    assert.ok(bytes < 51_200 / 4);
+    // The organization's grant stays one statement however many member accounts the users name.
+    const statements = rolePolicy(parent).Properties.PolicyDocument.Statement.filter((s: any) => s.Action === 'sts:AssumeRole');
+    assert.deepEqual(statements.map((s: any) => s.Sid), ['AssumeMemberRolesInOrganization']);
   });
 
   it('moves, changes or replaces no existing secret when a user is added', () => {

@@ -1,4 +1,4 @@
-//! The grant check of `cargo xtask ci`: every AWS operation that the function binary called in the end-to-end tests is granted to its role, and every action granted is one it calls.
+//! The grant check of `cargo xtask ci`: every AWS operation that the function binary called in the end-to-end tests is granted to its role (and, for IAM, to the member role that it assumes in other accounts), and every action granted is one it calls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -49,6 +49,23 @@ const SERVICES: &[(&str, &str)] = &[
     ("sesv2", "ses"),
 ];
 
+/// The IAM service prefix whose calls the function makes with a member role's credentials when the user lives in
+/// another account (contract §3): every IAM call for that user, and nothing else.
+const MEMBER_SERVICE: &str = "iam";
+
+/// The action with which the function assumes a member role.
+const ASSUME_MEMBER_ROLE: &str = "sts:AssumeRole";
+
+/// The actions granted to the roles that the function's calls use, as the synthesized app defines them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// The function's own role.
+    pub function: BTreeSet<String>,
+    /// The member role that the function assumes in other accounts, when the app defines one (a StackSet of
+    /// the central stack); `None` when it does not.
+    pub member: Option<BTreeSet<String>>,
+}
+
 /// The IAM action of a recorded `<service>:<Operation>` line, or `None` when the operation needs no grant.
 pub fn action_of(operation: &str) -> Result<Option<String>> {
     let Some((service, name)) = operation.split_once(':') else {
@@ -75,7 +92,13 @@ pub fn action_of(operation: &str) -> Result<Option<String>> {
 
 /// The problems found when the actions that the binary needs (by operation) are compared with the
 /// actions granted. IAM action names ignore case, so the comparison does too.
-pub fn compare(called: &BTreeSet<String>, granted: &BTreeSet<String>) -> Result<Vec<String>> {
+///
+/// The recorded operations do not say which credentials made them. The function's role must grant every one,
+/// since the users of its own account are reached with it. The member role must grant every IAM operation,
+/// since a user of another account is reached with it only (the end-to-end tests rotate both kinds), and
+/// nothing else. A role that grants more than the binary called fails the check, as does an `sts:AssumeRole`
+/// without a member role in the app to hold the IAM grants of other accounts.
+pub fn compare(called: &BTreeSet<String>, grants: &Grants) -> Result<Vec<String>> {
     let key = |action: &str| action.to_ascii_lowercase();
     let mut needed: BTreeMap<String, (String, String)> = BTreeMap::new();
     for operation in called {
@@ -83,7 +106,7 @@ pub fn compare(called: &BTreeSet<String>, granted: &BTreeSet<String>) -> Result<
             needed.insert(key(&action), (action, operation.clone()));
         }
     }
-    let granted: BTreeMap<String, &String> = granted.iter().map(|a| (key(a), a)).collect();
+    let granted: BTreeMap<String, &String> = grants.function.iter().map(|a| (key(a), a)).collect();
     let allowed: BTreeMap<String, &str> = GRANTED_NOT_CALLED
         .iter()
         .map(|(action, why)| (key(action), *why))
@@ -102,7 +125,7 @@ pub fn compare(called: &BTreeSet<String>, granted: &BTreeSet<String>) -> Result<
         }
     }
     for (k, action) in &granted {
-        if action.contains('*') || action.contains('?') {
+        if is_wildcard(action) {
             problems.push(format!(
                 "the role is granted the wildcard action {action}: grant the exact actions the binary calls"
             ));
@@ -121,7 +144,69 @@ pub fn compare(called: &BTreeSet<String>, granted: &BTreeSet<String>) -> Result<
             ));
         }
     }
+    problems.extend(compare_member(&needed, grants.member.as_ref()));
     Ok(problems)
+}
+
+/// Whether an action names more than one action.
+fn is_wildcard(action: &str) -> bool {
+    action.contains('*') || action.contains('?')
+}
+
+/// The problems of the member role: it must grant exactly the IAM actions that the binary needs, and exist
+/// whenever the binary assumes one. `needed` is keyed by the lower-cased action.
+fn compare_member(
+    needed: &BTreeMap<String, (String, String)>,
+    member: Option<&BTreeSet<String>>,
+) -> Vec<String> {
+    let assumes = needed.contains_key(&ASSUME_MEMBER_ROLE.to_ascii_lowercase());
+    let Some(member) = member else {
+        return if assumes {
+            vec![format!(
+                "the binary calls {ASSUME_MEMBER_ROLE}, but the synthesized app defines no member role whose IAM \
+                 grants could be checked: synthesize a configuration with an organization (its StackSet holds \
+                 the member role)"
+            )]
+        } else {
+            Vec::new()
+        };
+    };
+    let mut problems = Vec::new();
+    if !assumes {
+        problems.push(format!(
+            "the app defines a member role, but the binary never called {ASSUME_MEMBER_ROLE} in the end-to-end \
+             tests: test a user of a member account, or remove the member role"
+        ));
+    }
+    let granted: BTreeMap<String, &String> =
+        member.iter().map(|a| (a.to_ascii_lowercase(), a)).collect();
+    let prefix = format!("{MEMBER_SERVICE}:");
+    for (k, (action, operation)) in needed {
+        if assumes && k.starts_with(&prefix) && !granted.contains_key(k) {
+            problems.push(format!(
+                "the binary calls {operation}, which it makes with the member role for users of other \
+                 accounts, but the member role is not granted {action}"
+            ));
+        }
+    }
+    for (k, action) in &granted {
+        if is_wildcard(action) {
+            problems.push(format!(
+                "the member role is granted the wildcard action {action}: grant the exact actions the binary calls"
+            ));
+        } else if !k.starts_with(&prefix) {
+            problems.push(format!(
+                "the member role is granted {action}, but the function makes only {MEMBER_SERVICE} calls with \
+                 it: remove the grant"
+            ));
+        } else if !needed.contains_key(k) {
+            problems.push(format!(
+                "the member role is granted {action}, which the binary never called in the end-to-end tests: \
+                 remove the grant"
+            ));
+        }
+    }
+    problems
 }
 
 /// The operations recorded in the files of `dir` that were written at or after `since`.
@@ -162,8 +247,34 @@ pub fn recorded_operations(dir: &Path, since: SystemTime) -> Result<BTreeSet<Str
     Ok(operations)
 }
 
-/// The actions granted to the function's role in the app synthesized into `cdk_out`, nested stacks included.
-pub fn granted_actions(cdk_out: &Path) -> Result<BTreeSet<String>> {
+/// Reads the output of infra/scripts/granted-actions.ts: `function <action>` and `member <action>` lines, and a
+/// bare `member` line for a member role without any grant.
+pub fn parse_grants(text: &str) -> Result<Grants> {
+    let mut grants = Grants::default();
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        let (role, action) = line.split_once(' ').unwrap_or((line, ""));
+        let action = action.trim();
+        match role {
+            "function" if !action.is_empty() => {
+                grants.function.insert(action.to_string());
+            }
+            "member" => {
+                let member = grants.member.get_or_insert_with(BTreeSet::new);
+                if !action.is_empty() {
+                    member.insert(action.to_string());
+                }
+            }
+            _ => bail!(
+                "granted-actions.ts printed {line:?}, which is neither `function <action>` nor `member [<action>]`"
+            ),
+        }
+    }
+    Ok(grants)
+}
+
+/// The actions granted to the function's role and to its member role in the app synthesized into `cdk_out`,
+/// nested stacks and StackSets included.
+pub fn granted_actions(cdk_out: &Path) -> Result<Grants> {
     let output = Command::new("node")
         .current_dir(root().join("infra"))
         .args(["--import", "tsx", "scripts/granted-actions.ts"])
@@ -176,20 +287,16 @@ pub fn granted_actions(cdk_out: &Path) -> Result<BTreeSet<String>> {
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    let actions: BTreeSet<String> = String::from_utf8(output.stdout)
-        .context("granted-actions.ts printed no UTF-8")?
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(String::from)
-        .collect();
-    if actions.is_empty() {
+    let grants = parse_grants(
+        &String::from_utf8(output.stdout).context("granted-actions.ts printed no UTF-8")?,
+    )?;
+    if grants.function.is_empty() {
         bail!(
             "the synthesized app in {} grants its function nothing",
             cdk_out.display()
         );
     }
-    Ok(actions)
+    Ok(grants)
 }
 
 /// The check of `cargo xtask ci`: the operations recorded since `since` against the grant synthesized into `cdk_out`.
@@ -199,14 +306,21 @@ pub fn check(cdk_out: &Path, since: SystemTime) -> Result<()> {
     let problems = compare(&called, &granted)?;
     if !problems.is_empty() {
         bail!(
-            "the role's grant and the binary's calls differ:\n  {}",
+            "the roles' grants and the binary's calls differ:\n  {}",
             problems.join("\n  ")
         );
     }
     println!(
-        "grant check: the binary called {} operations, the role is granted {} actions, and they match",
+        "grant check: the binary called {} operations; the function's role is granted {} actions{}, and they match",
         called.len(),
-        granted.len()
+        granted.function.len(),
+        granted
+            .member
+            .as_ref()
+            .map_or(String::new(), |member| format!(
+                ", the member role {}",
+                member.len()
+            ))
     );
     Ok(())
 }
@@ -219,51 +333,75 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
-    /// What the role of the example configuration is granted.
-    const GRANTED: &[&str] = &[
+    /// The IAM actions of the function's role and of the member role alike.
+    const IAM: &[&str] = &[
         "iam:CreateAccessKey",
         "iam:DeleteAccessKey",
+        "iam:GetAccessKeyLastUsed",
         "iam:ListAccessKeys",
         "iam:ListUserTags",
         "iam:TagUser",
         "iam:UntagUser",
         "iam:UpdateAccessKey",
+    ];
+
+    /// What the function's role of a configuration with an organization is granted, IAM aside.
+    const GRANTED: &[&str] = &[
         "kms:Decrypt",
         "kms:GenerateDataKey",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
+        "secretsmanager:ListSecretVersionIds",
+        "secretsmanager:ListSecrets",
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecretVersionStage",
         "ses:SendEmail",
         "sns:Publish",
+        "sts:AssumeRole",
     ];
 
-    /// What a full run of the end-to-end tests calls.
+    /// What a full run of the end-to-end tests calls, IAM aside.
     const CALLED: &[&str] = &[
-        "iam:CreateAccessKey",
-        "iam:DeleteAccessKey",
-        "iam:ListAccessKeys",
-        "iam:ListUserTags",
-        "iam:TagUser",
-        "iam:UntagUser",
-        "iam:UpdateAccessKey",
         "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
+        "secretsmanager:ListSecretVersionIds",
+        "secretsmanager:ListSecrets",
         "secretsmanager:PutSecretValue",
         "secretsmanager:UpdateSecretVersionStage",
         "sesv2:SendEmail",
         "sns:Publish",
+        "sts:AssumeRole",
         "sts:GetCallerIdentity",
     ];
 
+    fn called() -> BTreeSet<String> {
+        set(CALLED).into_iter().chain(set(IAM)).collect()
+    }
+
+    fn grants() -> Grants {
+        Grants {
+            function: set(GRANTED).into_iter().chain(set(IAM)).collect(),
+            member: Some(set(IAM)),
+        }
+    }
+
     #[test]
-    fn matching_calls_and_grant_pass() {
-        assert_eq!(
-            compare(&set(CALLED), &set(GRANTED)).unwrap(),
-            Vec::<String>::new()
-        );
+    fn matching_calls_and_grants_pass() {
+        assert_eq!(compare(&called(), &grants()).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_single_account_app_passes_without_a_member_role() {
+        let called: BTreeSet<String> = called()
+            .into_iter()
+            .filter(|op| op != "sts:AssumeRole")
+            .collect();
+        let mut grants = grants();
+        grants.function.remove("sts:AssumeRole");
+        grants.member = None;
+        assert_eq!(compare(&called, &grants).unwrap(), Vec::<String>::new());
     }
 
     #[test]
@@ -285,46 +423,121 @@ mod tests {
 
     #[test]
     fn a_call_without_a_grant_is_named() {
-        let mut called = set(CALLED);
-        called.insert("iam:GetAccessKeyLastUsed".into());
-        called.insert("sts:AssumeRole".into());
-        let problems = compare(&called, &set(GRANTED)).unwrap();
+        let mut grants = grants();
+        grants.function.remove("iam:GetAccessKeyLastUsed");
+        grants.function.remove("secretsmanager:ListSecrets");
+        let problems = compare(&called(), &grants).unwrap();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains(
             "calls iam:GetAccessKeyLastUsed, but the role is not granted iam:GetAccessKeyLastUsed"
         ));
+        assert!(problems[1].contains(
+            "calls secretsmanager:ListSecrets, but the role is not granted secretsmanager:ListSecrets"
+        ));
+    }
+
+    #[test]
+    fn an_iam_call_that_the_member_role_lacks_is_named() {
+        // The function's role alone does not do: a user of another account is reached with the member role.
+        let mut grants = grants();
+        grants
+            .member
+            .as_mut()
+            .unwrap()
+            .remove("iam:GetAccessKeyLastUsed");
+        let problems = compare(&called(), &grants).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[1]
+            problems[0].contains(
+                "calls iam:GetAccessKeyLastUsed, which it makes with the member role for users of other \
+                 accounts, but the member role is not granted iam:GetAccessKeyLastUsed"
+            ),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn assume_role_without_a_member_role_in_the_app_fails() {
+        let mut grants = grants();
+        grants.member = None;
+        let problems = compare(&called(), &grants).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .contains("calls sts:AssumeRole, but the synthesized app defines no member role")
+        );
+        // Nor may the function's role lack the grant itself.
+        let mut grants = self::grants();
+        grants.function.remove("sts:AssumeRole");
+        let problems = compare(&called(), &grants).unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
                 .contains("calls sts:AssumeRole, but the role is not granted sts:AssumeRole")
         );
     }
 
     #[test]
-    fn an_unused_grant_is_named() {
-        let called: BTreeSet<String> = set(CALLED)
+    fn a_member_role_that_is_never_assumed_or_grants_more_is_named() {
+        let called: BTreeSet<String> = called()
             .into_iter()
-            .filter(|op| op != "iam:UpdateAccessKey" && op != "sesv2:SendEmail")
+            .filter(|op| op != "sts:AssumeRole" && op != "iam:UntagUser")
             .collect();
-        let problems = compare(&called, &set(GRANTED)).unwrap();
+        let mut grants = grants();
+        grants.function.remove("sts:AssumeRole");
+        grants.function.remove("iam:UntagUser");
+        let member = grants.member.as_mut().unwrap();
+        member.insert("sns:Publish".into());
+        member.insert("iam:*".into());
+        let problems = compare(&called, &grants).unwrap();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(
+            problems[0]
+                .contains("defines a member role, but the binary never called sts:AssumeRole")
+        );
+        assert!(problems[1].contains("member role is granted the wildcard action iam:*"));
+        assert!(
+            problems[2]
+                .contains("member role is granted iam:UntagUser, which the binary never called")
+        );
+        assert!(
+            problems[3].contains(
+                "member role is granted sns:Publish, but the function makes only iam calls"
+            )
+        );
+    }
+
+    #[test]
+    fn an_unused_grant_is_named() {
+        let called: BTreeSet<String> = called()
+            .into_iter()
+            .filter(|op| op != "secretsmanager:ListSecretVersionIds" && op != "sesv2:SendEmail")
+            .collect();
+        let problems = compare(&called, &grants()).unwrap();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("granted iam:UpdateAccessKey, which the binary never called"));
+        assert!(problems[0].contains(
+            "granted secretsmanager:ListSecretVersionIds, which the binary never called"
+        ));
         assert!(problems[1].contains("granted ses:SendEmail, which the binary never called"));
     }
 
     #[test]
     fn a_wildcard_grant_is_refused() {
-        let mut granted = set(GRANTED);
-        granted.insert("iam:*".into());
-        let problems = compare(&set(CALLED), &granted).unwrap();
+        let mut grants = grants();
+        grants.function.insert("iam:*".into());
+        let problems = compare(&called(), &grants).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("wildcard action iam:*"));
     }
 
     #[test]
     fn action_names_ignore_case() {
-        let called = set(&["iam:createaccesskey", "sesv2:sendemail"]);
-        let granted = set(&["iam:CreateAccessKey", "ses:SendEmail"]);
-        let problems = compare(&called, &granted).unwrap();
+        let called = set(&["iam:createaccesskey", "sesv2:sendemail", "sts:assumerole"]);
+        let grants = Grants {
+            function: set(&["iam:CreateAccessKey", "ses:SendEmail", "sts:AssumeRole"]),
+            member: Some(set(&["IAM:CreateAccessKey"])),
+        };
+        let problems = compare(&called, &grants).unwrap();
         // Only the allow-listed actions, which this grant lacks, are reported.
         assert!(
             problems
@@ -337,11 +550,9 @@ mod tests {
     #[test]
     fn the_allow_list_stays_minimal() {
         // An allow-listed action that the role is not granted, or that the binary calls, is reported.
-        let granted: BTreeSet<String> = set(GRANTED)
-            .into_iter()
-            .filter(|a| a != "logs:PutLogEvents")
-            .collect();
-        let problems = compare(&set(CALLED), &granted).unwrap();
+        let mut grants = grants();
+        grants.function.remove("logs:PutLogEvents");
+        let problems = compare(&called(), &grants).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("lists logs:putlogevents"));
         // Every entry is an action that a service other than the binary calls with the role.
@@ -351,6 +562,33 @@ mod tests {
                 "{action}"
             );
             assert!(why.len() > 40, "{action} needs its reason");
+        }
+    }
+
+    #[test]
+    fn parses_the_roles_that_granted_actions_prints() {
+        let grants = parse_grants(
+            "function iam:CreateAccessKey\nfunction sts:AssumeRole\n\nmember iam:CreateAccessKey\n",
+        )
+        .unwrap();
+        assert_eq!(
+            grants,
+            Grants {
+                function: set(&["iam:CreateAccessKey", "sts:AssumeRole"]),
+                member: Some(set(&["iam:CreateAccessKey"])),
+            }
+        );
+        assert_eq!(parse_grants("function sns:Publish\n").unwrap().member, None);
+        assert_eq!(
+            parse_grants("member\n").unwrap().member,
+            Some(BTreeSet::new())
+        );
+        for bad in [
+            "iam:CreateAccessKey",
+            "function",
+            "scheduler lambda:InvokeFunction",
+        ] {
+            assert!(parse_grants(bad).is_err(), "{bad}");
         }
     }
 

@@ -133,18 +133,53 @@ pub fn infra_modules() -> Result<()> {
 /// The number of users of the generated configuration that ci lints and bench times.
 const SCALE_USERS: &str = "5000";
 
-/// The infra checks of `cargo xtask ci`: tests, a synth of the example app and of a generated 5,000-user
-/// app, and cfn-lint on every template of both (nested stacks included). Returns the example's cdk.out,
-/// from which the grant check reads the role's policy.
+/// The infra checks of `cargo xtask ci`: tests, a synth of the example app, of a generated 5,000-user app of
+/// an organization, and of the example's member-account app, and cfn-lint on every template of the three
+/// (nested stacks included; the StackSet's member template is linted in its own file). Returns the 5,000-user
+/// app's cdk.out, from which the grant check reads the policies of the function's role and of the member role
+/// (its StackSet holds the member role; the example names its member account, whose role lives outside the app).
 pub fn infra_checks(venv: &Venv) -> Result<PathBuf> {
     infra_modules()?;
     run(npm().args(["test"]))?;
     let example = synth_example()?;
     let scale = synth_scale()?;
+    let member = synth_member()?;
     let mut templates = templates_in(&example)?;
     templates.extend(templates_in(&scale)?);
+    templates.extend(templates_in(&member)?);
+    templates.extend(stack_set_templates(&scale)?);
     lint(venv, &templates)?;
-    Ok(example)
+    Ok(scale)
+}
+
+/// Writes the TemplateBody of each StackSet of the synth in `out` to a file of its own
+/// (infra/scripts/stack-set-templates.ts), so that cfn-lint checks the member template as well.
+fn stack_set_templates(out: &Path) -> Result<Vec<PathBuf>> {
+    let output = Command::new("node")
+        .current_dir(infra_dir())
+        .args(["--import", "tsx", "scripts/stack-set-templates.ts"])
+        .arg(out)
+        .output()
+        .context("running node infra/scripts/stack-set-templates.ts (Node.js 20 is needed)")?;
+    if !output.status.success() {
+        bail!(
+            "infra/scripts/stack-set-templates.ts failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let written: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if written.is_empty() {
+        bail!(
+            "the synth in {} has no StackSet: the organization's member template is missing",
+            out.display()
+        );
+    }
+    Ok(written)
 }
 
 /// The CloudFormation templates that a synth wrote, the nested stacks' included.
@@ -206,24 +241,49 @@ fn placeholder_artifact() -> Result<PathBuf> {
 /// an earlier synth is left behind.
 fn synth_into(config: &str, out: &Path) -> Result<()> {
     let artifact = placeholder_artifact()?;
+    synth_app(
+        None,
+        out,
+        &[
+            format!("config={config}"),
+            format!("artifactPath={}", artifact.display()),
+        ],
+    )
+}
+
+/// Runs `cdk synth` offline for an app entry (`None`: cdk.json's) with context values into `out`, emptied first.
+fn synth_app(app: Option<&str>, out: &Path, context: &[String]) -> Result<()> {
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
-    run(npm()
-        .args([
-            "exec",
-            "--",
-            "cdk",
-            "synth",
-            "--quiet",
-            "--no-notices",
-            "--output",
-        ])
-        .arg(out)
-        .arg("-c")
-        .arg(format!("config={config}"))
-        .arg("-c")
-        .arg(format!("artifactPath={}", artifact.display())))
+    let mut command = npm();
+    command.args(["exec", "--", "cdk", "synth", "--quiet", "--no-notices"]);
+    if let Some(app) = app {
+        command.args(["--app", app]);
+    }
+    command.arg("--output").arg(out);
+    for value in context {
+        command.arg("-c").arg(value);
+    }
+    run(&mut command)
+}
+
+/// The central role ARN with which ci synthesizes the member app (any role ARN will do offline).
+const PLACEHOLDER_CENTRAL_ROLE: &str =
+    "arn:aws:iam::123456789012:role/IamKeyRotator-RotatorFunctionRole-EXAMPLE";
+
+/// Synthesizes the member-account app (bin/member.ts) with the example configuration, offline.
+fn synth_member() -> Result<PathBuf> {
+    let out = root().join("target/infra-ci/cdk.out.member");
+    synth_app(
+        Some("npx tsx bin/member.ts"),
+        &out,
+        &[
+            "config=rotator.config.example.json".into(),
+            format!("centralRoleArn={PLACEHOLDER_CENTRAL_ROLE}"),
+        ],
+    )?;
+    Ok(out)
 }
 
 /// Synthesizes the app with the example configuration and a placeholder artifact, offline.

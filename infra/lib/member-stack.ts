@@ -1,0 +1,90 @@
+/** The member-account stack: the role IamKeyRotatorMember that the central rotator function assumes to manage the access keys of that account's users, and nothing else. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App, Aws, BootstraplessSynthesizer, CfnOutput, CfnParameter, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import { managedUserStatements } from './user-grants';
+
+/** The parameter through which a StackSet passes the central function's role ARN to every member account. */
+export const CENTRAL_ROLE_PARAMETER = 'CentralRoleArn';
+
+/** The logical id of the member role in its template. */
+export const MEMBER_ROLE_LOGICAL_ID = 'MemberRole';
+
+/** What a role ARN must look like to be trusted (any partition, a 12-digit account, a role name with its path). */
+const ROLE_ARN = '^arn:aws[a-z-]*:iam::\\d{12}:role/[\\w+=,.@/-]{1,512}$';
+
+/** The properties of a MemberStack. */
+export interface MemberStackProps extends StackProps {
+  /**
+   * The ARN of the central function's role (the central stack's FunctionRoleArn output). Absent, the template
+   * takes it as the parameter CentralRoleArn, which is how the central stack's StackSet passes it.
+   */
+  readonly centralRoleArn?: string;
+  /** The name of the member role (ROTATOR_MEMBER_ROLE_NAME of the central function). */
+  readonly roleName: string;
+  /** The external id that the central function passes (ROTATOR_MEMBER_EXTERNAL_ID); none: no condition. */
+  readonly externalId?: string;
+  /** The IAM path of the central deployment's users, such as "/rotated/IamKeyRotator/": the same in every account. */
+  readonly deploymentUserPath: string;
+}
+
+/**
+ * The stack of one member account. It creates the member role only: the managed IAM users of the account are
+ * created by their owners under the deployment's path, as in the central account (the stack must not own them:
+ * removing a user from the configuration would delete the IAM user and every policy attached to it).
+ */
+export class MemberStack extends Stack {
+  /** The role that the central function assumes. */
+  readonly role: iam.Role;
+  /** The ARN that the role trusts: the given one, or the CentralRoleArn parameter. */
+  readonly centralRoleArn: string;
+
+  constructor(scope: Construct, id: string, props: MemberStackProps) {
+    // The stack has no assets, so it needs no bootstrapped account: neither `cdk deploy` in a member account nor
+    // a StackSet instance has a CDK bootstrap stack to rely on.
+    super(scope, id, { synthesizer: new BootstraplessSynthesizer(), ...props });
+    this.centralRoleArn =
+      props.centralRoleArn ??
+      new CfnParameter(this, CENTRAL_ROLE_PARAMETER, {
+        type: 'String',
+        description: "The ARN of the central rotator function's role (the central stack's FunctionRoleArn output).",
+        allowedPattern: ROLE_ARN,
+      }).valueAsString;
+
+    const usersArn = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user${props.deploymentUserPath}*`;
+    this.role = new iam.Role(this, 'MemberRole', {
+      roleName: props.roleName,
+      description: 'Assumed by the central IAM access key rotator to manage the access keys of its users in this account.',
+      // Only the central function's role, by ARN, and only with the external id when one is configured.
+      assumedBy: new iam.ArnPrincipal(this.centralRoleArn),
+      externalIds: props.externalId === undefined ? undefined : [props.externalId],
+      inlinePolicies: { ManageKeysOfRotatedUsers: new iam.PolicyDocument({ statements: managedUserStatements(usersArn) }) },
+    });
+    // A fixed logical id, so that a refactoring of the construct tree never replaces the role.
+    (this.role.node.defaultChild as iam.CfnRole).overrideLogicalId(MEMBER_ROLE_LOGICAL_ID);
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${props.deploymentUserPath}*]`,
+      reason:
+        `The wildcard is the central deployment's user path ${props.deploymentUserPath} in this account: the role may ` +
+        'manage the access keys (and write only its own rotator:* tags) of the users under that path, which exist only ' +
+        'to be rotated by that deployment, and of no other user. A list of user ARNs would change with every user.',
+    });
+    new CfnOutput(this, 'MemberRoleArn', {
+      description: 'The role that the central rotator function assumes in this account.',
+      value: this.role.roleArn,
+    });
+  }
+}
+
+/**
+ * The template of a member stack that takes the central role's ARN as a parameter, for a StackSet's TemplateBody.
+ * It is synthesized in an app of its own, so that it shares nothing with the stack that embeds it.
+ */
+export function memberTemplate(props: Omit<MemberStackProps, 'centralRoleArn'>): Record<string, any> {
+  const app = new App({ analyticsReporting: false, outdir: mkdtempSync(path.join(tmpdir(), 'rotator-member-')) });
+  const stack = new MemberStack(app, 'Member', { ...props, description: 'IAM access key rotator: the member role.' });
+  return app.synth().getStackByName(stack.stackName).template;
+}
