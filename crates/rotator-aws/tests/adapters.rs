@@ -831,3 +831,214 @@ async fn a_user_without_policies_is_access_denied() -> Result<()> {
     assert_eq!(arn, format!("arn:aws:iam::{ACCOUNT}:user/mallory"));
     Ok(())
 }
+
+// The fleet's reads: listing secrets and versions, starting a rotation, a key's last use, the
+// credential report; and IAM in a member account.
+
+#[tokio::test]
+async fn list_secrets_pages_through_every_secret_under_the_prefix_and_no_other() -> Result<()> {
+    let moto = Moto::start().await?;
+    let fx = Fixture::new(&moto).await;
+    let store = secrets(&moto).await;
+    // More than one page of 100, and names that share the prefix's letters but not the prefix.
+    for n in 0..105 {
+        fx.create_secret(&format!("fleet/user{n:03}"), r#"{"UserName":"x"}"#, None)
+            .await?;
+    }
+    for other in ["fleetwood/user1", "other/fleet/user2", "FLEET/user3"] {
+        fx.create_secret(other, r#"{"UserName":"x"}"#, None).await?;
+    }
+    fx.start_rotation("fleet/user007", &new_token()).await?;
+
+    let listed = store.list_secrets("fleet/").await?;
+    let mut names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names.len(), 105, "{:?}", &names[..5]);
+    assert!(names.iter().all(|name| name.starts_with("fleet/user")));
+    let rotating = listed
+        .iter()
+        .find(|s| s.name == "fleet/user007")
+        .context("listed")?;
+    assert!(rotating.rotation_enabled);
+    assert_eq!(rotating.rotation_interval_days, Some(90));
+    assert!(rotating.version_with_stage(AWSPENDING).is_some());
+    assert!(
+        rotating.arn.starts_with("arn:aws:secretsmanager:"),
+        "{}",
+        rotating.arn
+    );
+    let idle = listed
+        .iter()
+        .find(|s| s.name == "fleet/user000")
+        .context("listed")?;
+    assert!(!idle.rotation_enabled);
+    assert_eq!(idle.versions.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn list_versions_gives_each_staged_version_with_its_creation_time() -> Result<()> {
+    let moto = Moto::start().await?;
+    let fx = Fixture::new(&moto).await;
+    let store = secrets(&moto).await;
+    fx.create_secret("iam/alice", r#"{"UserName":"alice"}"#, None)
+        .await?;
+    let first = version_with(&fx, "iam/alice", AWSCURRENT).await?;
+    let token = new_token();
+    fx.start_rotation("iam/alice", &token).await?;
+
+    let mut versions = store.list_versions(&SecretId::new("iam/alice")?).await?;
+    versions.sort_by(|a, b| a.id.cmp(&b.id));
+    let pending = versions
+        .iter()
+        .find(|v| v.id == token)
+        .context("the pending version")?;
+    assert_eq!(pending.stages, [AWSPENDING]);
+    let current = versions
+        .iter()
+        .find(|v| v.id == first)
+        .context("the current version")?;
+    assert_eq!(current.stages, [AWSCURRENT]);
+    let created = pending.created.context("a creation time")?;
+    assert!(created.abs_diff(now()) < 120, "{created} vs {}", now());
+    // moto answers a missing secret here with a 500 (AWS: ResourceNotFoundException), so
+    // only the failure itself is checked.
+    assert!(
+        store
+            .list_versions(&SecretId::new("iam/nobody")?)
+            .await
+            .is_err()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn start_rotation_starts_a_new_version() -> Result<()> {
+    let moto = Moto::start().await?;
+    let fx = Fixture::new(&moto).await;
+    let store = secrets(&moto).await;
+    fx.create_secret("iam/alice", r#"{"UserName":"alice"}"#, None)
+        .await?;
+    // The rotation function is configured by a first RotateSecret (AWS refuses one without it;
+    // moto does not, so the test does not rely on either).
+    fx.start_rotation("iam/alice", &new_token()).await?;
+    let described = store.describe(&SecretId::new("iam/alice")?).await?;
+    let previous_pending = described.version_with_stage(AWSPENDING).map(str::to_owned);
+
+    let version = store
+        .start_rotation(&SecretId::new("iam/alice")?)
+        .await?
+        .context("RotateSecret gives the new version")?;
+    assert_ne!(previous_pending.as_deref(), Some(version.as_str()));
+    // AWS labels the new version AWSPENDING and invokes the configured function. moto forgets
+    // the function when RotateSecret does not name it again, and then moves AWSCURRENT to the
+    // new version itself; either way the new version is a staged version of the secret.
+    let after = store.describe(&SecretId::new("iam/alice")?).await?;
+    assert!(
+        !after.stages_of(&version).is_empty(),
+        "{:?}",
+        after.versions
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn access_key_last_used_reports_when_and_where_a_key_authenticated() -> Result<()> {
+    let moto = Moto::start().await?;
+    let fx = Fixture::new(&moto).await;
+    let iam = iam(&moto).await;
+    fx.create_user("alice").await?;
+    let (id, secret) = fx.create_key("alice").await?;
+    let key = key_id(&id)?;
+
+    let unused = iam.access_key_last_used(&key).await?;
+    assert_eq!(unused.when, None, "{unused:?}");
+    assert_eq!(unused.service, None, "IAM's N/A is no service");
+
+    // moto records a use when it authenticates a request signed with the key.
+    fx.caller_arn(&moto, &id, &secret).await?;
+    let used = iam.access_key_last_used(&key).await?;
+    let when = used.when.context("a last use")?;
+    assert!(when.abs_diff(now()) < 120, "{when}");
+    assert_eq!(used.service.as_deref(), Some("sts"), "{used:?}");
+    assert!(used.region.is_some(), "{used:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_credential_report_lists_each_user_with_its_key_slots() -> Result<()> {
+    let moto = Moto::start().await?;
+    let fx = Fixture::new(&moto).await;
+    let iam = iam(&moto).await;
+    fx.create_user("alice").await?;
+    fx.create_user("bob").await?;
+    fx.create_key("alice").await?;
+    let (second, _) = fx.create_key("alice").await?;
+    iam.set_access_key_status(&user("alice")?, &key_id(&second)?, KeyStatus::Inactive)
+        .await?;
+
+    let report = iam.credential_report().await?;
+    let alice = report
+        .iter()
+        .find(|row| row.user == "alice")
+        .context("alice")?;
+    assert_eq!(alice.keys.len(), 2, "{alice:?}");
+    assert_eq!(
+        alice.keys.iter().filter(|k| k.active).count(),
+        1,
+        "{alice:?}"
+    );
+    assert!(alice.keys.iter().all(|k| k.last_rotated.is_some()));
+    assert!(alice.arn.ends_with(":user/alice"), "{}", alice.arn);
+    let bob = report.iter().find(|row| row.user == "bob").context("bob")?;
+    assert!(bob.keys.is_empty(), "{bob:?}");
+    assert!(report.iter().any(|row| row.user == "admin"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn iam_through_the_member_role_acts_in_the_member_account_and_is_cached() -> Result<()> {
+    use rotator_aws::adapters::AssumedRoleIam;
+    use rotator_core::ports::MemberAccounts;
+
+    let moto = Moto::start().await?;
+    let fx = Fixture::new(&moto).await;
+    moto.create_member_role("111122223333", "IamKeyRotatorMember")
+        .await?;
+    let member = Fixture::in_member_account(&moto, "111122223333", "IamKeyRotatorMember").await?;
+    member.create_user("alice").await?;
+    let (member_key, _) = member.create_key("alice").await?;
+    fx.create_user("alice").await?;
+    let (own_key, _) = fx.create_key("alice").await?;
+
+    let config = moto.sdk_config().await;
+    let requests = RequestCounter::default();
+    let members = AssumedRoleIam::new(
+        aws_sdk_sts::Client::new(&config),
+        config.clone(),
+        requests.clone(),
+    );
+    let role = "arn:aws:iam::111122223333:role/IamKeyRotatorMember";
+    let iam = members.iam_as(role, Some("org-7f3a")).await?;
+    let listed: Vec<String> = iam
+        .list_access_keys(&user("alice")?)
+        .await?
+        .into_iter()
+        .map(|k| k.id.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        listed,
+        [member_key],
+        "the member account's alice, not the central one ({own_key})"
+    );
+
+    requests.take_operations();
+    let again = members.iam_as(role, Some("org-7f3a")).await?;
+    again.list_access_keys(&user("alice")?).await?;
+    assert_eq!(
+        requests.take_operations(),
+        ["iam:ListAccessKeys"],
+        "the credentials are cached: no second AssumeRole"
+    );
+    Ok(())
+}
