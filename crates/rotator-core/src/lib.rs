@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod config;
 pub mod credential_report;
 pub mod error;
+pub mod fleet;
 pub mod ledger;
 pub mod notice;
 pub mod ports;

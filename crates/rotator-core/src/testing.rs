@@ -870,3 +870,72 @@ impl Clock for World {
         self.state().now += duration.as_secs().max(1);
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Helpers for the fleet's tests (`crate::fleet`): schedules, rotations driven through a
+// `Rotator`, time and the calls made.
+// ------------------------------------------------------------------------------------------
+
+impl World {
+    /// Gives `secret` a rotation schedule of `days` days, enabled.
+    pub fn schedule(&self, secret: &str, days: u64) {
+        let mut state = self.state();
+        let found = state.secrets.get_mut(secret).expect("the secret exists");
+        found.rotation_enabled = true;
+        found.rotation_interval_days = Some(days);
+    }
+
+    /// Moves the clock `secs` seconds on.
+    pub fn advance(&self, secs: EpochSecs) {
+        self.state().now += secs;
+    }
+
+    /// How many port calls were made so far (an index for `calls_from`).
+    pub fn call_count(&self) -> usize {
+        self.state().calls.len()
+    }
+
+    /// The port calls made since `from`, in order.
+    pub fn calls_from(&self, from: usize) -> Vec<&'static str> {
+        self.state().calls[from..].to_vec()
+    }
+
+    /// Runs every step of one rotation of `secret` with `token` through `rotator`.
+    pub async fn rotate_with(
+        &self,
+        rotator: &crate::Rotator,
+        secret: &str,
+        token: &str,
+    ) -> Result<(), crate::StepError> {
+        self.start_rotation(secret, token);
+        for step in crate::Step::ALL {
+            self.step_with(rotator, secret, token, step).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one step of `secret`'s rotation `token` through `rotator`.
+    pub async fn step_with(
+        &self,
+        rotator: &crate::Rotator,
+        secret: &str,
+        token: &str,
+        step: crate::Step,
+    ) -> Result<crate::Outcome, crate::StepError> {
+        let event = crate::RotationEvent {
+            step,
+            secret_id: SecretId::new(secret).expect("a valid secret id"),
+            token: ClientRequestToken::new(token).expect("a valid token"),
+            rotation_token: None,
+        };
+        rotator.handle(&event).await
+    }
+
+    /// The access key id that `stage` of `secret` holds.
+    pub fn key_in(&self, secret: &str, stage: &str) -> Option<String> {
+        let state = self.state();
+        let (_, version) = state.secrets.get(secret)?.version_with(stage)?;
+        let value: serde_json::Value = serde_json::from_str(version.value.as_deref()?).ok()?;
+        value["AccessKeyId"].as_str().map(str::to_owned)
+    }
+}

@@ -1,0 +1,369 @@
+//! `rotator status`: the state of each managed secret, decided from its inspection.
+//!
+//! The states, and the precedence when several apply (the first is the row's `state`; all
+//! of them are listed in `states`, in this order):
+//!
+//! 1. `broken`: programs reading the secret fail now. The `AWSCURRENT` key is missing (the
+//!    user does not hold it, or no such user exists), inactive, or the value is not a rotator
+//!    secret or names another user; or `AWSCURRENT` holds no key at all while no rotation is
+//!    in progress (a first rotation in progress is `in-progress`).
+//! 2. `stuck`: an `AWSPENDING` version that is not `AWSCURRENT` is older than the stuck
+//!    threshold ([`DEFAULT_STUCK_AFTER_SECS`], one hour: a rotation's four steps take seconds,
+//!    testSecret waits at most minutes for a new key, and a Lambda invocation at most 15).
+//! 3. `blocked`: the user holds an active key that the secret does not know (no stage and no
+//!    ledger record of this secret's) beside the `AWSCURRENT` key: the next rotation finds no
+//!    room (createSecret deletes neither) and fails.
+//! 4. `old-key-in-use`: the `AWSPREVIOUS` key is still active and IAM reports a use of it
+//!    after the last rotation (IAM reports uses up to about four hours late, so a key shown
+//!    unused may still be in use).
+//! 5. `rotation-disabled`: Secrets Manager will not rotate the secret.
+//! 6. `overdue`: the next rotation's date (or the last rotation plus the interval) has passed
+//!    and no rotation is in progress.
+//! 7. `in-progress`: an `AWSPENDING` version younger than the stuck threshold.
+//! 8. `ok`: none of the above.
+//!
+//! Every state but `ok` and `in-progress` needs attention.
+
+use std::fmt;
+
+use crate::fleet::{FleetError, Inspection, StagedValue, inspect_all, managed_secrets};
+use crate::notice::rfc3339;
+use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus};
+use crate::rotation::Ports;
+use crate::types::AccessKeyId;
+
+/// How old a rotation in progress may get before it counts as stuck: one hour.
+pub const DEFAULT_STUCK_AFTER_SECS: u64 = 3600;
+
+/// IAM's limit of access keys per user.
+const MAX_KEYS_PER_USER: usize = 2;
+
+/// A secret's state, in order of precedence (the most urgent first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    Broken,
+    Stuck,
+    Blocked,
+    OldKeyInUse,
+    RotationDisabled,
+    Overdue,
+    InProgress,
+    Ok,
+}
+
+impl State {
+    /// Every state, in order of precedence.
+    pub const ALL: [State; 8] = [
+        State::Broken,
+        State::Stuck,
+        State::Blocked,
+        State::OldKeyInUse,
+        State::RotationDisabled,
+        State::Overdue,
+        State::InProgress,
+        State::Ok,
+    ];
+
+    /// The state's name in the output (`old-key-in-use`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Broken => "broken",
+            State::Stuck => "stuck",
+            State::Blocked => "blocked",
+            State::OldKeyInUse => "old-key-in-use",
+            State::RotationDisabled => "rotation-disabled",
+            State::Overdue => "overdue",
+            State::InProgress => "in-progress",
+            State::Ok => "ok",
+        }
+    }
+
+    /// Whether an operator must act: every state but `ok` and `in-progress`.
+    pub fn needs_attention(self) -> bool {
+        !matches!(self, State::Ok | State::InProgress)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How `status` decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusOptions {
+    /// A rotation in progress older than this many seconds is stuck.
+    pub stuck_after_secs: u64,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        Self {
+            stuck_after_secs: DEFAULT_STUCK_AFTER_SECS,
+        }
+    }
+}
+
+/// The `AWSCURRENT` key as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentKey {
+    pub id: AccessKeyId,
+    /// When IAM created it; `None` when the user does not hold it.
+    pub created: Option<EpochSecs>,
+    /// Its status; `None` when the user does not hold it.
+    pub status: Option<KeyStatus>,
+}
+
+/// A rotation in progress, as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub version: String,
+    /// Seconds since Secrets Manager created the version, when it dated it.
+    pub age_secs: Option<u64>,
+}
+
+/// One managed secret's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    pub secret: String,
+    pub arn: String,
+    pub user: String,
+    /// The user's account when the name gives one (`None`: the rotator's own account).
+    pub account: Option<String>,
+    pub key: Option<CurrentKey>,
+    pub rotation_enabled: bool,
+    pub last_rotated: Option<EpochSecs>,
+    pub next_rotation: Option<EpochSecs>,
+    pub pending: Option<Pending>,
+    /// The most urgent state.
+    pub state: State,
+    /// Every state that applies, the most urgent first (`[Ok]` when nothing else does).
+    pub states: Vec<State>,
+    /// One sentence per state that applies besides `ok`, in the same order.
+    pub reasons: Vec<String>,
+}
+
+/// Decides one secret's states at `now`.
+pub fn evaluate(inspection: &Inspection, now: EpochSecs, options: StatusOptions) -> StatusRow {
+    let mut found: Vec<(State, String)> = Vec::new();
+    let pending_age = inspection.pending_age(now);
+    if let Some(problem) = broken(inspection) {
+        found.push((State::Broken, problem));
+    }
+    if let Some(pending) = &inspection.pending {
+        match pending_age {
+            Some(age) if age >= options.stuck_after_secs => found.push((
+                State::Stuck,
+                format!(
+                    "AWSPENDING version {} is {} old (stuck after {})",
+                    pending.version,
+                    duration(age),
+                    duration(options.stuck_after_secs)
+                ),
+            )),
+            age => found.push((
+                State::InProgress,
+                format!(
+                    "AWSPENDING version {} is {}",
+                    pending.version,
+                    age.map_or("of unknown age".to_owned(), |age| format!(
+                        "{} old",
+                        duration(age)
+                    ))
+                ),
+            )),
+        }
+    }
+    // createSecret may delete the AWSPREVIOUS key, an inactive key and the ledger's leftovers,
+    // never the AWSCURRENT key nor an unknown active key: with two of those there is no room.
+    let unknown = inspection.unknown_keys();
+    let kept = unknown.len() + usize::from(inspection.current_key_info().is_some());
+    if !unknown.is_empty() && kept >= MAX_KEYS_PER_USER {
+        found.push((
+            State::Blocked,
+            format!(
+                "{} holds active {} that the secret does not know: the next rotation will fail until it is deleted or deactivated",
+                inspection.user,
+                describe_keys(&unknown)
+            ),
+        ));
+    }
+    if let Some(reason) = old_key_in_use(inspection) {
+        found.push((State::OldKeyInUse, reason));
+    }
+    if !inspection.rotation_enabled {
+        found.push((
+            State::RotationDisabled,
+            "rotation is not enabled on the secret".to_owned(),
+        ));
+    } else if let Some(due) = due(inspection)
+        && due < now
+        && inspection.pending.is_none()
+    {
+        found.push((
+            State::Overdue,
+            format!("the rotation due at {} has not happened", rfc3339(due)),
+        ));
+    }
+    found.sort_by_key(|(state, _)| *state);
+    let states: Vec<State> = if found.is_empty() {
+        vec![State::Ok]
+    } else {
+        found.iter().map(|(state, _)| *state).collect()
+    };
+    StatusRow {
+        secret: inspection.name.clone(),
+        arn: inspection.arn.clone(),
+        user: inspection.user.clone(),
+        account: inspection.account.clone(),
+        key: inspection.current_key().map(|id| {
+            let held = inspection.key_info(id);
+            CurrentKey {
+                id: id.clone(),
+                created: held.and_then(|key| key.created),
+                status: held.map(|key| key.status),
+            }
+        }),
+        rotation_enabled: inspection.rotation_enabled,
+        last_rotated: inspection.last_rotated,
+        next_rotation: inspection.next_rotation,
+        pending: inspection.pending.as_ref().map(|pending| Pending {
+            version: pending.version.clone(),
+            age_secs: pending_age,
+        }),
+        state: states[0],
+        states,
+        reasons: found.into_iter().map(|(_, reason)| reason).collect(),
+    }
+}
+
+/// Why the secret's `AWSCURRENT` does not work, if it does not.
+fn broken(inspection: &Inspection) -> Option<String> {
+    let user = &inspection.user;
+    let Some(current) = &inspection.current else {
+        return Some("no version holds AWSCURRENT".to_owned());
+    };
+    let key = match current.value.as_ref()? {
+        StagedValue::Key(key) => key,
+        StagedValue::NoKey if inspection.pending.is_some() => return None,
+        StagedValue::NoKey => {
+            return Some(
+                "AWSCURRENT holds no access key and no rotation is in progress".to_owned(),
+            );
+        }
+        StagedValue::Invalid(problem) => {
+            return Some(format!("AWSCURRENT is not a rotator secret: {problem}"));
+        }
+        StagedValue::OtherUser(named) => {
+            return Some(format!(
+                "AWSCURRENT names the user {named}, but the secret's name binds {user}"
+            ));
+        }
+    };
+    let Some(keys) = &inspection.keys else {
+        return Some(format!("the IAM user {user} does not exist"));
+    };
+    match keys.iter().find(|held| &held.id == key) {
+        None => Some(format!(
+            "AWSCURRENT holds access key {key}, which {user} does not have (deleted, or another user's)"
+        )),
+        Some(held) if held.status == KeyStatus::Inactive => Some(format!(
+            "AWSCURRENT holds access key {key}, which is inactive"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Why the old key counts as in use, if it does: `AWSPREVIOUS`'s key is active and IAM
+/// reports a use after the last rotation (any use, when the secret was never rotated).
+fn old_key_in_use(inspection: &Inspection) -> Option<String> {
+    let previous = inspection.previous_key_info()?;
+    if previous.status != KeyStatus::Active || inspection.current_key() == Some(&previous.id) {
+        return None;
+    }
+    let used = inspection.previous_last_used.as_ref()?;
+    let when = used.when?;
+    if inspection
+        .last_rotated
+        .is_some_and(|rotated| when <= rotated)
+    {
+        return None;
+    }
+    let place: Vec<&str> = [used.service.as_deref(), used.region.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let place = if place.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", place.join(", "))
+    };
+    Some(format!(
+        "AWSPREVIOUS key {} is still active and was used at {}{place}, after the rotation{}",
+        previous.id,
+        rfc3339(when),
+        inspection
+            .last_rotated
+            .map_or(String::new(), |at| format!(" at {}", rfc3339(at)))
+    ))
+}
+
+/// When the next rotation is due: Secrets Manager's date, else the last rotation plus the
+/// interval.
+fn due(inspection: &Inspection) -> Option<EpochSecs> {
+    inspection
+        .next_rotation
+        .or_else(|| Some(inspection.last_rotated? + inspection.rotation_interval_days? * 86_400))
+}
+
+fn describe_keys(keys: &[&AccessKeyInfo]) -> String {
+    let ids: Vec<&str> = keys.iter().map(|key| key.id.as_str()).collect();
+    match ids.as_slice() {
+        [one] => format!("key {one}"),
+        many => format!("keys {}", many.join(" and ")),
+    }
+}
+
+/// A duration for people: `45s`, `12m`, `3h 20m`, `5d 2h`.
+pub fn duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => match secs % 3600 / 60 {
+            0 => format!("{}h", secs / 3600),
+            minutes => format!("{}h {minutes}m", secs / 3600),
+        },
+        _ => match secs % 86_400 / 3600 {
+            0 => format!("{}d", secs / 86_400),
+            hours => format!("{}d {hours}h", secs / 86_400),
+        },
+    }
+}
+
+/// The status of every secret whose name starts with `prefix`, in name order. `progress` is
+/// called with the number of secrets once they are listed, then once per secret inspected.
+pub async fn status(
+    ports: &Ports,
+    prefix: &str,
+    options: StatusOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<Vec<StatusRow>, FleetError> {
+    let secrets = managed_secrets(ports, prefix).await?;
+    progress(Progress::Listed(secrets.len()));
+    let inspections = inspect_all(ports, &secrets, &|| progress(Progress::Inspected)).await?;
+    let now = ports.clock.now();
+    Ok(inspections
+        .iter()
+        .map(|inspection| evaluate(inspection, now, options))
+        .collect())
+}
+
+/// What a long fleet operation reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// This many items are to be inspected.
+    Listed(usize),
+    /// One more item is done.
+    Inspected,
+}

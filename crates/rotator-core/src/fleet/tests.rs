@@ -1,0 +1,801 @@
+//! The fleet's tests against the in-memory world: every state and its precedence, every audit
+//! finding, the requests each inspection makes, and the bound on concurrency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::config::OldKeyPolicy;
+use crate::fleet::audit::{AuditOptions, FindingKind, audit};
+use crate::fleet::status::{Progress, State, StatusOptions, StatusRow, evaluate, status};
+use crate::fleet::{CONCURRENCY, account_of, inspect, managed_secrets};
+use crate::ports::{KeyStatus, PortResult, SecretMetadata, SecretStore, VersionInfo, VersionRef};
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Ports, Rotator};
+use crate::secret_value::SecretString;
+use crate::testing::{World, settings};
+use crate::types::{ClientRequestToken, RotationToken, SecretId, Step};
+
+const DAY: u64 = 86_400;
+
+fn token(n: u32) -> String {
+    format!("5e1f0c3a-0000-4000-8000-{n:012}")
+}
+
+fn secret(user: &str) -> String {
+    format!("IamKeyRotator/{user}")
+}
+
+/// A world whose function keeps the old key active (so AWSPREVIOUS stays in use) and a
+/// rotator over it.
+struct Fleet {
+    world: World,
+    rotator: Rotator,
+    tokens: std::cell::Cell<u32>,
+}
+
+impl Fleet {
+    fn new() -> Self {
+        Self::with_policy(OldKeyPolicy::Keep)
+    }
+
+    fn with_policy(policy: OldKeyPolicy) -> Self {
+        let world = World::new();
+        let rotator = Rotator::new(world.ports(), settings(policy));
+        Self {
+            world,
+            rotator,
+            tokens: std::cell::Cell::new(0),
+        }
+    }
+
+    fn next_token(&self) -> String {
+        self.tokens.set(self.tokens.get() + 1);
+        token(self.tokens.get())
+    }
+
+    /// A user and its secret `IamKeyRotator/<user>`, rotated once on a 90-day schedule.
+    async fn managed(&self, user: &str) -> String {
+        let name = secret(user);
+        self.world.add_user(user);
+        self.world
+            .add_secret(&name, &format!(r#"{{"UserName":"{user}"}}"#));
+        self.world.schedule(&name, 90);
+        self.rotate(user).await;
+        name
+    }
+
+    async fn rotate(&self, user: &str) {
+        self.world
+            .rotate_with(&self.rotator, &secret(user), &self.next_token())
+            .await
+            .expect("the rotation completes");
+    }
+
+    /// The secret's metadata, as `ListSecrets` gives it.
+    async fn metadata(&self, user: &str) -> SecretMetadata {
+        let name = secret(user);
+        let listed = self.world.list_secrets(&name).await.expect("lists");
+        listed
+            .into_iter()
+            .find(|m| m.name == name)
+            .expect("the secret is listed")
+    }
+
+    async fn row(&self, user: &str) -> StatusRow {
+        self.row_with(user, StatusOptions::default()).await
+    }
+
+    async fn row_with(&self, user: &str, options: StatusOptions) -> StatusRow {
+        let ports = self.world.ports();
+        let metadata = self.metadata(user).await;
+        let inspection = inspect(&ports, &metadata).await.expect("inspects");
+        evaluate(&inspection, self.world.state().now, options)
+    }
+
+    fn key(&self, user: &str, stage: &str) -> String {
+        self.world
+            .key_in(&secret(user), stage)
+            .expect("the stage holds a key")
+    }
+
+    fn set_status(&self, user: &str, key: &str, status: KeyStatus) {
+        let mut state = self.world.state();
+        let found = state
+            .users
+            .get_mut(user)
+            .expect("user")
+            .keys
+            .iter_mut()
+            .find(|k| k.id == key)
+            .expect("key");
+        found.status = status;
+    }
+}
+
+fn no_progress(_: Progress) {}
+
+#[tokio::test]
+async fn a_rotated_secret_is_ok_and_costs_two_requests() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    fleet.rotate("alice").await;
+    let metadata = fleet.metadata("alice").await;
+    let before = fleet.world.call_count();
+    let inspection = inspect(&fleet.world.ports(), &metadata)
+        .await
+        .expect("inspects");
+    assert_eq!(
+        fleet.world.calls_from(before),
+        ["secretsmanager:GetSecretValue", "iam:ListAccessKeys"]
+    );
+    let row = evaluate(
+        &inspection,
+        fleet.world.state().now,
+        StatusOptions::default(),
+    );
+    assert_eq!(row.state, State::Ok, "{row:?}");
+    assert_eq!(row.states, [State::Ok]);
+    assert!(row.reasons.is_empty());
+    let key = row.key.expect("a current key");
+    assert_eq!(key.id.as_str(), fleet.key("alice", AWSCURRENT));
+    assert_eq!(key.status, Some(KeyStatus::Active));
+    assert_eq!(row.user, "alice");
+    assert_eq!(row.account, None);
+    assert!(row.rotation_enabled);
+    assert!(row.next_rotation.is_some() && row.last_rotated.is_some());
+}
+
+#[tokio::test]
+async fn an_unused_old_key_is_ok_and_one_used_after_the_rotation_is_in_use() {
+    let fleet = Fleet::new();
+    fleet.managed("alice").await;
+    fleet.world.advance(600);
+    fleet.rotate("alice").await;
+    let old = fleet.key("alice", AWSPREVIOUS);
+    // Used before the rotation only (the first rotation's testSecret): not in use.
+    let metadata = fleet.metadata("alice").await;
+    let before = fleet.world.call_count();
+    let inspection = inspect(&fleet.world.ports(), &metadata)
+        .await
+        .expect("inspects");
+    let row = evaluate(
+        &inspection,
+        fleet.world.state().now,
+        StatusOptions::default(),
+    );
+    assert_eq!(row.state, State::Ok, "{row:?}");
+    assert_eq!(
+        fleet.world.calls_from(before),
+        [
+            "secretsmanager:GetSecretValue",
+            "iam:ListAccessKeys",
+            "secretsmanager:GetSecretValue",
+            "iam:GetAccessKeyLastUsed"
+        ],
+        "the old key is read and its last use asked, since it is active"
+    );
+
+    fleet.world.advance(60);
+    fleet.world.use_key(&old, "s3");
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::OldKeyInUse, "{row:?}");
+    assert!(
+        row.reasons[0].contains(&old) && row.reasons[0].contains("s3"),
+        "{:?}",
+        row.reasons
+    );
+    assert!(row.state.needs_attention());
+
+    // Once deactivated, the old key cannot be in use.
+    fleet.set_status("alice", &old, KeyStatus::Inactive);
+    assert_eq!(fleet.row("alice").await.state, State::Ok);
+}
+
+#[tokio::test]
+async fn a_rotation_in_progress_becomes_stuck_after_an_hour() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    let pending = fleet.next_token();
+    fleet.world.start_rotation(&secret("alice"), &pending);
+    fleet
+        .world
+        .step_with(
+            &fleet.rotator,
+            &secret("alice"),
+            &pending,
+            Step::CreateSecret,
+        )
+        .await
+        .expect("createSecret");
+    fleet.world.advance(120);
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::InProgress, "{row:?}");
+    assert!(!row.state.needs_attention());
+    let shown = row.pending.clone().expect("a pending version");
+    assert_eq!(shown.version, pending);
+    assert_eq!(shown.age_secs, Some(120));
+    assert!(
+        !row.states.contains(&State::Blocked),
+        "the pending key is the secret's own: {row:?}"
+    );
+
+    fleet.world.advance(3600);
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Stuck, "{row:?}");
+    assert!(row.reasons[0].contains("1h 2m old"), "{:?}", row.reasons);
+
+    let row = fleet
+        .row_with(
+            "alice",
+            StatusOptions {
+                stuck_after_secs: 2 * 3600,
+            },
+        )
+        .await;
+    assert_eq!(
+        row.state,
+        State::InProgress,
+        "the threshold is the caller's"
+    );
+}
+
+#[tokio::test]
+async fn a_first_rotation_in_progress_is_not_broken_but_a_secret_without_a_key_is() {
+    let fleet = Fleet::new();
+    fleet.world.add_user("alice");
+    fleet
+        .world
+        .add_secret(&secret("alice"), r#"{"UserName":"alice"}"#);
+    fleet.world.schedule(&secret("alice"), 90);
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Broken, "{row:?}");
+    assert!(
+        row.reasons[0].contains("no access key"),
+        "{:?}",
+        row.reasons
+    );
+
+    fleet.world.start_rotation(&secret("alice"), &token(99));
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::InProgress, "{row:?}");
+    assert_eq!(row.key, None);
+}
+
+#[tokio::test]
+async fn a_secret_without_rotation_is_rotation_disabled_and_a_late_one_overdue() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    let name = fleet.managed("alice").await;
+    fleet.world.advance(89 * DAY);
+    assert_eq!(fleet.row("alice").await.state, State::Ok);
+    fleet.world.advance(2 * DAY);
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Overdue, "{row:?}");
+    assert!(row.reasons[0].contains("has not happened"));
+
+    fleet
+        .world
+        .state()
+        .secrets
+        .get_mut(&name)
+        .expect("secret")
+        .rotation_enabled = false;
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::RotationDisabled, "{row:?}");
+    assert_eq!(row.states, [State::RotationDisabled]);
+}
+
+#[tokio::test]
+async fn a_current_key_that_is_gone_inactive_or_foreign_is_broken() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    let name = fleet.managed("alice").await;
+    let key = fleet.key("alice", AWSCURRENT);
+
+    fleet.set_status("alice", &key, KeyStatus::Inactive);
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Broken);
+    assert!(row.reasons[0].contains("inactive"), "{:?}", row.reasons);
+    assert_eq!(row.key.expect("key").status, Some(KeyStatus::Inactive));
+
+    fleet
+        .world
+        .state()
+        .users
+        .get_mut("alice")
+        .expect("alice")
+        .keys
+        .clear();
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Broken);
+    assert!(
+        row.reasons[0].contains("does not have"),
+        "{:?}",
+        row.reasons
+    );
+    assert_eq!(row.key.expect("key").status, None);
+
+    fleet.world.state().users.remove("alice");
+    let row = fleet.row("alice").await;
+    assert!(
+        row.reasons[0].contains("does not exist"),
+        "{:?}",
+        row.reasons
+    );
+
+    fleet.world.add_user("alice");
+    fleet.world.put_current(
+        &name,
+        r#"{"UserName":"bob","AccessKeyId":"AKIAEXAMPLEEXAMPLE1","SecretAccessKey":"x"}"#,
+    );
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Broken);
+    assert!(
+        row.reasons[0].contains("bob") && row.reasons[0].contains("alice"),
+        "{:?}",
+        row.reasons
+    );
+
+    fleet.world.put_current(&name, "not json wJalrXUtnFEMI");
+    let row = fleet.row("alice").await;
+    assert!(
+        row.reasons[0].contains("not a rotator secret"),
+        "{:?}",
+        row.reasons
+    );
+    assert!(
+        !row.reasons[0].contains("wJalrXUtnFEMI"),
+        "the value never reaches the output"
+    );
+}
+
+#[tokio::test]
+async fn an_active_key_the_secret_does_not_know_blocks_the_next_rotation() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    let (by_hand, _) = fleet.world.add_key("alice", KeyStatus::Active);
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Blocked, "{row:?}");
+    assert!(row.reasons[0].contains(&by_hand), "{:?}", row.reasons);
+    // The rotation really fails.
+    let next = fleet.next_token();
+    fleet.world.start_rotation(&secret("alice"), &next);
+    assert!(
+        fleet
+            .world
+            .step_with(&fleet.rotator, &secret("alice"), &next, Step::CreateSecret)
+            .await
+            .is_err()
+    );
+    fleet.world.abandon_rotation(&secret("alice"));
+
+    // An inactive key is deleted to make room: nothing blocks.
+    fleet.set_status("alice", &by_hand, KeyStatus::Inactive);
+    assert_eq!(fleet.row("alice").await.state, State::Ok);
+}
+
+#[tokio::test]
+async fn a_key_that_the_ledger_records_for_an_abandoned_rotation_does_not_block() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    let abandoned = fleet.next_token();
+    fleet.world.start_rotation(&secret("alice"), &abandoned);
+    fleet
+        .world
+        .step_with(
+            &fleet.rotator,
+            &secret("alice"),
+            &abandoned,
+            Step::CreateSecret,
+        )
+        .await
+        .expect("createSecret");
+    fleet.world.abandon_rotation(&secret("alice"));
+    assert_eq!(fleet.world.state().users["alice"].keys.len(), 2);
+    let before = fleet.world.call_count();
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Ok, "{row:?}");
+    assert!(
+        fleet.world.calls_from(before).contains(&"iam:ListUserTags"),
+        "the ledger is read for a key no stage explains"
+    );
+    // And the next rotation indeed succeeds.
+    fleet.rotate("alice").await;
+}
+
+#[tokio::test]
+async fn the_most_urgent_state_wins_and_every_state_is_listed() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    let name = fleet.managed("alice").await;
+    let current = fleet.key("alice", AWSCURRENT);
+    fleet.world.add_key("alice", KeyStatus::Active);
+    fleet.world.start_rotation(&name, &fleet.next_token());
+    fleet.world.advance(2 * 3600);
+    fleet
+        .world
+        .state()
+        .secrets
+        .get_mut(&name)
+        .expect("secret")
+        .rotation_enabled = false;
+    let row = fleet.row("alice").await;
+    assert_eq!(
+        row.states,
+        [State::Stuck, State::Blocked, State::RotationDisabled],
+        "{row:?}"
+    );
+    assert_eq!(row.state, State::Stuck);
+    assert_eq!(row.reasons.len(), 3);
+
+    fleet.set_status("alice", &current, KeyStatus::Inactive);
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Broken, "{row:?}");
+    let mut sorted = row.states.clone();
+    sorted.sort();
+    assert_eq!(sorted, row.states, "listed in order of precedence");
+    assert_eq!(State::ALL.len(), 8);
+}
+
+#[test]
+fn the_account_is_a_twelve_digit_segment_before_the_user() {
+    assert_eq!(
+        account_of("IamKeyRotator/111122223333/alice").as_deref(),
+        Some("111122223333")
+    );
+    assert_eq!(account_of("IamKeyRotator/alice"), None);
+    assert_eq!(account_of("IamKeyRotator/11112222333/alice"), None);
+    assert_eq!(account_of("IamKeyRotator/team-a/alice"), None);
+    assert_eq!(account_of("alice"), None);
+}
+
+#[tokio::test]
+async fn status_lists_the_prefix_in_name_order_with_accounts() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    for user in ["carol", "alice", "bob"] {
+        fleet.managed(user).await;
+    }
+    fleet.world.add_user("dave");
+    fleet
+        .world
+        .add_secret("IamKeyRotator/111122223333/dave", r#"{"UserName":"dave"}"#);
+    fleet
+        .world
+        .add_secret("other/erin", r#"{"UserName":"erin"}"#);
+    let listed = managed_secrets(&fleet.world.ports(), "IamKeyRotator/")
+        .await
+        .expect("lists");
+    let names: Vec<&str> = listed.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "IamKeyRotator/111122223333/dave",
+            "IamKeyRotator/alice",
+            "IamKeyRotator/bob",
+            "IamKeyRotator/carol"
+        ]
+    );
+    let seen = AtomicUsize::new(0);
+    let rows = status(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        StatusOptions::default(),
+        &|progress| {
+            if progress == Progress::Inspected {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+    )
+    .await
+    .expect("status");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(seen.load(Ordering::Relaxed), 4);
+    assert_eq!(rows[0].account.as_deref(), Some("111122223333"));
+    assert_eq!(rows[0].user, "dave");
+    assert!(
+        rows[1..].iter().all(|row| row.state == State::Ok),
+        "{rows:?}"
+    );
+}
+
+/// A secret store that answers after a real pause and counts the calls in flight.
+struct Slow {
+    inner: World,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl Slow {
+    async fn pause<T>(&self, answer: T) -> T {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        answer
+    }
+}
+
+#[async_trait]
+impl SecretStore for Slow {
+    async fn describe(&self, secret: &SecretId) -> PortResult<SecretMetadata> {
+        self.inner.describe(secret).await
+    }
+    async fn get_value<'a>(
+        &self,
+        secret: &SecretId,
+        version: VersionRef<'a>,
+    ) -> PortResult<Option<SecretString>> {
+        let answer = self.inner.get_value(secret, version).await;
+        self.pause(answer).await
+    }
+    async fn put_pending<'a>(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+        rotation_token: Option<&'a RotationToken>,
+    ) -> PortResult<()> {
+        self.inner
+            .put_pending(secret, token, value, rotation_token)
+            .await
+    }
+    async fn update_stage<'a>(
+        &self,
+        secret: &SecretId,
+        stage: &str,
+        move_to: Option<&'a str>,
+        remove_from: Option<&'a str>,
+    ) -> PortResult<()> {
+        self.inner
+            .update_stage(secret, stage, move_to, remove_from)
+            .await
+    }
+    async fn list_secrets(&self, name_prefix: &str) -> PortResult<Vec<SecretMetadata>> {
+        self.inner.list_secrets(name_prefix).await
+    }
+    async fn list_versions(&self, secret: &SecretId) -> PortResult<Vec<VersionInfo>> {
+        self.inner.list_versions(secret).await
+    }
+    async fn start_rotation(&self, secret: &SecretId) -> PortResult<Option<String>> {
+        SecretStore::start_rotation(&self.inner, secret).await
+    }
+}
+
+#[tokio::test]
+async fn inspections_run_concurrently_within_the_bound() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    for n in 0..60 {
+        fleet.managed(&format!("user{n:02}")).await;
+    }
+    let slow = Arc::new(Slow {
+        inner: fleet.world.clone(),
+        in_flight: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+    });
+    let ports = Ports {
+        secrets: slow.clone(),
+        ..fleet.world.ports()
+    };
+    let rows = status(
+        &ports,
+        "IamKeyRotator/",
+        StatusOptions::default(),
+        &no_progress,
+    )
+    .await
+    .expect("status");
+    assert_eq!(rows.len(), 60);
+    let names: Vec<&str> = rows.iter().map(|r| r.secret.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "rows keep the name order");
+    let most = slow.most.load(Ordering::SeqCst);
+    assert!(
+        (2..=CONCURRENCY).contains(&most),
+        "{most} calls were in flight at most"
+    );
+}
+
+#[tokio::test]
+async fn an_error_names_the_call_and_the_secret() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    fleet.world.inject(
+        "iam:ListAccessKeys",
+        crate::testing::Fault::Fail(crate::ports::PortErrorKind::AccessDenied),
+    );
+    let error = status(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        StatusOptions::default(),
+        &no_progress,
+    )
+    .await
+    .expect_err("the call fails");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("ListAccessKeys for alice failed:"),
+        "{text}"
+    );
+}
+
+// The audit.
+
+async fn run_audit(fleet: &Fleet, days: u64) -> crate::fleet::audit::Audit {
+    audit(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        AuditOptions { max_age_days: days },
+        &no_progress,
+    )
+    .await
+    .expect("audits")
+}
+
+fn kinds(audit: &crate::fleet::audit::Audit, user: &str) -> Vec<FindingKind> {
+    audit
+        .findings
+        .iter()
+        .filter(|f| f.user == user)
+        .map(|f| f.kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_old_key_that_no_secret_holds_is_found_and_a_young_one_is_not() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.world.add_user("reporting");
+    let (old, _) = fleet.world.add_key("reporting", KeyStatus::Active);
+    fleet.world.use_key(&old, "s3");
+    fleet.world.advance(100 * DAY);
+    fleet.world.add_user("fresh");
+    let (young, _) = fleet.world.add_key("fresh", KeyStatus::Active);
+    fleet.world.use_key(&young, "s3");
+    fleet.world.add_user("nokeys");
+    let audit = run_audit(&fleet, 90).await;
+    assert_eq!(
+        kinds(&audit, "reporting"),
+        [FindingKind::UnmanagedOldKey, FindingKind::UnusedKey]
+    );
+    let finding = &audit.findings[0];
+    assert_eq!(finding.key, None, "the report has no key ids");
+    assert!(finding.detail.contains("no managed secret"), "{finding:?}");
+    assert!(kinds(&audit, "fresh").is_empty(), "{audit:?}");
+    assert_eq!(audit.users_with_keys, 2);
+    assert_eq!(audit.managed_users, 0);
+    assert_eq!(audit.keys, 2);
+}
+
+#[tokio::test]
+async fn a_managed_key_older_than_the_policy_means_a_broken_rotation() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    fleet.managed("bob").await;
+    let alice_key = fleet.key("alice", AWSCURRENT);
+    fleet.world.use_key(&alice_key, "s3");
+    fleet.world.advance(100 * DAY);
+    fleet.world.use_key(&alice_key, "s3");
+    fleet.rotate("bob").await;
+    let before = fleet.world.call_count();
+    let audit = run_audit(&fleet, 90).await;
+    let calls = fleet.world.calls_from(before);
+    assert_eq!(
+        calls.iter().filter(|c| **c == "iam:ListAccessKeys").count(),
+        2,
+        "one ListAccessKeys per managed user: {calls:?}"
+    );
+    assert_eq!(kinds(&audit, "alice"), [FindingKind::ManagedOldKey]);
+    let finding = &audit.findings[0];
+    assert_eq!(
+        finding.key.as_ref().map(|k| k.as_str()),
+        Some(alice_key.as_str())
+    );
+    assert_eq!(finding.secret.as_deref(), Some("IamKeyRotator/alice"));
+    assert!(kinds(&audit, "bob").is_empty(), "{audit:?}");
+    assert_eq!(audit.managed_users, 2);
+}
+
+#[tokio::test]
+async fn a_managed_users_key_made_by_hand_is_unmanaged_and_two_active_keys_are_found() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    let (by_hand, _) = fleet.world.add_key("alice", KeyStatus::Active);
+    let current = fleet.key("alice", AWSCURRENT);
+    fleet.world.advance(30 * DAY);
+    fleet.world.use_key(&by_hand, "ec2");
+    fleet.world.use_key(&current, "s3");
+    let audit = run_audit(&fleet, 20).await;
+    let alice: Vec<_> = audit
+        .findings
+        .iter()
+        .filter(|f| f.user == "alice")
+        .collect();
+    assert_eq!(
+        alice.iter().map(|f| f.kind).collect::<Vec<_>>(),
+        [
+            FindingKind::UnmanagedOldKey,
+            FindingKind::ManagedOldKey,
+            FindingKind::TwoActiveKeys
+        ],
+        "{alice:?}"
+    );
+    assert_eq!(
+        alice[0].key.as_ref().map(|k| k.as_str()),
+        Some(by_hand.as_str())
+    );
+    assert_eq!(
+        alice[1].key.as_ref().map(|k| k.as_str()),
+        Some(current.as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_unused_key_is_found_and_the_held_previous_key_is_not_unmanaged() {
+    let fleet = Fleet::new();
+    fleet.managed("alice").await;
+    fleet.world.advance(DAY);
+    fleet.rotate("alice").await;
+    let previous = fleet.key("alice", AWSPREVIOUS);
+    let current = fleet.key("alice", AWSCURRENT);
+    fleet.world.advance(10 * DAY);
+    fleet.world.use_key(&current, "s3");
+    let audit = run_audit(&fleet, 5).await;
+    let alice: Vec<_> = audit
+        .findings
+        .iter()
+        .filter(|f| f.user == "alice")
+        .collect();
+    assert_eq!(
+        alice.iter().map(|f| f.kind).collect::<Vec<_>>(),
+        [
+            FindingKind::ManagedOldKey,
+            FindingKind::UnusedKey,
+            FindingKind::TwoActiveKeys
+        ],
+        "{alice:?}"
+    );
+    assert_eq!(
+        alice[1].key.as_ref().map(|k| k.as_str()),
+        Some(previous.as_str())
+    );
+    assert!(alice[1].detail.contains("last used"), "{:?}", alice[1]);
+    assert!(
+        !alice.iter().any(|f| f.kind == FindingKind::UnmanagedOldKey),
+        "AWSPREVIOUS's key is the secret's"
+    );
+
+    // A policy of 30 days finds only the two active keys.
+    let audit = run_audit(&fleet, 30).await;
+    assert_eq!(kinds(&audit, "alice"), [FindingKind::TwoActiveKeys]);
+}
+
+#[tokio::test]
+async fn a_pending_version_is_never_read_as_current() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    let current = fleet.key("alice", AWSCURRENT);
+    let pending = fleet.next_token();
+    fleet.world.start_rotation(&secret("alice"), &pending);
+    fleet
+        .world
+        .step_with(
+            &fleet.rotator,
+            &secret("alice"),
+            &pending,
+            Step::CreateSecret,
+        )
+        .await
+        .expect("createSecret");
+    let metadata = fleet.metadata("alice").await;
+    let inspection = inspect(&fleet.world.ports(), &metadata)
+        .await
+        .expect("inspects");
+    assert_eq!(
+        inspection.current_key().map(|k| k.as_str()),
+        Some(current.as_str())
+    );
+    assert_eq!(
+        inspection.pending_key().map(|k| k.as_str()),
+        fleet.world.key_in(&secret("alice"), AWSPENDING).as_deref()
+    );
+    assert!(inspection.unknown_keys().is_empty());
+}
