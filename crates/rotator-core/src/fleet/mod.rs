@@ -31,10 +31,12 @@
 //!
 //! [`status`] turns an inspection into a state (`ok`, `overdue`, `in-progress`, `stuck`,
 //! `rotation-disabled`, `broken`, `blocked`, `old-key-in-use`); [`audit`] matches the IAM
-//! credential report against the managed secrets.
+//! credential report against the managed secrets; [`rotate`] starts a rotation and follows
+//! its stages.
 
 pub mod audit;
 mod inspect;
+pub mod rotate;
 pub mod status;
 #[cfg(test)]
 mod tests;

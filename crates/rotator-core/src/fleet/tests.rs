@@ -799,3 +799,197 @@ async fn a_pending_version_is_never_read_as_current() {
     );
     assert!(inspection.unknown_keys().is_empty());
 }
+
+// Starting and following a rotation.
+
+/// What "Secrets Manager" does while the follower sleeps.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Deliver(Step),
+    Abandon,
+}
+
+/// A clock whose every sleep lets the next act of the script happen, then moves time on: the
+/// follower sees the rotation move between its looks.
+struct Driving {
+    world: World,
+    rotator: Rotator,
+    secret: String,
+    script: std::sync::Mutex<std::collections::VecDeque<Act>>,
+}
+
+#[async_trait]
+impl crate::ports::Clock for Driving {
+    fn now(&self) -> crate::ports::EpochSecs {
+        self.world.state().now
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        let act = self.script.lock().expect("script").pop_front();
+        let pending = self
+            .world
+            .state()
+            .secrets
+            .get(&self.secret)
+            .and_then(|s| s.version_with(AWSPENDING).map(|(id, _)| id.clone()));
+        match (act, pending) {
+            (Some(Act::Deliver(step)), Some(token)) => {
+                self.world
+                    .step_with(&self.rotator, &self.secret, &token, step)
+                    .await
+                    .expect("the step succeeds");
+            }
+            (Some(Act::Abandon), _) => self.world.abandon_rotation(&self.secret),
+            _ => {}
+        }
+        self.world.advance(duration.as_secs().max(1));
+    }
+}
+
+fn driving(fleet: &Fleet, user: &str, script: &[Act]) -> Ports {
+    Ports {
+        clock: Arc::new(Driving {
+            world: fleet.world.clone(),
+            rotator: fleet.rotator.clone(),
+            secret: secret(user),
+            script: std::sync::Mutex::new(script.iter().copied().collect()),
+        }),
+        ..fleet.world.ports()
+    }
+}
+
+fn secret_id(user: &str) -> SecretId {
+    SecretId::new(secret(user)).expect("id")
+}
+
+#[tokio::test]
+async fn a_started_rotation_is_followed_until_awscurrent_moves() {
+    use crate::fleet::rotate::{Event, Outcome, follow, start};
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    let old = fleet.key("alice", AWSCURRENT);
+    let script: Vec<Act> = Step::ALL.iter().map(|s| Act::Deliver(*s)).collect();
+    let ports = driving(&fleet, "alice", &script);
+    let started = start(&ports, &secret_id("alice")).await.expect("starts");
+    let mut events = Vec::new();
+    let outcome = follow(
+        &ports,
+        &started,
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+        &mut |event| events.push(event.clone()),
+    )
+    .await
+    .expect("follows");
+    let new = fleet.key("alice", AWSCURRENT);
+    assert_ne!(new, old);
+    match outcome {
+        Outcome::Completed { key, elapsed } => {
+            assert_eq!(key.map(|k| k.as_str().to_owned()), Some(new.clone()));
+            assert_eq!(elapsed, Duration::from_secs(4), "four looks, one step each");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&events[0], Event::Stages(changes) if changes.iter().any(|c| c.version == started.version && c.before.is_empty() && c.after == [AWSPENDING])),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::PendingKey(key) if key.as_str() == new)),
+        "{events:?}"
+    );
+    let Some(Event::Stages(last)) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert!(
+        last.iter()
+            .any(|c| c.version == started.version && c.after == [AWSCURRENT]),
+        "{last:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_whose_pending_label_goes_away_failed_and_one_that_never_moves_times_out() {
+    use crate::fleet::rotate::{Outcome, follow, start};
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    let ports = driving(
+        &fleet,
+        "alice",
+        &[Act::Deliver(Step::CreateSecret), Act::Abandon],
+    );
+    let started = start(&ports, &secret_id("alice")).await.expect("starts");
+    let outcome = follow(
+        &ports,
+        &started,
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+        &mut |_| {},
+    )
+    .await
+    .expect("follows");
+    assert!(
+        matches!(&outcome, Outcome::Failed { reason } if reason.contains("taken off") && reason.contains(&started.version)),
+        "{outcome:?}"
+    );
+
+    let ports = driving(&fleet, "alice", &[]);
+    let started = start(&ports, &secret_id("alice")).await.expect("starts");
+    let outcome = follow(
+        &ports,
+        &started,
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+        &mut |_| {},
+    )
+    .await
+    .expect("follows");
+    assert_eq!(
+        outcome,
+        Outcome::TimedOut {
+            waited: Duration::from_secs(30),
+            pending: Some(started.version.clone())
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_is_not_started_when_disabled_or_already_in_progress() {
+    use crate::fleet::rotate::{StartError, start};
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    let name = fleet.managed("alice").await;
+    fleet.world.start_rotation(&name, &token(77));
+    let before = fleet.world.call_count();
+    let error = start(&fleet.world.ports(), &secret_id("alice"))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&error, StartError::InProgress { version, .. } if version == &token(77)),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("cancel-rotate-secret"),
+        "{error}"
+    );
+    fleet.world.abandon_rotation(&name);
+    fleet
+        .world
+        .state()
+        .secrets
+        .get_mut(&name)
+        .expect("secret")
+        .rotation_enabled = false;
+    let error = start(&fleet.world.ports(), &secret_id("alice"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, StartError::NotEnabled { .. }), "{error:?}");
+    assert!(
+        !fleet
+            .world
+            .calls_from(before)
+            .contains(&"secretsmanager:RotateSecret"),
+        "nothing was started"
+    );
+}
