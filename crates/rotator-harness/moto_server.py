@@ -8,6 +8,9 @@
    against the form re-encoded by Python, which writes a space as `+`; the AWS SDK for Rust
    (like AWS itself) encodes it as `%20`. moto re-encodes the way the SDK does here, so that
    a message with spaces is not refused as `SignatureDoesNotMatch`.
+3. moto forgets a secret's rotation function when `RotateSecret` names none, and then labels the
+   new, empty version AWSCURRENT at once; AWS keeps the configured function and labels the new
+   version AWSPENDING. `rotator rotate` names none, as it need not: the configured one is kept.
 """
 
 import functools
@@ -15,10 +18,22 @@ import sys
 from urllib.parse import quote, urlencode
 
 import botocore.awsrequest
+from moto.secretsmanager.models import SecretsManagerBackend
 from moto.utilities import docker_utilities
 
 docker_utilities.DockerModel.docker_client = property(lambda self: None)
 botocore.awsrequest.urlencode = functools.partial(urlencode, quote_via=quote)
+
+_rotate_secret = SecretsManagerBackend.rotate_secret
+
+
+def _rotate_with_the_configured_function(self, secret_id, **kwargs):
+    if not kwargs.get("rotation_lambda_arn") and self._is_valid_identifier(secret_id):
+        kwargs["rotation_lambda_arn"] = self.secrets[secret_id].rotation_lambda_arn or None
+    return _rotate_secret(self, secret_id, **kwargs)
+
+
+SecretsManagerBackend.rotate_secret = _rotate_with_the_configured_function
 
 from moto.server import main  # noqa: E402
 

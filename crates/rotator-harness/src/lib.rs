@@ -3,6 +3,7 @@
 //! driver that rotates like Secrets Manager.
 
 pub mod fixture;
+pub mod fleet;
 pub(crate) mod http;
 pub mod lambda;
 pub mod members;

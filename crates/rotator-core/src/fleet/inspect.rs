@@ -157,7 +157,7 @@ pub async fn inspect(ports: &Ports, metadata: &SecretMetadata) -> Result<Inspect
     let secret = SecretId::new(name).map_err(|problem| FleetError {
         operation: "DescribeSecret",
         subject: name.to_owned(),
-        source: crate::ports::PortError::new(PortErrorKind::InvalidRequest, problem.to_string()),
+        error: crate::ports::PortError::new(PortErrorKind::InvalidRequest, problem.to_string()),
     })?;
     let user = bound_user(name).to_owned();
     let current_version = metadata.version_with_stage(AWSCURRENT);

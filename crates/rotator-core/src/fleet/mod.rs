@@ -60,13 +60,14 @@ pub const CONCURRENCY: usize = 16;
 /// A call to the outside world that failed while the fleet was read. It names the call and
 /// the secret or user it was for; its message is the service's, which holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{operation} for {subject} failed: {source}")]
+#[error("{operation} for {subject} failed: {error}")]
 pub struct FleetError {
     /// The AWS operation, such as `GetSecretValue`.
     pub operation: &'static str,
     /// The secret or user the call was for.
     pub subject: String,
-    pub source: PortError,
+    /// The port's error; part of this error's message, not a separate cause.
+    pub error: PortError,
 }
 
 impl FleetError {
@@ -75,10 +76,10 @@ impl FleetError {
         subject: impl Into<String>,
     ) -> impl FnOnce(PortError) -> FleetError {
         let subject = subject.into();
-        move |source| FleetError {
+        move |error| FleetError {
             operation,
             subject,
-            source,
+            error,
         }
     }
 }

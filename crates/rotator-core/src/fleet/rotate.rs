@@ -135,7 +135,7 @@ pub async fn follow(
     let secret = SecretId::new(started.secret.as_str()).map_err(|problem| FleetError {
         operation: "DescribeSecret",
         subject: started.secret.clone(),
-        source: crate::ports::PortError::new(
+        error: crate::ports::PortError::new(
             crate::ports::PortErrorKind::InvalidRequest,
             problem.to_string(),
         ),

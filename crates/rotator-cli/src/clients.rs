@@ -1,0 +1,61 @@
+//! The core's ports over the AWS SDK for the CLI: IAM and Secrets Manager from the standard
+//! configuration with the function's time limits, every request counted.
+
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use async_trait::async_trait;
+use rotator_aws::adapters::{IamAdapter, SecretsManagerAdapter, StsCredentialCheck};
+use rotator_aws::{RequestCounter, SystemClock};
+use rotator_core::Ports;
+use rotator_core::ports::{Notice, Notifier, PortError, PortErrorKind, PortResult};
+
+/// The ports from the environment's SDK configuration (`AWS_PROFILE`, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, ...), with `rotator_aws::sdk_config`'s timeouts so that an unreachable
+/// endpoint fails within seconds.
+pub async fn ports(requests: &RequestCounter) -> Result<Ports> {
+    let config = rotator_aws::sdk_config().await;
+    if config.region().is_none() {
+        bail!("no AWS region is configured: set AWS_REGION (or a region in the AWS profile)");
+    }
+    let iam = aws_sdk_iam::config::Builder::from(&config)
+        .interceptor(requests.for_service("iam"))
+        .build();
+    let secrets = aws_sdk_secretsmanager::config::Builder::from(&config)
+        .interceptor(requests.for_service("secretsmanager"))
+        .build();
+    Ok(Ports {
+        iam: Arc::new(IamAdapter::new(aws_sdk_iam::Client::from_conf(iam))),
+        secrets: Arc::new(SecretsManagerAdapter::new(
+            aws_sdk_secretsmanager::Client::from_conf(secrets),
+        )),
+        credentials: Arc::new(StsCredentialCheck::new(
+            config.clone(),
+            requests.for_service("sts"),
+        )),
+        notifier: Arc::new(NoNotices),
+        clock: Arc::new(SystemClock),
+    })
+}
+
+/// The CLI reports on its terminal; it sends no alerts or emails.
+#[derive(Debug)]
+struct NoNotices;
+
+#[async_trait]
+impl Notifier for NoNotices {
+    async fn alert(&self, _notice: &Notice) -> PortResult<()> {
+        Err(refused())
+    }
+
+    async fn email(&self, _to: &[String], _notice: &Notice) -> PortResult<()> {
+        Err(refused())
+    }
+}
+
+fn refused() -> PortError {
+    PortError::new(
+        PortErrorKind::InvalidRequest,
+        "the rotator CLI sends no notices",
+    )
+}

@@ -1,0 +1,86 @@
+//! `rotator rotate`: starts a rotation now and, with `--wait`, prints each change of the
+//! secret's version stages until `AWSCURRENT` moves or the rotation fails.
+
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+use rotator_core::fleet::rotate::{self, Event, Outcome, StageChange};
+use rotator_core::fleet::status::duration;
+use rotator_core::{Ports, SecretId};
+
+use crate::cli::RotateArgs;
+
+/// Runs the command; returns whether the rotation needs attention (it failed or timed out).
+pub async fn run(ports: &Ports, args: &RotateArgs) -> Result<bool> {
+    let secret = SecretId::new(args.secret.as_str()).map_err(|problem| anyhow!("{problem}"))?;
+    let began = Instant::now();
+    let started = rotate::start(ports, &secret).await?;
+    println!(
+        "rotation of {} started: version {} is AWSPENDING",
+        started.secret, started.version
+    );
+    if !args.wait {
+        return Ok(false);
+    }
+    let since = || duration(began.elapsed().as_secs());
+    let mut on_event = |event: &Event| match event {
+        Event::Stages(changes) => {
+            for change in changes {
+                println!("+{:<5} {}", since(), describe(change));
+            }
+        }
+        Event::PendingKey(key) => {
+            println!(
+                "+{:<5} createSecret stored the new key {key} in AWSPENDING",
+                since()
+            );
+        }
+    };
+    let outcome =
+        rotate::follow(ports, &started, args.timeout, args.interval, &mut on_event).await?;
+    match outcome {
+        Outcome::Completed { key, .. } => {
+            println!(
+                "rotation of {} completed in {}: AWSCURRENT is version {}{}",
+                started.secret,
+                since(),
+                started.version,
+                key.map_or(String::new(), |key| format!(", holding key {key}"))
+            );
+            Ok(false)
+        }
+        Outcome::Failed { reason } => {
+            println!("rotation of {} failed: {reason}", started.secret);
+            Ok(true)
+        }
+        Outcome::TimedOut { waited, pending } => {
+            println!(
+                "rotation of {} did not complete within {}: {} (Secrets Manager may still be retrying; see the function's alerts)",
+                started.secret,
+                duration(waited.as_secs()),
+                match pending {
+                    Some(version) => format!("AWSPENDING is still on version {version}"),
+                    None => "no version holds AWSPENDING".to_owned(),
+                }
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// `version 1f2e…: AWSPENDING -> AWSCURRENT, AWSPENDING`.
+fn describe(change: &StageChange) -> String {
+    let labels = |stages: &[String]| {
+        if stages.is_empty() {
+            "no label".to_owned()
+        } else {
+            stages.join(", ")
+        }
+    };
+    format!(
+        "version {}: {} -> {}",
+        change.version,
+        labels(&change.before),
+        labels(&change.after)
+    )
+}
