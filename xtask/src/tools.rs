@@ -354,13 +354,15 @@ fn read_config_arch() -> Result<Arch> {
     })
 }
 
-/// Builds the host binary of the function and the harness that drives it.
+/// Builds the host binaries of the function and the CLI, and the harness that drives them.
 fn harness_binaries(release: bool) -> Result<()> {
     let mut command = cargo();
     command.args([
         "build",
         "--package",
         "rotator-lambda",
+        "--package",
+        "rotator-cli",
         "--package",
         "rotator-harness",
     ]);
@@ -380,6 +382,7 @@ fn run_harness(binary: &str, release: bool, args: &[String]) -> Result<()> {
         .current_dir(root())
         .env("PATH", path_with(&venv.bin))
         .env("ROTATOR_FUNCTION_BINARY", dir.join("rotator-lambda"))
+        .env("ROTATOR_CLI_BINARY", dir.join("rotator"))
         .args(args);
     run(&mut command)
 }

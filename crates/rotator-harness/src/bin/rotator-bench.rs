@@ -1,11 +1,14 @@
 //! `cargo xtask bench`: measures the function against moto: init time, peak memory, wall time
 //! per rotation over many users, AWS requests per first and per later rotation, and how soon
-//! testSecret reports a key after it starts working (a propagation delay played by the proxy).
+//! testSecret reports a key after it starts working (a propagation delay played by the proxy);
+//! then the `rotator` CLI's `status` and `audit` over a fleet of managed secrets: wall time and
+//! AWS requests per secret.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use rotator_harness::fleet::{cli_binary, rotator_command, run_cli};
 use rotator_harness::{
     Fixture, Function, Launch, Moto, Propagation, Proxy, STEPS, event, function_binary, new_token,
 };
@@ -13,12 +16,16 @@ use serde_json::Value;
 
 const DEFAULT_USERS: usize = 100;
 const DEFAULT_PROPAGATION_ROTATIONS: usize = 10;
+/// How many managed secrets (and users) `status` and `audit` read.
+const DEFAULT_FLEET: usize = 2000;
+/// How many fixtures are created at once for the fleet.
+const SEEDING_CONCURRENCY: usize = 16;
 /// The simulated IAM propagation delay: a new key is refused by STS for this long.
 const PROPAGATION: Duration = Duration::from_secs(4);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    const USAGE: &str = "usage: rotator-bench [USERS] [PROPAGATION_ROTATIONS]";
+    const USAGE: &str = "usage: rotator-bench [USERS] [PROPAGATION_ROTATIONS] [FLEET]";
     let users: usize = match std::env::args().nth(1) {
         Some(n) => n.parse().context(USAGE)?,
         None => DEFAULT_USERS,
@@ -26,6 +33,10 @@ async fn main() -> Result<()> {
     let propagation_rotations: usize = match std::env::args().nth(2) {
         Some(n) => n.parse().context(USAGE)?,
         None => DEFAULT_PROPAGATION_ROTATIONS,
+    };
+    let fleet: usize = match std::env::args().nth(3) {
+        Some(n) => n.parse().context(USAGE)?,
+        None => DEFAULT_FLEET,
     };
     let moto = Moto::start().await?;
     let fx = Fixture::new(&moto).await;
@@ -122,6 +133,10 @@ async fn main() -> Result<()> {
     if propagation_rotations > 0 {
         propagation(&moto, &fx, &binary, propagation_rotations).await?;
     }
+    drop(moto);
+    if fleet > 0 {
+        fleet_commands(fleet).await?;
+    }
     Ok(())
 }
 
@@ -193,6 +208,75 @@ async fn propagation(moto: &Moto, fx: &Fixture, binary: &Path, rotations: usize)
         ms(percentile(&mut late, 100))
     );
     Ok(())
+}
+
+/// `rotator status` over `size` managed secrets and `rotator audit` over their users, each
+/// secret holding its user's one key with rotation configured (the `ok` state), on a moto of
+/// their own. The CLI counts its own AWS requests (`--verbose`).
+async fn fleet_commands(size: usize) -> Result<()> {
+    let moto = Moto::start().await?;
+    let fx = Fixture::new(&moto).await;
+    let members: Vec<(String, String)> = (0..size)
+        .map(|n| {
+            let user = format!("fleet-user-{n:05}");
+            (user.clone(), format!("IamKeyRotator/{user}"))
+        })
+        .collect();
+    let seeding = Instant::now();
+    fx.seed_managed_many(&members, SEEDING_CONCURRENCY).await?;
+    println!(
+        "\nseeded {size} users, keys and managed secrets in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+    let cli = cli_binary();
+    println!("rotator CLI ({})", cli.display());
+    println!("| command | wall time | AWS requests | per secret |");
+    println!("| --- | --- | --- | --- |");
+    for (command, rows) in [("status", "secrets"), ("audit", "findings")] {
+        let started = Instant::now();
+        let run = run_cli(rotator_command(&cli, &moto).args(["--verbose", command, "--json"]))?;
+        let wall = started.elapsed();
+        let document = run.json()?;
+        let listed = document[rows].as_array().map_or(0, Vec::len);
+        match command {
+            "status" if listed != size || run.code != Some(0) => {
+                bail!(
+                    "status listed {listed} of {size} secrets, exit {:?}: {}",
+                    run.code,
+                    run.stderr
+                )
+            }
+            "audit" if listed != 0 || run.code != Some(0) => {
+                bail!(
+                    "audit found {listed} findings on a clean fleet, exit {:?}: {}",
+                    run.code,
+                    run.stderr
+                )
+            }
+            _ => {}
+        }
+        let requests = requests_of_cli(&run.stderr)?;
+        println!(
+            "| `rotator {command}` over {size} {} | {:.1} s | {requests} | {:.2} |",
+            if command == "status" {
+                "secrets"
+            } else {
+                "users"
+            },
+            wall.as_secs_f64(),
+            requests as f64 / size as f64
+        );
+    }
+    Ok(())
+}
+
+/// The request count of the CLI's `--verbose` line (`rotator: N AWS requests in S s`).
+fn requests_of_cli(stderr: &str) -> Result<u64> {
+    stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("rotator: ")?.split_once(" AWS requests"))
+        .and_then(|(count, _)| count.parse().ok())
+        .with_context(|| format!("the CLI reported no request count: {stderr}"))
 }
 
 fn user(n: usize) -> String {

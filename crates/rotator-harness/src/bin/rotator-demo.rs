@@ -1,9 +1,11 @@
 //! `cargo xtask demo`: full rotations on this machine, through the real function and the
-//! Lambda Runtime API, against the moto emulator. No AWS account is needed.
+//! Lambda Runtime API, against the moto emulator, ending with the operator's view of the
+//! fleet (`rotator status`). No AWS account is needed.
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use rotator_harness::fleet::{cli_binary, rotator_command, run_cli};
 use rotator_harness::{Fixture, Function, Moto, Rotation, function_binary};
 use serde_json::Value;
 
@@ -97,11 +99,42 @@ async fn main() -> Result<()> {
     show_state(&fx).await?;
     show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
 
+    heading("The fleet as an operator sees it: `rotator status --prefix demo/`");
+    show_status(&moto)?;
+
     drop(function);
     drop(moto);
     println!(
         "\nDone in {:.1} s: the function and moto are stopped. Run `cargo xtask ci` for every check.",
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs the `rotator` CLI's `status` on the demo's secrets and prints what it printed.
+fn show_status(moto: &Moto) -> Result<()> {
+    let cli = cli_binary();
+    if !cli.exists() {
+        bail!(
+            "{} does not exist: build it with `cargo build -p rotator-cli`",
+            cli.display()
+        );
+    }
+    let run = run_cli(rotator_command(&cli, moto).args(["status", "--prefix", "demo/"]))?;
+    for line in run.stdout.lines() {
+        println!("  {line}");
+    }
+    for line in run.stderr.lines() {
+        println!("  {line}");
+    }
+    println!(
+        "  (exit code {}: {})",
+        run.code.map_or("none".to_owned(), |code| code.to_string()),
+        match run.code {
+            Some(0) => "every secret is ok or in progress",
+            Some(1) => "something needs attention: the key made by hand blocks the next rotation",
+            _ => "an error",
+        }
     );
     Ok(())
 }
