@@ -22,16 +22,16 @@ pub async fn run(ports: &Ports, args: &RotateArgs) -> Result<bool> {
     if !args.wait {
         return Ok(false);
     }
-    let since = || duration(began.elapsed().as_secs());
+    let since = || elapsed(began);
     let mut on_event = |event: &Event| match event {
         Event::Stages(changes) => {
             for change in changes {
-                println!("+{:<5} {}", since(), describe(change));
+                println!("+{:<6} {}", since(), describe(change));
             }
         }
         Event::PendingKey(key) => {
             println!(
-                "+{:<5} createSecret stored the new key {key} in AWSPENDING",
+                "+{:<6} createSecret stored the new key {key} in AWSPENDING",
                 since()
             );
         }
@@ -65,6 +65,16 @@ pub async fn run(ports: &Ports, args: &RotateArgs) -> Result<bool> {
             );
             Ok(true)
         }
+    }
+}
+
+/// The time since `began`: tenths of a second under a minute, then `duration`'s form.
+fn elapsed(began: Instant) -> String {
+    let elapsed = began.elapsed();
+    if elapsed.as_secs() < 60 {
+        format!("{:.1}s", elapsed.as_secs_f64())
+    } else {
+        duration(elapsed.as_secs())
     }
 }
 

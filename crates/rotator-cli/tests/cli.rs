@@ -414,6 +414,7 @@ async fn rotate_wait_follows_the_stages_that_the_function_moves() -> Result<()> 
         "{printed:#?}"
     );
     assert!(printed[completed].contains(&new), "{printed:#?}");
+    eprintln!("rotator rotate --wait printed:\n{}", printed.join("\n"));
 
     // A rotation whose AWSPENDING label is taken away has failed: exit 1.
     let mut child = follow(&["--timeout", "60s"])?;

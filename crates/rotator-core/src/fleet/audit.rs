@@ -295,9 +295,9 @@ impl Judge {
             created: key.created,
             last_used: key.last_used,
             detail: format!(
-                "{} holds active {}, created {}, at least {} days old, that no managed secret holds",
+                "{} holds {}, created {}, at least {} days old, that no managed secret holds",
                 key.user,
-                key_name(key.id),
+                active_key(key.id),
                 when(key.created),
                 self.max_age_days
             ),
@@ -310,15 +310,15 @@ impl Judge {
         }
         let detail = match key.last_used {
             Some(used) => format!(
-                "active {} of {} was last used {}, at least {} days ago",
-                key_name(key.id),
+                "{} of {} was last used {}, at least {} days ago",
+                active_key(key.id),
                 key.user,
                 rfc3339(used),
                 self.max_age_days
             ),
             None => format!(
-                "active {} of {} was never used since it was created {}",
-                key_name(key.id),
+                "{} of {} was never used since it was created {}",
+                active_key(key.id),
                 key.user,
                 when(key.created)
             ),
@@ -356,8 +356,9 @@ impl Judge {
     }
 }
 
-fn key_name(id: Option<&AccessKeyId>) -> String {
-    id.map_or("a key".to_owned(), |id| format!("key {id}"))
+/// `active key AKIA...`, or `an active key` when the report gives no id.
+fn active_key(id: Option<&AccessKeyId>) -> String {
+    id.map_or("an active key".to_owned(), |id| format!("active key {id}"))
 }
 
 fn when(at: Option<EpochSecs>) -> String {
