@@ -155,7 +155,7 @@ pub fn account_of(secret_name: &str) -> Option<String> {
 pub async fn inspect(ports: &Ports, metadata: &SecretMetadata) -> Result<Inspection, FleetError> {
     let name = metadata.name.as_str();
     let secret = SecretId::new(name).map_err(|problem| FleetError {
-        operation: "DescribeSecret",
+        operation: "GetSecretValue",
         subject: name.to_owned(),
         error: crate::ports::PortError::new(PortErrorKind::InvalidRequest, problem.to_string()),
     })?;
