@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use rotator_core::accounts::DEFAULT_MEMBER_ROLE_NAME;
 use rotator_core::fleet::DEFAULT_PREFIX;
 use rotator_core::fleet::audit::DEFAULT_MAX_AGE_DAYS;
 
@@ -53,6 +54,13 @@ pub struct StatusArgs {
     /// How old a rotation in progress may get before it counts as stuck (90s, 30m, 1h, 2d).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
     pub stuck_after: Duration,
+    /// The role assumed in another account to read the keys of a secret named
+    /// `<prefix><12-digit account>/<user>` (the function's ROTATOR_MEMBER_ROLE_NAME).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_MEMBER_ROLE_NAME, value_parser = non_empty)]
+    pub member_role: String,
+    /// The external id passed when assuming the member role (ROTATOR_MEMBER_EXTERNAL_ID).
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,14 @@
-//! The core's ports over the AWS SDK for the CLI: IAM and Secrets Manager from the standard
-//! configuration with the function's time limits, every request counted.
+//! The core's ports over the AWS SDK for the CLI: IAM (other accounts' through the member role)
+//! and Secrets Manager from the standard configuration with the function's time limits, every
+//! request counted.
 
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use rotator_aws::adapters::{IamAdapter, SecretsManagerAdapter, StsCredentialCheck};
+use rotator_aws::adapters::{
+    AssumedRoleIam, IamAdapter, SecretsManagerAdapter, StsCredentialCheck,
+};
 use rotator_aws::{RequestCounter, SystemClock};
 use rotator_core::Ports;
 use rotator_core::ports::{Notice, Notifier, PortError, PortErrorKind, PortResult};
@@ -24,8 +27,16 @@ pub async fn ports(requests: &RequestCounter) -> Result<Ports> {
     let secrets = aws_sdk_secretsmanager::config::Builder::from(&config)
         .interceptor(requests.for_service("secretsmanager"))
         .build();
+    let sts = aws_sdk_sts::config::Builder::from(&config)
+        .interceptor(requests.for_service("sts"))
+        .build();
     Ok(Ports {
         iam: Arc::new(IamAdapter::new(aws_sdk_iam::Client::from_conf(iam))),
+        members: Arc::new(AssumedRoleIam::new(
+            aws_sdk_sts::Client::from_conf(sts),
+            config.clone(),
+            requests.clone(),
+        )),
         secrets: Arc::new(SecretsManagerAdapter::new(
             aws_sdk_secretsmanager::Client::from_conf(secrets),
         )),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use rotator_core::Ports;
+use rotator_core::accounts::MemberRole;
 use rotator_core::fleet::status::{self, State, StatusOptions, StatusRow, duration};
 use rotator_core::ports::KeyStatus;
 use serde::Serialize;
@@ -57,9 +58,13 @@ struct Pending<'a> {
 pub async fn run(ports: &Ports, args: &StatusArgs) -> Result<bool> {
     let options = StatusOptions {
         stuck_after_secs: args.stuck_after.as_secs(),
+        member_role: MemberRole {
+            name: args.member_role.clone(),
+            external_id: args.external_id.clone(),
+        },
     };
     let spinner = Spinner::new("listing the secrets");
-    let rows = status::status(ports, &args.fleet.prefix, options, &|progress| {
+    let rows = status::status(ports, &args.fleet.prefix, &options, &|progress| {
         spinner.say("inspecting the secrets");
         spinner.progress(progress);
     })

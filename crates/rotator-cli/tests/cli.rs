@@ -158,6 +158,32 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
     fx.create_user("legacy-user").await?;
     fx.create_key("legacy-user").await?;
 
+    // A user of a member account, read through the member role (moto accepts any AssumeRole).
+    let member_account = "111122223333";
+    let member_secret = format!("IamKeyRotator/{member_account}/member-user");
+    fleet
+        .world
+        .moto
+        .create_member_role(member_account, "IamKeyRotatorMember")
+        .await?;
+    let member = rotator_harness::Fixture::in_member_account(
+        &fleet.world.moto,
+        member_account,
+        "IamKeyRotatorMember",
+    )
+    .await?;
+    member.create_user("member-user").await?;
+    let (member_key, member_key_secret) = member.create_key("member-user").await?;
+    fx.create_secret(
+        &member_secret,
+        &serde_json::json!({"UserName": "member-user", "AccountId": member_account, "AccessKeyId": member_key, "SecretAccessKey": member_key_secret}).to_string(),
+        None,
+    )
+    .await?;
+    let seeded = new_token();
+    fx.start_rotation(&member_secret, &seeded).await?;
+    fleet.world.abandon(&member_secret, &seeded).await?;
+
     // status --json: every state, parsed back.
     let status = fleet.run(&["status", "--json"])?;
     assert_eq!(status.code, Some(1), "{status:?}");
@@ -172,7 +198,15 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
     assert_eq!(state("disabled-user").as_deref(), Some("rotation-disabled"));
     assert_eq!(state("pending-user").as_deref(), Some("in-progress"));
     assert_eq!(state("inuse-user").as_deref(), Some("old-key-in-use"));
-    assert_eq!(rows.len(), 6, "legacy-user has no secret: {rows:#?}");
+    assert_eq!(rows.len(), 7, "legacy-user has no secret: {rows:#?}");
+    let member_row = &rows[&member_secret];
+    assert_eq!(member_row["state"], "ok", "{member_row:#}");
+    assert_eq!(member_row["account"], member_account);
+    assert_eq!(member_row["key"]["id"].as_str(), Some(member_key.as_str()));
+    assert_eq!(
+        member_row["key"]["status"], "Active",
+        "read in the member account"
+    );
 
     let ok = &rows[&secret("ok-user")];
     assert_eq!(ok["user"], "ok-user");
@@ -203,7 +237,7 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
         in_use.contains(&old_id) && in_use.contains("sts"),
         "{in_use}"
     );
-    assert_eq!(document["counts"]["ok"], 1);
+    assert_eq!(document["counts"]["ok"], 2);
 
     // The stuck threshold: every pending version is older than 0 s.
     let stuck = fleet.run(&["status", "--json", "--stuck-after", "0s"])?;

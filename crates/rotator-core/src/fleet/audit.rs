@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::accounts::MemberRole;
 use crate::fleet::status::Progress;
 use crate::fleet::{FleetError, Inspection, account_of, inspect_all, managed_secrets};
 use crate::notice::rfc3339;
@@ -140,7 +141,11 @@ pub async fn audit(
         .map(|secret| (*secret).clone())
         .collect();
     progress(Progress::Listed(to_inspect.len()));
-    let inspections = inspect_all(ports, &to_inspect, &|| progress(Progress::Inspected)).await?;
+    // Only users of this account are in its report: no other account's role is needed.
+    let inspections = inspect_all(ports, &to_inspect, &MemberRole::default(), &|| {
+        progress(Progress::Inspected)
+    })
+    .await?;
     let mut inspected: BTreeMap<String, Vec<&Inspection>> = BTreeMap::new();
     for inspection in &inspections {
         inspected

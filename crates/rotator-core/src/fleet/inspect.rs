@@ -1,10 +1,14 @@
 //! One secret inspected: its stages' keys, its user's keys, the old key's last use and the age
 //! of a rotation in progress, read with only the requests its state needs.
 
+use std::sync::Arc;
+
+use crate::accounts::{MemberRole, bound_account, partition_and_account};
 use crate::fleet::{FleetError, bounded};
 use crate::ledger::{Ledger, SecretDigest};
 use crate::ports::{
-    AccessKeyInfo, EpochSecs, KeyLastUsed, KeyStatus, PortErrorKind, SecretMetadata, VersionRef,
+    AccessKeyInfo, EpochSecs, Iam, KeyLastUsed, KeyStatus, PortErrorKind, SecretMetadata,
+    VersionRef,
 };
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Ports, bound_user};
 use crate::secret_value::SecretValue;
@@ -23,6 +27,8 @@ pub enum StagedValue {
     Invalid(String),
     /// The value names this user, not the one the secret's name binds.
     OtherUser(String),
+    /// The value names this account (`AccountId`), not the one the secret's name binds.
+    OtherAccount(String),
 }
 
 impl StagedValue {
@@ -142,17 +148,26 @@ impl Inspection {
 }
 
 /// The account a secret's name gives its user: the segment before the user's when it is 12
-/// digits (`IamKeyRotator/111122223333/alice`); `None` for the rotator's own account.
+/// digits (`IamKeyRotator/111122223333/alice`, [`bound_account`]); `None` for the rotator's own
+/// account.
 pub fn account_of(secret_name: &str) -> Option<String> {
-    let mut segments = secret_name.rsplit('/');
-    let _user = segments.next()?;
-    let account = segments.next()?;
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
+    bound_account(secret_name).map(|account| account.as_str().to_owned())
 }
 
 /// Reads what one secret holds, with only the requests its state needs (see the module's
-/// documentation in [`crate::fleet`]).
+/// documentation in [`crate::fleet`]). A secret of another account is read through the
+/// default member role ([`inspect_as`] takes another).
 pub async fn inspect(ports: &Ports, metadata: &SecretMetadata) -> Result<Inspection, FleetError> {
+    inspect_as(ports, metadata, &MemberRole::default()).await
+}
+
+/// [`inspect`], reaching the IAM of another account (a name `<prefix>/<account>/<user>`)
+/// through `role` assumed there (`sts:AssumeRole`, one request per role, then cached).
+pub async fn inspect_as(
+    ports: &Ports,
+    metadata: &SecretMetadata,
+    role: &MemberRole,
+) -> Result<Inspection, FleetError> {
     let name = metadata.name.as_str();
     let secret = SecretId::new(name).map_err(|problem| FleetError {
         operation: "GetSecretValue",
@@ -186,10 +201,13 @@ pub async fn inspect(ports: &Ports, metadata: &SecretMetadata) -> Result<Inspect
         previous_last_used: None,
         user,
     };
+    let own = partition_and_account(&metadata.arn);
+    let expected_account = bound_account(name).or_else(|| own.as_ref().map(|(_, a)| a.clone()));
     let reader = Reader {
         ports,
         secret: &secret,
         user: &inspection.user,
+        account: expected_account.as_ref().map(|a| a.as_str()),
     };
     if let Some(version) = current_version {
         inspection.current = Some(StagedVersion {
@@ -216,7 +234,18 @@ pub async fn inspect(ports: &Ports, metadata: &SecretMetadata) -> Result<Inspect
         // A name IAM cannot hold is no user's: the secret binds nobody.
         return Ok(inspection);
     };
-    inspection.keys = match ports.iam.list_access_keys(&user_name).await {
+    let iam: Arc<dyn Iam> = match (bound_account(name), &own) {
+        (Some(account), Some((partition, own))) if &account != own => {
+            let role_arn = role.arn_in(partition, &account);
+            ports
+                .members
+                .iam_as(&role_arn, role.external_id.as_deref())
+                .await
+                .map_err(FleetError::of("AssumeRole", role_arn.as_str()))?
+        }
+        _ => Arc::clone(&ports.iam),
+    };
+    inspection.keys = match iam.list_access_keys(&user_name).await {
         Ok(keys) => Some(keys),
         Err(error) if error.kind == PortErrorKind::NotFound => None,
         Err(error) => return Err(FleetError::of("ListAccessKeys", user_name.as_str())(error)),
@@ -234,8 +263,7 @@ pub async fn inspect(ports: &Ports, metadata: &SecretMetadata) -> Result<Inspect
         previous.value = Some(reader.read(AWSPREVIOUS, None).await?);
     }
     if !inspection.unknown_keys().is_empty() {
-        let tags = ports
-            .iam
+        let tags = iam
             .list_user_tags(&user_name)
             .await
             .map_err(FleetError::of("ListUserTags", user_name.as_str()))?;
@@ -252,7 +280,7 @@ pub async fn inspect(ports: &Ports, metadata: &SecretMetadata) -> Result<Inspect
         && inspection.current_key() != Some(&previous.id)
     {
         let id = previous.id.clone();
-        inspection.previous_last_used = match ports.iam.access_key_last_used(&id).await {
+        inspection.previous_last_used = match iam.access_key_last_used(&id).await {
             Ok(used) => Some(used),
             Err(error) if error.kind == PortErrorKind::NotFound => None,
             Err(error) => {
@@ -264,15 +292,16 @@ pub async fn inspect(ports: &Ports, metadata: &SecretMetadata) -> Result<Inspect
 }
 
 /// Inspects every secret, [`CONCURRENCY`](crate::fleet::CONCURRENCY) at a time, in the order
-/// given; `progress` is called once per secret done (for a progress bar). The first error
-/// ends the run.
+/// given, other accounts' through `role`; `progress` is called once per secret done (for a
+/// progress bar). The first error ends the run.
 pub async fn inspect_all(
     ports: &Ports,
     secrets: &[SecretMetadata],
+    role: &MemberRole,
     progress: &(dyn Fn() + Send + Sync),
 ) -> Result<Vec<Inspection>, FleetError> {
     bounded(secrets, |metadata| async move {
-        let inspection = inspect(ports, metadata).await;
+        let inspection = inspect_as(ports, metadata, role).await;
         progress();
         inspection
     })
@@ -284,6 +313,8 @@ struct Reader<'a> {
     ports: &'a Ports,
     secret: &'a SecretId,
     user: &'a str,
+    /// The account the value must name, when it names one.
+    account: Option<&'a str>,
 }
 
 impl Reader<'_> {
@@ -313,6 +344,19 @@ impl Reader<'_> {
             Err(problem) => StagedValue::Invalid(problem.to_string()),
             Ok(value) if !value.user_name.as_str().eq_ignore_ascii_case(self.user) => {
                 StagedValue::OtherUser(value.user_name.as_str().to_owned())
+            }
+            Ok(value)
+                if value
+                    .account
+                    .as_ref()
+                    .is_some_and(|named| Some(named.as_str()) != self.account) =>
+            {
+                StagedValue::OtherAccount(
+                    value
+                        .account
+                        .as_ref()
+                        .map_or(String::new(), |a| a.as_str().to_owned()),
+                )
             }
             Ok(value) => value
                 .access_key_id()

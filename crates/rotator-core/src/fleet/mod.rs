@@ -25,6 +25,8 @@
 //!     service, region; IAM reports a use up to about four hours late).
 //!
 //!   An ok secret whose user holds one key costs two requests.
+//!   A secret named `<prefix>/<12-digit account>/<user>` of another account is read with that
+//!   account's IAM, through the member role ([`inspect_as`]; one `AssumeRole` per role).
 //! - [`inspect_all`]: [`inspect`] over many secrets, [`CONCURRENCY`] at a time, in name order.
 //! - [`Inspection::unknown_keys`], [`Inspection::previous_key_info`] and the other helpers
 //!   answer the questions that `status`, `audit` and the sweep share.
@@ -43,6 +45,7 @@ mod tests;
 
 pub use inspect::{
     Inspection, PendingVersion, StagedValue, StagedVersion, account_of, inspect, inspect_all,
+    inspect_as,
 };
 
 use futures_util::{StreamExt, stream};

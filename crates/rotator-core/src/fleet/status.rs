@@ -26,6 +26,7 @@
 
 use std::fmt;
 
+use crate::accounts::MemberRole;
 use crate::fleet::{FleetError, Inspection, StagedValue, inspect_all, managed_secrets};
 use crate::notice::rfc3339;
 use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus};
@@ -91,16 +92,19 @@ impl fmt::Display for State {
 }
 
 /// How `status` decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusOptions {
     /// A rotation in progress older than this many seconds is stuck.
     pub stuck_after_secs: u64,
+    /// The role assumed in other accounts to read their users' keys.
+    pub member_role: MemberRole,
 }
 
 impl Default for StatusOptions {
     fn default() -> Self {
         Self {
             stuck_after_secs: DEFAULT_STUCK_AFTER_SECS,
+            member_role: MemberRole::default(),
         }
     }
 }
@@ -145,7 +149,7 @@ pub struct StatusRow {
 }
 
 /// Decides one secret's states at `now`.
-pub fn evaluate(inspection: &Inspection, now: EpochSecs, options: StatusOptions) -> StatusRow {
+pub fn evaluate(inspection: &Inspection, now: EpochSecs, options: &StatusOptions) -> StatusRow {
     let mut found: Vec<(State, String)> = Vec::new();
     let pending_age = inspection.pending_age(now);
     if let Some(problem) = broken(inspection) {
@@ -260,6 +264,15 @@ fn broken(inspection: &Inspection) -> Option<String> {
                 "AWSCURRENT names the user {named}, but the secret's name binds {user}"
             ));
         }
+        StagedValue::OtherAccount(named) => {
+            return Some(format!(
+                "AWSCURRENT names the account {named}, but the secret's name binds {}",
+                inspection
+                    .account
+                    .as_deref()
+                    .unwrap_or("the secret's own account")
+            ));
+        }
     };
     let Some(keys) = &inspection.keys else {
         return Some(format!("the IAM user {user} does not exist"));
@@ -346,12 +359,15 @@ pub fn duration(secs: u64) -> String {
 pub async fn status(
     ports: &Ports,
     prefix: &str,
-    options: StatusOptions,
+    options: &StatusOptions,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Vec<StatusRow>, FleetError> {
     let secrets = managed_secrets(ports, prefix).await?;
     progress(Progress::Listed(secrets.len()));
-    let inspections = inspect_all(ports, &secrets, &|| progress(Progress::Inspected)).await?;
+    let inspections = inspect_all(ports, &secrets, &options.member_role, &|| {
+        progress(Progress::Inspected)
+    })
+    .await?;
     let now = ports.clock.now();
     Ok(inspections
         .iter()

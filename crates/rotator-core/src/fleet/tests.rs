@@ -91,7 +91,7 @@ impl Fleet {
         let ports = self.world.ports();
         let metadata = self.metadata(user).await;
         let inspection = inspect(&ports, &metadata).await.expect("inspects");
-        evaluate(&inspection, self.world.state().now, options)
+        evaluate(&inspection, self.world.state().now, &options)
     }
 
     fn key(&self, user: &str, stage: &str) -> String {
@@ -133,7 +133,7 @@ async fn a_rotated_secret_is_ok_and_costs_two_requests() {
     let row = evaluate(
         &inspection,
         fleet.world.state().now,
-        StatusOptions::default(),
+        &StatusOptions::default(),
     );
     assert_eq!(row.state, State::Ok, "{row:?}");
     assert_eq!(row.states, [State::Ok]);
@@ -163,7 +163,7 @@ async fn an_unused_old_key_is_ok_and_one_used_after_the_rotation_is_in_use() {
     let row = evaluate(
         &inspection,
         fleet.world.state().now,
-        StatusOptions::default(),
+        &StatusOptions::default(),
     );
     assert_eq!(row.state, State::Ok, "{row:?}");
     assert_eq!(
@@ -231,6 +231,7 @@ async fn a_rotation_in_progress_becomes_stuck_after_an_hour() {
             "alice",
             StatusOptions {
                 stuck_after_secs: 2 * 3600,
+                ..StatusOptions::default()
             },
         )
         .await;
@@ -436,6 +437,98 @@ async fn the_most_urgent_state_wins_and_every_state_is_listed() {
     assert_eq!(State::ALL.len(), 8);
 }
 
+#[tokio::test]
+async fn a_secret_of_another_account_is_read_through_its_member_role() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    let member = fleet
+        .world
+        .add_member_account("111122223333", Some("fleet-check"));
+    member.add_user("dave");
+    let (key, key_secret) = member.add_key("dave", KeyStatus::Active);
+    let name = "IamKeyRotator/111122223333/dave";
+    fleet.world.add_secret(
+        name,
+        &format!(
+            r#"{{"UserName":"dave","AccountId":"111122223333","AccessKeyId":"{key}","SecretAccessKey":"{key_secret}"}}"#
+        ),
+    );
+    fleet.world.schedule(name, 90);
+    let now = fleet.world.state().now;
+    fleet
+        .world
+        .state()
+        .secrets
+        .get_mut(name)
+        .expect("secret")
+        .last_rotated = Some(now);
+    let role = crate::accounts::MemberRole {
+        external_id: Some("fleet-check".to_owned()),
+        ..crate::accounts::MemberRole::default()
+    };
+    let options = StatusOptions {
+        member_role: role,
+        ..StatusOptions::default()
+    };
+    let rows = status(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        &options,
+        &no_progress,
+    )
+    .await
+    .expect("status");
+    assert_eq!(rows[0].state, State::Ok, "{rows:?}");
+    assert_eq!(rows[0].account.as_deref(), Some("111122223333"));
+    assert_eq!(
+        rows[0].key.as_ref().and_then(|k| k.status),
+        Some(KeyStatus::Active)
+    );
+
+    // The member's key made by hand blocks, as in the own account.
+    member.add_key("dave", KeyStatus::Active);
+    let rows = status(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        &options,
+        &no_progress,
+    )
+    .await
+    .expect("status");
+    assert_eq!(rows[0].state, State::Blocked, "{rows:?}");
+
+    // A role that cannot be assumed is an error naming it.
+    let error = status(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        &StatusOptions::default(),
+        &no_progress,
+    )
+    .await
+    .expect_err("the external id is missing");
+    assert!(
+        error.to_string().starts_with(
+            "AssumeRole for arn:aws:iam::111122223333:role/IamKeyRotatorMember failed"
+        ),
+        "{error}"
+    );
+
+    // A value naming another account is broken.
+    fleet.world.put_current(
+        name,
+        r#"{"UserName":"dave","AccountId":"444455556666","AccessKeyId":"AKIAEXAMPLEEXAMPLE1","SecretAccessKey":"x"}"#,
+    );
+    let rows = status(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        &options,
+        &no_progress,
+    )
+    .await
+    .expect("status");
+    assert_eq!(rows[0].state, State::Broken, "{rows:?}");
+    assert!(rows[0].reasons[0].contains("444455556666"), "{rows:?}");
+}
+
 #[test]
 fn the_account_is_a_twelve_digit_segment_before_the_user() {
     assert_eq!(
@@ -454,7 +547,10 @@ async fn status_lists_the_prefix_in_name_order_with_accounts() {
     for user in ["carol", "alice", "bob"] {
         fleet.managed(user).await;
     }
-    fleet.world.add_user("dave");
+    fleet
+        .world
+        .add_member_account("111122223333", None)
+        .add_user("dave");
     fleet
         .world
         .add_secret("IamKeyRotator/111122223333/dave", r#"{"UserName":"dave"}"#);
@@ -478,7 +574,7 @@ async fn status_lists_the_prefix_in_name_order_with_accounts() {
     let rows = status(
         &fleet.world.ports(),
         "IamKeyRotator/",
-        StatusOptions::default(),
+        &StatusOptions::default(),
         &|progress| {
             if progress == Progress::Inspected {
                 seen.fetch_add(1, Ordering::Relaxed);
@@ -578,7 +674,7 @@ async fn inspections_run_concurrently_within_the_bound() {
     let rows = status(
         &ports,
         "IamKeyRotator/",
-        StatusOptions::default(),
+        &StatusOptions::default(),
         &no_progress,
     )
     .await
@@ -606,7 +702,7 @@ async fn an_error_names_the_call_and_the_secret() {
     let error = status(
         &fleet.world.ports(),
         "IamKeyRotator/",
-        StatusOptions::default(),
+        &StatusOptions::default(),
         &no_progress,
     )
     .await
