@@ -121,11 +121,12 @@ fn show_status(moto: &Moto) -> Result<()> {
         );
     }
     let run = run_cli(rotator_command(&cli, moto).args(["status", "--prefix", "demo/"]))?;
-    for line in run.stdout.lines() {
-        println!("  {line}");
-    }
-    for line in run.stderr.lines() {
-        println!("  {line}");
+    for line in run.stdout.lines().chain(run.stderr.lines()) {
+        if line.is_empty() {
+            println!();
+        } else {
+            println!("  {line}");
+        }
     }
     println!(
         "  (exit code {}: {})",
