@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use rotator_core::accounts::DEFAULT_MEMBER_ROLE_NAME;
+use rotator_core::AccountId;
+use rotator_core::accounts::{DEFAULT_MEMBER_ROLE_NAME, MemberRole};
 use rotator_core::fleet::DEFAULT_PREFIX;
 use rotator_core::fleet::audit::DEFAULT_MAX_AGE_DAYS;
 
@@ -54,6 +55,13 @@ pub struct StatusArgs {
     /// How old a rotation in progress may get before it counts as stuck (90s, 30m, 1h, 2d).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
     pub stuck_after: Duration,
+    #[command(flatten)]
+    pub member: MemberRoleArgs,
+}
+
+/// How to reach another account's IAM.
+#[derive(Debug, Args)]
+pub struct MemberRoleArgs {
     /// The role assumed in another account to read the keys of a secret named
     /// `<prefix><12-digit account>/<user>` (the function's ROTATOR_MEMBER_ROLE_NAME).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_MEMBER_ROLE_NAME, value_parser = non_empty)]
@@ -61,6 +69,15 @@ pub struct StatusArgs {
     /// The external id passed when assuming the member role (ROTATOR_MEMBER_EXTERNAL_ID).
     #[arg(long, value_name = "ID", value_parser = non_empty)]
     pub external_id: Option<String>,
+}
+
+impl MemberRoleArgs {
+    pub fn role(&self) -> MemberRole {
+        MemberRole {
+            name: self.member_role.clone(),
+            external_id: self.external_id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +93,14 @@ pub struct AuditArgs {
     /// Print the findings as CSV, one per line, with a header.
     #[arg(long)]
     pub csv: bool,
+    /// Audit this member account (12 digits) instead, through the member role.
+    #[arg(long, value_name = "ID", value_parser = account_id, conflicts_with = "all_accounts")]
+    pub account: Option<AccountId>,
+    /// Audit the caller's account and every account that a managed secret's name names.
+    #[arg(long)]
+    pub all_accounts: bool,
+    #[command(flatten)]
+    pub member: MemberRoleArgs,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +123,10 @@ pub struct RotateArgs {
 fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|problem| format!("{problem} (write a duration such as 90s, 30m, 1h or 2d)"))
+}
+
+fn account_id(text: &str) -> Result<AccountId, String> {
+    AccountId::new(text.trim())
 }
 
 fn non_empty(text: &str) -> Result<String, String> {

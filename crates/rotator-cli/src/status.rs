@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use rotator_core::Ports;
-use rotator_core::accounts::MemberRole;
 use rotator_core::fleet::status::{self, State, StatusOptions, StatusRow, duration};
 use rotator_core::ports::KeyStatus;
 use serde::Serialize;
@@ -58,10 +57,7 @@ struct Pending<'a> {
 pub async fn run(ports: &Ports, args: &StatusArgs) -> Result<bool> {
     let options = StatusOptions {
         stuck_after_secs: args.stuck_after.as_secs(),
-        member_role: MemberRole {
-            name: args.member_role.clone(),
-            external_id: args.external_id.clone(),
-        },
+        member_role: args.member.role(),
     };
     let spinner = Spinner::new("listing the secrets");
     let rows = status::status(ports, &args.fleet.prefix, &options, &|progress| {

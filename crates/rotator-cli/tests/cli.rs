@@ -314,13 +314,62 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
         "{kinds:?}"
     );
 
+    // Every account: the member account's report read through the member role, with that
+    // account's managed secret; the caller's own first. One member account alone.
+    member.create_user("member-legacy").await?;
+    member.create_key("member-legacy").await?;
+    let all = fleet
+        .run(&["audit", "--json", "--max-age-days", "0", "--all-accounts"])?
+        .json()?;
+    assert_eq!(
+        all["accounts"],
+        serde_json::json!([null, member_account]),
+        "{all:#}"
+    );
+    let of = |document: &Value, kind: &str, user: &str| -> Vec<Option<String>> {
+        findings(document, kind, user)
+            .iter()
+            .map(|f| f["account"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        of(&all, "unmanaged-old-key", "member-legacy"),
+        [Some(member_account.to_owned())],
+        "{all:#}"
+    );
+    assert_eq!(
+        of(&all, "managed-old-key", "member-user"),
+        [Some(member_account.to_owned())],
+        "{all:#}"
+    );
+    assert_eq!(of(&all, "unmanaged-old-key", "legacy-user"), [None]);
+    let one = fleet
+        .run(&[
+            "audit",
+            "--json",
+            "--max-age-days",
+            "0",
+            "--account",
+            member_account,
+        ])?
+        .json()?;
+    assert_eq!(one["accounts"], serde_json::json!([member_account]));
+    assert!(
+        findings(&one, "unmanaged-old-key", "legacy-user").is_empty(),
+        "{one:#}"
+    );
+    assert_eq!(of(&one, "unmanaged-old-key", "member-legacy").len(), 1);
+    let bad = fleet.run(&["audit", "--account", "1234"])?;
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(bad.stderr.contains("12 digits"), "{bad:?}");
+
     // CSV: a header and one line per finding.
     let csv = fleet.run(&["audit", "--csv", "--max-age-days", "0"])?;
     assert_eq!(csv.code, Some(1));
     let mut lines = csv.stdout.lines();
     assert_eq!(
         lines.next(),
-        Some("kind,user,key,secret,created,last_used,detail")
+        Some("kind,account,user,key,secret,created,last_used,detail")
     );
     let json = fleet
         .run(&["audit", "--json", "--max-age-days", "0"])?

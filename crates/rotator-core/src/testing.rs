@@ -522,11 +522,12 @@ impl Iam for World {
 
     async fn credential_report(&self) -> PortResult<Vec<CredentialReportRow>> {
         self.call("iam:GetCredentialReport", |s| {
+            let account = s.account.clone().unwrap_or_else(|| ACCOUNT.to_owned());
             Ok(s.users
                 .iter()
                 .map(|(name, user)| CredentialReportRow {
                     user: name.clone(),
-                    arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+                    arn: format!("arn:aws:iam::{account}:user/{name}"),
                     keys: user
                         .keys
                         .iter()

@@ -18,13 +18,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::accounts::MemberRole;
+use crate::accounts::{MemberRole, bound_account, partition_and_account};
 use crate::fleet::status::Progress;
-use crate::fleet::{FleetError, Inspection, account_of, inspect_all, managed_secrets};
+use crate::fleet::{FleetError, Inspection, inspect_all, managed_secrets};
 use crate::notice::rfc3339;
 use crate::ports::{AccessKeyInfo, CredentialReportRow, EpochSecs, KeyStatus, SecretMetadata};
 use crate::rotation::{Ports, bound_user};
-use crate::types::AccessKeyId;
+use crate::types::{AccessKeyId, AccountId};
 
 /// The default age threshold, in days.
 pub const DEFAULT_MAX_AGE_DAYS: u64 = 90;
@@ -102,12 +102,100 @@ pub struct Audit {
     pub findings: Vec<Finding>,
 }
 
-/// Audits the account: the credential report against the secrets named `prefix*`.
-/// `progress` hears how many secrets are inspected, then each one done.
+/// Which accounts an audit reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accounts {
+    /// The account of the caller's credentials.
+    Own,
+    /// One member account, through the member role.
+    One(AccountId),
+    /// The caller's account, and every account that a managed secret's name names.
+    All,
+}
+
+/// One account's audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountAudit {
+    /// The member account; `None` for the caller's own.
+    pub account: Option<AccountId>,
+    pub audit: Audit,
+}
+
+/// Audits the accounts of `scope`: each one's credential report (read with its IAM: the
+/// member role for another account) against the secrets named `prefix*` whose users live
+/// there. The accounts come in order, the caller's own first.
+pub async fn audit_accounts(
+    ports: &Ports,
+    prefix: &str,
+    options: AuditOptions,
+    role: &MemberRole,
+    scope: &Accounts,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<Vec<AccountAudit>, FleetError> {
+    let mut audits = Vec::new();
+    if *scope == Accounts::Own {
+        audits.push(AccountAudit {
+            account: None,
+            audit: audit(ports, prefix, options, role, None, progress).await?,
+        });
+        return Ok(audits);
+    }
+    let secrets = managed_secrets(ports, prefix).await?;
+    let own = secrets
+        .iter()
+        .find_map(|secret| partition_and_account(&secret.arn));
+    let partition = own.as_ref().map_or("aws", |(partition, _)| partition);
+    let own = own.as_ref().map(|(_, account)| account);
+    let members: Vec<AccountId> = match scope {
+        Accounts::One(account) if Some(account) == own => Vec::new(),
+        Accounts::One(account) => vec![account.clone()],
+        _ => {
+            let mut named: Vec<AccountId> = secrets
+                .iter()
+                .filter_map(|secret| bound_account(&secret.name))
+                .filter(|account| Some(account) != own)
+                .collect();
+            named.sort();
+            named.dedup();
+            named
+        }
+    };
+    if *scope == Accounts::All || members.is_empty() {
+        audits.push(AccountAudit {
+            account: None,
+            audit: audit(ports, prefix, options, role, None, progress).await?,
+        });
+    }
+    for account in members {
+        let role_arn = role.arn_in(partition, &account);
+        let iam = ports
+            .members
+            .iam_as(&role_arn, role.external_id.as_deref())
+            .await
+            .map_err(FleetError::of(
+                "AssumeRole",
+                format!("{role_arn} in account {account}"),
+            ))?;
+        let mut in_account = ports.clone();
+        in_account.iam = iam;
+        let audit = audit(&in_account, prefix, options, role, Some(&account), progress).await?;
+        audits.push(AccountAudit {
+            account: Some(account),
+            audit,
+        });
+    }
+    Ok(audits)
+}
+
+/// Audits the account of `ports.iam` (`account`: a member account; `None`: the caller's own)
+/// against the secrets named `prefix*` whose users live there. `progress` hears how many
+/// secrets are inspected, then each one done.
 pub async fn audit(
     ports: &Ports,
     prefix: &str,
     options: AuditOptions,
+    role: &MemberRole,
+    account: Option<&AccountId>,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Audit, FleetError> {
     let report = ports
@@ -116,16 +204,14 @@ pub async fn audit(
         .await
         .map_err(FleetError::of("GetCredentialReport", "the account"))?;
     let secrets = managed_secrets(ports, prefix).await?;
-    let own_account = report
-        .iter()
-        .find_map(|row| row.arn.split(':').nth(4).filter(|a| !a.is_empty()))
-        .map(str::to_owned);
     // The secrets whose user lives in this account, by the user's name (IAM compares user
-    // names without regard to case).
+    // names without regard to case). A name naming the secrets' own account is the same as
+    // one naming none.
     let mut by_user: BTreeMap<String, Vec<&SecretMetadata>> = BTreeMap::new();
     for secret in &secrets {
-        let account = account_of(&secret.name);
-        if account.is_none() || account == own_account {
+        let own = partition_and_account(&secret.arn).map(|(_, own)| own);
+        let named = bound_account(&secret.name).filter(|named| Some(named) != own.as_ref());
+        if named.as_ref() == account {
             by_user
                 .entry(bound_user(&secret.name).to_ascii_lowercase())
                 .or_default()
@@ -141,11 +227,10 @@ pub async fn audit(
         .map(|secret| (*secret).clone())
         .collect();
     progress(Progress::Listed(to_inspect.len()));
-    // Only users of this account are in its report: no other account's role is needed.
-    let inspections = inspect_all(ports, &to_inspect, &MemberRole::default(), &|| {
-        progress(Progress::Inspected)
-    })
-    .await?;
+    // Only users of this account are in its report; another account's are read through the
+    // member role, as the function reads them.
+    let inspections =
+        inspect_all(ports, &to_inspect, role, &|| progress(Progress::Inspected)).await?;
     let mut inspected: BTreeMap<String, Vec<&Inspection>> = BTreeMap::new();
     for inspection in &inspections {
         inspected

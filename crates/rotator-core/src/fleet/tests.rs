@@ -721,6 +721,8 @@ async fn run_audit(fleet: &Fleet, days: u64) -> crate::fleet::audit::Audit {
         &fleet.world.ports(),
         "IamKeyRotator/",
         AuditOptions { max_age_days: days },
+        &crate::accounts::MemberRole::default(),
+        None,
         &no_progress,
     )
     .await
@@ -1087,5 +1089,109 @@ async fn a_rotation_is_not_started_when_disabled_or_already_in_progress() {
             .calls_from(before)
             .contains(&"secretsmanager:RotateSecret"),
         "nothing was started"
+    );
+}
+
+#[tokio::test]
+async fn an_audit_of_every_account_reads_each_members_report_with_its_own_secrets() {
+    use crate::fleet::audit::{Accounts, audit_accounts};
+    use crate::types::AccountId;
+
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    // The central account: a managed carol, and a legacy key.
+    fleet.managed("carol").await;
+    fleet.world.add_user("central-legacy");
+    fleet.world.add_key("central-legacy", KeyStatus::Active);
+    // A member account: its own carol, managed by the central secret of that account, whose key
+    // is old, and an unmanaged key.
+    let member = fleet.world.add_member_account("111122223333", None);
+    member.add_user("carol");
+    let (member_key, member_secret) = member.add_key("carol", KeyStatus::Active);
+    member.add_user("member-legacy");
+    member.add_key("member-legacy", KeyStatus::Active);
+    let name = "IamKeyRotator/111122223333/carol";
+    fleet.world.add_secret(
+        name,
+        &format!(
+            r#"{{"UserName":"carol","AccountId":"111122223333","AccessKeyId":"{member_key}","SecretAccessKey":"{member_secret}"}}"#
+        ),
+    );
+    fleet.world.advance(100 * DAY);
+    member.state().now = fleet.world.state().now;
+    // The central carol's key is renewed: only the member's is old.
+    fleet.rotate("carol").await;
+
+    let role = crate::accounts::MemberRole::default();
+    let options = AuditOptions { max_age_days: 90 };
+    let audits = audit_accounts(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        options,
+        &role,
+        &Accounts::All,
+        &no_progress,
+    )
+    .await
+    .expect("audits");
+    let accounts: Vec<Option<&str>> = audits
+        .iter()
+        .map(|a| a.account.as_ref().map(AccountId::as_str))
+        .collect();
+    assert_eq!(accounts, [None, Some("111122223333")]);
+    let (central, member_audit) = (&audits[0].audit, &audits[1].audit);
+    assert_eq!(
+        kinds(central, "central-legacy")[0],
+        FindingKind::UnmanagedOldKey
+    );
+    assert!(kinds(central, "carol").is_empty(), "{central:?}");
+    assert!(
+        kinds(central, "member-legacy").is_empty(),
+        "another account's user"
+    );
+    assert_eq!(
+        kinds(member_audit, "member-legacy")[0],
+        FindingKind::UnmanagedOldKey
+    );
+    let carol: Vec<_> = member_audit
+        .findings
+        .iter()
+        .filter(|f| f.user == "carol" && f.kind == FindingKind::ManagedOldKey)
+        .collect();
+    assert_eq!(carol.len(), 1, "{member_audit:?}");
+    assert_eq!(carol[0].secret.as_deref(), Some(name));
+    assert_eq!(
+        carol[0].key.as_ref().map(|k| k.as_str()),
+        Some(member_key.as_str())
+    );
+    assert_eq!(member_audit.managed_users, 1);
+
+    // One account alone; and a member role that cannot be assumed is an error naming it.
+    let one = audit_accounts(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        options,
+        &role,
+        &Accounts::One(AccountId::new("111122223333").expect("id")),
+        &no_progress,
+    )
+    .await
+    .expect("audits");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].audit, *member_audit);
+    let error = audit_accounts(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        options,
+        &role,
+        &Accounts::One(AccountId::new("999999999999").expect("id")),
+        &no_progress,
+    )
+    .await
+    .expect_err("no role there");
+    assert!(
+        error
+            .to_string()
+            .contains("arn:aws:iam::999999999999:role/IamKeyRotatorMember"),
+        "{error}"
     );
 }
