@@ -262,6 +262,8 @@ export class Rotator extends Construct {
       ROTATOR_ALERT_TOPIC_ARN: this.alertTopic.topicArn,
       ROTATOR_OLD_KEY: oldKeyPolicy,
       ROTATOR_TEST_TIMEOUT_SECS: String(testTimeout.toSeconds()),
+      // The sweep finds the deployment's secrets by this prefix: every secret is `<stack>/<user>`.
+      ROTATOR_SECRET_PREFIX: `${Stack.of(this).stackName}/`,
     };
     if (oldKeyPolicy === 'grace') {
       const grace = props.grace ?? { grace: DEFAULTS.grace, graceMax: DEFAULTS.graceMax, usageLag: DEFAULTS.usageLag };

@@ -92,6 +92,7 @@ describe('the Lambda function', () => {
           ROTATOR_GRACE_MAX: '7d',
           ROTATOR_USAGE_LAG: '4h',
           ROTATOR_TEST_TIMEOUT_SECS: '60',
+          ROTATOR_SECRET_PREFIX: 'TestRotator/',
         }),
       },
     });
@@ -116,6 +117,7 @@ describe('the Lambda function', () => {
           ROTATOR_DEFAULT_NOTIFY_EMAIL: 'a@example.com,b@example.com',
           ROTATOR_OLD_KEY: 'deactivate',
           ROTATOR_TEST_TIMEOUT_SECS: '300',
+          ROTATOR_SECRET_PREFIX: 'TestRotator/',
         }),
       },
     });
