@@ -187,6 +187,8 @@ impl World {
             let mut state = member.state();
             state.account = Some(account.to_owned());
             state.now = self.state().now;
+            // Access key ids are unique across AWS: each account numbers its keys apart.
+            state.next_key = 100_000 * (self.state().members.len() as u32 + 1);
         }
         let role = format!("arn:aws:iam::{account}:role/IamKeyRotatorMember");
         self.state()

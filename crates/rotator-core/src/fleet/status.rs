@@ -27,10 +27,12 @@
 use std::fmt;
 
 use crate::accounts::MemberRole;
-use crate::fleet::{FleetError, Inspection, StagedValue, inspect_all, managed_secrets};
+use crate::fleet::{
+    FleetError, Inspection, StagedValue, account_of, bounded, inspect_as, managed_secrets,
+};
 use crate::notice::rfc3339;
-use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus};
-use crate::rotation::Ports;
+use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus, SecretMetadata};
+use crate::rotation::{Ports, bound_user};
 use crate::types::AccessKeyId;
 
 /// How old a rotation in progress may get before it counts as stuck: one hour.
@@ -364,15 +366,39 @@ pub async fn status(
 ) -> Result<Vec<StatusRow>, FleetError> {
     let secrets = managed_secrets(ports, prefix).await?;
     progress(Progress::Listed(secrets.len()));
-    let inspections = inspect_all(ports, &secrets, &options.member_role, &|| {
-        progress(Progress::Inspected)
-    })
-    .await?;
     let now = ports.clock.now();
-    Ok(inspections
-        .iter()
-        .map(|inspection| evaluate(inspection, now, options))
-        .collect())
+    bounded(&secrets, |metadata| async move {
+        let inspection = inspect_as(ports, metadata, &options.member_role).await;
+        progress(Progress::Inspected);
+        match inspection {
+            Ok(inspection) => Ok(evaluate(&inspection, now, options)),
+            // One account out of reach must not hide the rest of the fleet.
+            Err(error) if error.operation == "AssumeRole" => Ok(out_of_reach(metadata, &error)),
+            Err(error) => Err(error),
+        }
+    })
+    .await
+}
+
+/// The row of a secret whose account's IAM cannot be reached: the member role cannot be
+/// assumed, so its rotations fail too.
+fn out_of_reach(metadata: &SecretMetadata, error: &FleetError) -> StatusRow {
+    StatusRow {
+        secret: metadata.name.clone(),
+        arn: metadata.arn.clone(),
+        user: bound_user(&metadata.name).to_owned(),
+        account: account_of(&metadata.name),
+        key: None,
+        rotation_enabled: metadata.rotation_enabled,
+        last_rotated: metadata.last_rotated,
+        next_rotation: metadata.next_rotation,
+        pending: None,
+        state: State::Broken,
+        states: vec![State::Broken],
+        reasons: vec![format!(
+            "the user's account cannot be read, and the function cannot rotate it either: {error}"
+        )],
+    }
 }
 
 /// What a long fleet operation reports as it goes.

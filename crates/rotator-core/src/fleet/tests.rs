@@ -496,21 +496,32 @@ async fn a_secret_of_another_account_is_read_through_its_member_role() {
     .expect("status");
     assert_eq!(rows[0].state, State::Blocked, "{rows:?}");
 
-    // A role that cannot be assumed is an error naming it.
-    let error = status(
+    // A role that cannot be assumed makes the row broken, naming the role; the other rows
+    // are still read.
+    fleet.managed("erin").await;
+    let rows = status(
         &fleet.world.ports(),
         "IamKeyRotator/",
         &StatusOptions::default(),
         &no_progress,
     )
     .await
-    .expect_err("the external id is missing");
+    .expect("the other secrets are still read");
+    let dave = rows
+        .iter()
+        .find(|row| row.user == "dave")
+        .expect("dave's row");
+    assert_eq!(dave.state, State::Broken, "{rows:?}");
     assert!(
-        error.to_string().starts_with(
-            "AssumeRole for arn:aws:iam::111122223333:role/IamKeyRotatorMember failed"
-        ),
-        "{error}"
+        dave.reasons[0]
+            .contains("AssumeRole for arn:aws:iam::111122223333:role/IamKeyRotatorMember failed"),
+        "{rows:?}"
     );
+    let erin = rows
+        .iter()
+        .find(|row| row.user == "erin")
+        .expect("erin's row");
+    assert_eq!(erin.state, State::Ok, "{rows:?}");
 
     // A value naming another account is broken.
     fleet.world.put_current(
