@@ -13,6 +13,9 @@ pub enum OldKeyPolicy {
     Deactivate,
     /// Leave it active until the next rotation needs room.
     Keep,
+    /// Leave it active; the sweep deactivates it once it has gone unused since the rotation
+    /// (`ROTATOR_GRACE`, `ROTATOR_USAGE_LAG`), or once the rotation is `ROTATOR_GRACE_MAX` old.
+    Grace,
 }
 
 impl OldKeyPolicy {
@@ -21,6 +24,7 @@ impl OldKeyPolicy {
             OldKeyPolicy::Delete => "delete",
             OldKeyPolicy::Deactivate => "deactivate",
             OldKeyPolicy::Keep => "keep",
+            OldKeyPolicy::Grace => "grace",
         }
     }
 }
@@ -35,7 +39,28 @@ pub struct Settings {
     pub test_timeout: Duration,
     /// The role assumed for users of other accounts.
     pub member_role: MemberRole,
+    /// With `grace`: how long the previous key stays active at least, and how long it must go
+    /// unused before the sweep retires it.
+    pub grace: Duration,
+    /// With `grace`: how old a rotation may get before its previous key is deactivated even
+    /// though it is in use. At least `grace`.
+    pub grace_max: Duration,
+    /// How late IAM may report a key's last use.
+    pub usage_lag: Duration,
+    /// The name prefix of the secrets the sweep walks (the deployment's secrets).
+    pub secret_prefix: String,
 }
+
+/// `ROTATOR_GRACE`'s default: a day.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// `ROTATOR_GRACE_MAX`'s default: a week.
+pub const DEFAULT_GRACE_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+/// `ROTATOR_USAGE_LAG`'s default: IAM reports a key's last use up to about four hours late.
+pub const DEFAULT_USAGE_LAG: Duration = Duration::from_secs(4 * 3600);
+/// `ROTATOR_SECRET_PREFIX`'s default: the secrets of a deployment named `IamKeyRotator`.
+pub const DEFAULT_SECRET_PREFIX: &str = "IamKeyRotator/";
+/// The longest duration a setting takes: a year (a longer one is a typing error).
+const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -46,6 +71,10 @@ impl Default for Settings {
             old_key_policy: OldKeyPolicy::Delete,
             test_timeout: Duration::from_secs(60),
             member_role: MemberRole::default(),
+            grace: DEFAULT_GRACE,
+            grace_max: DEFAULT_GRACE_MAX,
+            usage_lag: DEFAULT_USAGE_LAG,
+            secret_prefix: DEFAULT_SECRET_PREFIX.to_owned(),
         }
     }
 }
@@ -63,6 +92,10 @@ pub const SENDER_EMAIL: &str = "ROTATOR_SENDER_EMAIL";
 pub const DEFAULT_NOTIFY_EMAIL: &str = "ROTATOR_DEFAULT_NOTIFY_EMAIL";
 pub const OLD_KEY: &str = "ROTATOR_OLD_KEY";
 pub const TEST_TIMEOUT_SECS: &str = "ROTATOR_TEST_TIMEOUT_SECS";
+pub const GRACE: &str = "ROTATOR_GRACE";
+pub const GRACE_MAX: &str = "ROTATOR_GRACE_MAX";
+pub const USAGE_LAG: &str = "ROTATOR_USAGE_LAG";
+pub const SECRET_PREFIX: &str = "ROTATOR_SECRET_PREFIX";
 
 /// The longest testSecret budget: a Lambda invocation lasts at most 900 seconds.
 const MAX_TEST_TIMEOUT_SECS: u64 = 840;
@@ -109,10 +142,11 @@ impl Settings {
             None | Some("delete") => OldKeyPolicy::Delete,
             Some("deactivate") => OldKeyPolicy::Deactivate,
             Some("keep") => OldKeyPolicy::Keep,
+            Some("grace") => OldKeyPolicy::Grace,
             Some(other) => {
                 return Err(error(
                     OLD_KEY,
-                    format!("{other:?} is not one of delete, deactivate, keep"),
+                    format!("{other:?} is not one of delete, deactivate, keep, grace"),
                 ));
             }
         };
@@ -132,6 +166,55 @@ impl Settings {
                 }
             },
         };
+        let duration = |variable: &'static str, default: Duration, zero_allowed: bool| {
+            let Some(value) = read(variable) else {
+                return Ok(default);
+            };
+            match parse_duration(&value) {
+                Ok(parsed) if parsed.is_zero() && !zero_allowed => Err(error(
+                    variable,
+                    format!("{value:?} is zero; it must be at least 1s"),
+                )),
+                Ok(parsed) => Ok(parsed),
+                Err(problem) => Err(error(variable, problem)),
+            }
+        };
+        let grace = duration(GRACE, DEFAULT_GRACE, false)?;
+        let grace_max = duration(GRACE_MAX, DEFAULT_GRACE_MAX, false)?;
+        let usage_lag = duration(USAGE_LAG, DEFAULT_USAGE_LAG, true)?;
+        if grace_max < grace {
+            let source = if read(GRACE_MAX).is_some() {
+                ""
+            } else {
+                ", its default"
+            };
+            return Err(error(
+                GRACE_MAX,
+                format!(
+                    "{}{source} is shorter than {GRACE} ({}): the hard limit must be at least the grace",
+                    format_duration(grace_max),
+                    format_duration(grace)
+                ),
+            ));
+        }
+        let secret_prefix = match read(SECRET_PREFIX) {
+            None => DEFAULT_SECRET_PREFIX.to_owned(),
+            Some(value) => {
+                let prefix = value.trim();
+                if !prefix.ends_with('/')
+                    || prefix.len() < 2
+                    || prefix.contains(char::is_whitespace)
+                {
+                    return Err(error(
+                        SECRET_PREFIX,
+                        format!(
+                            "{value:?} is not a secret name prefix ending with '/' (such as {DEFAULT_SECRET_PREFIX})"
+                        ),
+                    ));
+                }
+                prefix.to_owned()
+            }
+        };
         let member_role = MemberRole::from_lookup(read)?;
         Ok(Self {
             alert_topic_arn,
@@ -140,7 +223,53 @@ impl Settings {
             old_key_policy,
             test_timeout,
             member_role,
+            grace,
+            grace_max,
+            usage_lag,
+            secret_prefix,
         })
+    }
+}
+
+/// Parses a duration with its unit: a whole number followed by `s`, `m`, `h` or `d` (`90s`,
+/// `30m`, `24h`, `7d`), at most a year.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let unit_at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit: write for example 90s, 30m, 24h or 7d"))?;
+    let (number, unit) = text.split_at(unit_at);
+    let per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a whole number with a unit s, m, h or d (such as 90s, 30m, 24h, 7d)"
+            ));
+        }
+    };
+    let secs = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per_unit))
+        .filter(|secs| *secs <= MAX_DURATION_SECS)
+        .ok_or_else(|| {
+            format!("{text:?} is not a whole number with a unit, at most a year (366d)")
+        })?;
+    Ok(Duration::from_secs(secs))
+}
+
+/// Writes a duration in the largest unit that divides it (`7d`, `36h`, `90s`).
+pub fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -210,6 +339,57 @@ mod tests {
     }
 
     #[test]
+    fn the_grace_policy_and_its_durations_are_read_with_their_units() {
+        let defaults = settings(&[(OLD_KEY, "grace")]).unwrap();
+        assert_eq!(defaults.old_key_policy, OldKeyPolicy::Grace);
+        assert_eq!(defaults.grace, Duration::from_secs(24 * 3600));
+        assert_eq!(defaults.grace_max, Duration::from_secs(7 * 86_400));
+        assert_eq!(defaults.usage_lag, Duration::from_secs(4 * 3600));
+        assert_eq!(defaults.secret_prefix, "IamKeyRotator/");
+        let parsed = settings(&[
+            (GRACE, "90s"),
+            (GRACE_MAX, " 30m "),
+            (USAGE_LAG, "0s"),
+            (SECRET_PREFIX, "Team/Keys/"),
+        ])
+        .unwrap();
+        assert_eq!(parsed.grace, Duration::from_secs(90));
+        assert_eq!(parsed.grace_max, Duration::from_secs(1800));
+        assert_eq!(parsed.usage_lag, Duration::ZERO);
+        assert_eq!(parsed.secret_prefix, "Team/Keys/");
+        for (text, secs) in [
+            ("7d", 604_800),
+            ("24h", 86_400),
+            ("1m", 60),
+            ("366d", 31_622_400),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(secs)),
+                "{text}"
+            );
+            assert_eq!(
+                parse_duration(&format_duration(Duration::from_secs(secs))),
+                Ok(Duration::from_secs(secs))
+            );
+        }
+        assert_eq!(format_duration(Duration::from_secs(36 * 3600)), "36h");
+        assert_eq!(format_duration(Duration::from_secs(61)), "61s");
+    }
+
+    #[test]
+    fn the_hard_limit_may_not_be_shorter_than_the_grace() {
+        assert!(settings(&[(GRACE, "2h"), (GRACE_MAX, "2h")]).is_ok());
+        let error = settings(&[(GRACE, "2h"), (GRACE_MAX, "1h")]).unwrap_err();
+        assert_eq!(error.variable, GRACE_MAX);
+        assert!(error.to_string().contains(GRACE), "{error}");
+        // A grace longer than the default limit names the limit and says it is the default.
+        let error = settings(&[(GRACE, "8d")]).unwrap_err();
+        assert_eq!(error.variable, GRACE_MAX);
+        assert!(error.to_string().contains("default"), "{error}");
+    }
+
+    #[test]
     fn every_invalid_value_names_its_variable() {
         let cases = [
             (ALERT_TOPIC_ARN, "not-an-arn"),
@@ -223,6 +403,21 @@ mod tests {
             (TEST_TIMEOUT_SECS, "-1"),
             (TEST_TIMEOUT_SECS, "0"),
             (TEST_TIMEOUT_SECS, "100000"),
+            (OLD_KEY, "Grace"),
+            (GRACE, "24"),
+            (GRACE, "1.5h"),
+            (GRACE, "-1h"),
+            (GRACE, "h"),
+            (GRACE, "3w"),
+            (GRACE, "0s"),
+            (GRACE, "400d"),
+            (GRACE, "99999999999999999999s"),
+            (GRACE_MAX, "0s"),
+            (GRACE_MAX, "12h"),
+            (USAGE_LAG, "4"),
+            (USAGE_LAG, "four hours"),
+            (SECRET_PREFIX, "IamKeyRotator"),
+            (SECRET_PREFIX, "/"),
         ];
         for (variable, value) in cases {
             let error = settings(&[(variable, value)]).unwrap_err();

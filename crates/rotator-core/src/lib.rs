@@ -13,6 +13,7 @@ pub mod notice;
 pub mod ports;
 pub mod rotation;
 pub mod secret_value;
+pub mod sweep;
 pub mod types;
 
 #[cfg(test)]

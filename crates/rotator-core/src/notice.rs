@@ -1,8 +1,9 @@
 //! The texts of the failure alert and the success email. They are built only from ids,
 //! names and error messages, none of which can hold secret material.
 
+use crate::config::{Settings, format_duration};
 use crate::error::{CurrentStage, StepError};
-use crate::ports::{EpochSecs, Notice};
+use crate::ports::{EpochSecs, KeyLastUsed, Notice};
 use crate::types::{AccessKeyId, ClientRequestToken, SecretId, UserName};
 
 /// The alert sent when a step fails.
@@ -85,6 +86,96 @@ pub fn success_email(success: &Success<'_>) -> Notice {
             token = success.token,
             time = rfc3339(success.at),
         ),
+    }
+}
+
+/// An old key that the sweep found still in use after the grace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Straggler {
+    pub secret: String,
+    pub user: String,
+    pub key: AccessKeyId,
+    /// When AWSCURRENT moved away from it.
+    pub rotated_at: EpochSecs,
+    pub last_used: KeyLastUsed,
+    pub fate: StragglerFate,
+}
+
+/// What the sweep did with a straggler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StragglerFate {
+    /// Left active; deactivated anyway at `until` (the rotation is then `ROTATOR_GRACE_MAX` old).
+    LeftActive { until: EpochSecs },
+    /// Deactivated although in use: the rotation is `ROTATOR_GRACE_MAX` old.
+    Deactivated,
+}
+
+/// The sweep's one alert (and the owners' email) naming the old keys still in use: when and
+/// where each was last used, so that whoever runs the program can be found. It names key ids,
+/// never a secret.
+pub fn straggler_alert(stragglers: &[Straggler], settings: &Settings) -> Notice {
+    let deactivated = stragglers
+        .iter()
+        .filter(|s| s.fate == StragglerFate::Deactivated)
+        .count();
+    let subject = match (stragglers.len(), deactivated) {
+        (1, 0) => format!(
+            "IAM old key still in use: {} ({})",
+            stragglers[0].secret, stragglers[0].user
+        ),
+        (1, _) => format!(
+            "IAM old key deactivated while in use: {} ({})",
+            stragglers[0].secret, stragglers[0].user
+        ),
+        (n, 0) => format!("IAM old keys still in use: {n} secrets"),
+        (n, d) => format!("IAM old keys still in use: {n} secrets, {d} deactivated"),
+    };
+    let mut body = format!(
+        "These access keys were replaced by a rotation, but programs still use them. Each program \
+         must read the new key from its secret (stage AWSCURRENT).\n\n\
+         Grace: {} after the rotation, plus {} for IAM to report a use; a key still in use is \
+         deactivated anyway {} after its rotation (ROTATOR_GRACE_MAX).\n",
+        format_duration(settings.grace),
+        format_duration(settings.usage_lag),
+        format_duration(settings.grace_max),
+    );
+    for straggler in stragglers {
+        let used = &straggler.last_used;
+        body.push_str(&format!(
+            "\nSecret: {}\n\
+             User: {}\n\
+             Old access key id: {}\n\
+             Rotated: {}\n\
+             Last used: {}, service {}, region {}\n\
+             {}\n",
+            straggler.secret,
+            straggler.user,
+            straggler.key,
+            rfc3339(straggler.rotated_at),
+            used.when.map_or("unknown".to_owned(), rfc3339),
+            used.service.as_deref().unwrap_or("unknown"),
+            used.region.as_deref().unwrap_or("unknown"),
+            match straggler.fate {
+                StragglerFate::LeftActive { until } => format!(
+                    "Left active; it will be deactivated anyway at {}.",
+                    rfc3339(until)
+                ),
+                StragglerFate::Deactivated => "Deactivated now although in use: the rotation is older than ROTATOR_GRACE_MAX. \
+                     The program that used it now fails until it reads the new key; reactivating the key \
+                     (aws iam update-access-key --status Active) buys time until the next rotation."
+                    .to_owned(),
+            },
+        ));
+    }
+    body.push_str(&format!(
+        "\nFind a program: look for the old key id in CloudTrail (userIdentity.accessKeyId) around \
+         the last use, or in the configuration of the services named above. Fetch the new key with:\n  \
+         aws secretsmanager get-secret-value --secret-id '{}' --version-stage AWSCURRENT\n",
+        stragglers.first().map_or("SECRET", |s| s.secret.as_str())
+    ));
+    Notice {
+        subject: clip_subject(&subject),
+        body,
     }
 }
 

@@ -833,7 +833,7 @@ impl Sim {
             let retired = match self.policy {
                 OldKeyPolicy::Delete => false,
                 OldKeyPolicy::Deactivate => old.status == KeyStatus::Inactive,
-                OldKeyPolicy::Keep => true,
+                OldKeyPolicy::Keep | OldKeyPolicy::Grace => true,
             };
             prop_assert!(
                 retired,

@@ -165,9 +165,16 @@ impl Rotator {
     async fn retire(&self, user: &UserName, old: &AccessKeyId) -> Result<(), RotationError> {
         let iam = &self.ports.iam;
         let policy = self.settings.old_key_policy;
-        if policy == OldKeyPolicy::Keep {
-            info!(key = %old, "keeping the previous key active until the next rotation needs room");
-            return Ok(());
+        match policy {
+            OldKeyPolicy::Keep => {
+                info!(key = %old, "keeping the previous key active until the next rotation needs room");
+                return Ok(());
+            }
+            OldKeyPolicy::Grace => {
+                info!(key = %old, "keeping the previous key active: the sweep retires it once it goes unused");
+                return Ok(());
+            }
+            OldKeyPolicy::Delete | OldKeyPolicy::Deactivate => {}
         }
         ignore_not_found(
             iam.set_access_key_status(user, old, KeyStatus::Inactive)
@@ -234,6 +241,68 @@ impl OldKeyPolicy {
             OldKeyPolicy::Delete => "deleted",
             OldKeyPolicy::Deactivate => "deactivated; deleted at the next rotation",
             OldKeyPolicy::Keep => "still active until the next rotation",
+            OldKeyPolicy::Grace => {
+                "still active for the grace period; deactivated once nothing uses it, deleted at the next rotation"
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::OldKeyPolicy;
+    use crate::ports::KeyStatus;
+    use crate::rotation::{AWSPREVIOUS, Rotator};
+    use crate::testing::{World, settings};
+    use crate::types::{ClientRequestToken, RotationEvent, SecretId, Step};
+
+    #[tokio::test]
+    async fn under_grace_finish_secret_leaves_the_previous_key_active_and_says_so() {
+        let world = World::with_user_and_secret(
+            "alice",
+            "iam/alice",
+            r#"{"UserName":"alice"}"#,
+            "owner@example.com",
+        );
+        let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Grace));
+        for n in 1..=2 {
+            let token = format!("7f1c9a52-0000-4000-8000-{n:012}");
+            world.start_rotation("iam/alice", &token);
+            for step in Step::ALL {
+                let event = RotationEvent {
+                    step,
+                    secret_id: SecretId::new("iam/alice").expect("id"),
+                    token: ClientRequestToken::new(token.as_str()).expect("token"),
+                    rotation_token: None,
+                };
+                rotator.handle(&event).await.expect("step");
+            }
+        }
+        let state = world.state();
+        let keys = &state.users["alice"].keys;
+        assert_eq!(keys.len(), 2);
+        assert!(
+            keys.iter().all(|k| k.status == KeyStatus::Active),
+            "{keys:?}"
+        );
+        let (_, previous) = state.secrets["iam/alice"]
+            .version_with(AWSPREVIOUS)
+            .expect("previous");
+        assert!(
+            previous
+                .value
+                .as_deref()
+                .is_some_and(|v| v.contains(&keys[0].id))
+        );
+        assert!(!state.calls.contains(&"iam:UpdateAccessKey"));
+        let (_, email) = state.emails.last().expect("email");
+        assert!(
+            email.body.contains(&format!(
+                "Previous key: {} (still active for the grace period",
+                keys[0].id
+            )),
+            "{}",
+            email.body
+        );
     }
 }

@@ -1,0 +1,1466 @@
+//! The sweep (contract §9): retires the previous keys that the `grace` policy left active once
+//! nothing has used them since the rotation, names the stragglers in one alert, and counts the
+//! fleet's health for the metrics. `decide` is the pure rule; `Sweeper` walks the secrets.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::config::{OldKeyPolicy, Settings, format_duration, parse_addresses};
+use crate::notice::{self, Straggler, StragglerFate};
+use crate::ports::{
+    AccessKeyInfo, EpochSecs, KeyLastUsed, KeyStatus, PortError, PortErrorKind, SecretMetadata,
+    VersionInfo, VersionRef,
+};
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports, bound_user};
+use crate::secret_value::SecretValue;
+use crate::types::{AccessKeyId, SecretId, UserName};
+
+/// How many secrets the sweep inspects at once.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// A rotation whose AWSPENDING version is older than this is stuck: a rotation takes seconds,
+/// and Secrets Manager retries a failing one within the hour.
+pub const STUCK_AFTER_SECS: u64 = 3600;
+
+// The decision.
+
+/// The sweep's time windows, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// `ROTATOR_GRACE`.
+    pub grace: u64,
+    /// `ROTATOR_USAGE_LAG`.
+    pub usage_lag: u64,
+    /// `ROTATOR_GRACE_MAX`.
+    pub grace_max: u64,
+}
+
+impl Windows {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            grace: settings.grace.as_secs(),
+            usage_lag: settings.usage_lag.as_secs(),
+            grace_max: settings.grace_max.as_secs(),
+        }
+    }
+
+    /// How long the rotation and the key's last use must lie in the past: the grace, plus the
+    /// time IAM may take to report a use.
+    pub fn quiet(&self) -> u64 {
+        self.grace.saturating_add(self.usage_lag)
+    }
+}
+
+/// What the sweep knows of the key in AWSPREVIOUS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviousKey {
+    /// AWSPREVIOUS holds no key (no such version, or a value without a key).
+    Absent,
+    /// AWSPREVIOUS holds the key that AWSCURRENT holds.
+    SameAsCurrent,
+    /// The bound user has no such key: deleted already, or never the user's.
+    NotListed,
+    /// One of the bound user's keys, with its status and its last use as IAM reports it.
+    Listed {
+        status: KeyStatus,
+        last_used: Option<EpochSecs>,
+    },
+}
+
+/// Everything the rule looks at, for one secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub now: EpochSecs,
+    /// Any version of the secret holds AWSPENDING.
+    pub rotation_in_progress: bool,
+    /// When AWSCURRENT moved (see `rotated_at`).
+    pub rotated_at: Option<EpochSecs>,
+    pub previous: PreviousKey,
+}
+
+/// Why the sweep leaves a secret alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    RotationInProgress,
+    NoPreviousKey,
+    PreviousIsCurrent,
+    PreviousNotListed,
+    PreviousInactive,
+    UnknownRotationTime,
+}
+
+impl SkipReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::RotationInProgress => "a rotation is in progress (AWSPENDING): left alone",
+            SkipReason::NoPreviousKey => "AWSPREVIOUS holds no key",
+            SkipReason::PreviousIsCurrent => "AWSPREVIOUS holds the AWSCURRENT key: left alone",
+            SkipReason::PreviousNotListed => "the AWSPREVIOUS key is not one of the user's keys",
+            SkipReason::PreviousInactive => "the AWSPREVIOUS key is inactive already",
+            SkipReason::UnknownRotationTime => {
+                "neither LastRotatedDate nor the AWSCURRENT version's creation time is known: left alone"
+            }
+        }
+    }
+}
+
+/// What the sweep does with one secret's previous key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The grace has not passed: the key stays active, and may go from `retire_after` on.
+    Leave {
+        retire_after: EpochSecs,
+    },
+    /// The grace has passed but the key was used within it: it stays active, is named in the
+    /// alert, and is deactivated anyway at `forced_at` (the rotation is then `GRACE_MAX` old).
+    AlertInUse {
+        forced_at: EpochSecs,
+    },
+    /// The rotation and the key's last use both lie more than GRACE + USAGE_LAG in the past.
+    Deactivate,
+    /// The rotation is `GRACE_MAX` old and the key is still in use: deactivated anyway, with
+    /// an alert.
+    DeactivatePastMax,
+    Skip(SkipReason),
+}
+
+/// The rule of contract §9. A key is "used recently" when its last use lies at most
+/// GRACE + USAGE_LAG in the past; times in the future (clock skew) count as now.
+pub fn decide(facts: &Facts, windows: &Windows) -> Decision {
+    if facts.rotation_in_progress {
+        return Decision::Skip(SkipReason::RotationInProgress);
+    }
+    let last_used = match facts.previous {
+        PreviousKey::Absent => return Decision::Skip(SkipReason::NoPreviousKey),
+        PreviousKey::SameAsCurrent => return Decision::Skip(SkipReason::PreviousIsCurrent),
+        PreviousKey::NotListed => return Decision::Skip(SkipReason::PreviousNotListed),
+        PreviousKey::Listed {
+            status: KeyStatus::Inactive,
+            ..
+        } => return Decision::Skip(SkipReason::PreviousInactive),
+        PreviousKey::Listed {
+            status: KeyStatus::Active,
+            last_used,
+        } => last_used,
+    };
+    let Some(rotated_at) = facts.rotated_at else {
+        return Decision::Skip(SkipReason::UnknownRotationTime);
+    };
+    let now = facts.now;
+    let quiet = windows.quiet();
+    let age = now.saturating_sub(rotated_at);
+    let used_recently = last_used.is_some_and(|at| now.saturating_sub(at) <= quiet);
+    if age >= windows.grace_max {
+        return if used_recently {
+            Decision::DeactivatePastMax
+        } else {
+            Decision::Deactivate
+        };
+    }
+    if age <= quiet {
+        let latest = last_used.map_or(rotated_at, |at| at.max(rotated_at));
+        return Decision::Leave {
+            retire_after: latest.saturating_add(quiet).saturating_add(1),
+        };
+    }
+    if used_recently {
+        Decision::AlertInUse {
+            forced_at: rotated_at.saturating_add(windows.grace_max),
+        }
+    } else {
+        Decision::Deactivate
+    }
+}
+
+/// When AWSCURRENT moved: the later of `LastRotatedDate` and the AWSCURRENT version's
+/// creation. Both lie at or before the move (Secrets Manager may stamp `LastRotatedDate` when a
+/// rotation starts; the version exists before finishSecret labels it), so the later one is the
+/// closer; the version's creation also covers a `PutSecretValue` by hand, which moves
+/// AWSCURRENT without touching `LastRotatedDate`.
+pub fn rotated_at(metadata: &SecretMetadata, versions: &[VersionInfo]) -> Option<EpochSecs> {
+    let current_created = versions
+        .iter()
+        .find(|v| v.stages.iter().any(|s| s == AWSCURRENT))
+        .and_then(|v| v.created);
+    match (metadata.last_rotated, current_created) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+// The walk.
+
+/// How the sweep runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Deactivate, alert and email (the `grace` policy's scheduled sweep).
+    Retire,
+    /// Decide and report, change nothing, send nothing (`rotator sweep --dry-run`).
+    DryRun,
+    /// Count the fleet's health only: another old-key policy is configured, so previous keys
+    /// are not the sweep's to retire.
+    CountOnly,
+}
+
+/// One sweep's options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepOptions {
+    pub mode: Mode,
+    /// How many secrets are inspected at once (at least 1).
+    pub concurrency: usize,
+}
+
+impl SweepOptions {
+    /// The function's sweep: it retires only under the `grace` policy.
+    pub fn for_policy(policy: OldKeyPolicy) -> Self {
+        Self {
+            mode: if policy == OldKeyPolicy::Grace {
+                Mode::Retire
+            } else {
+                Mode::CountOnly
+            },
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+/// Why a sweep could not run at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SweepError {
+    #[error("ListSecrets with the name prefix {prefix:?} failed: {source}")]
+    ListSecrets {
+        prefix: String,
+        #[source]
+        source: PortError,
+    },
+}
+
+/// What the sweep did (or, in a dry run, would do) with one secret's previous key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Deactivated: unused since the grace.
+    Deactivated,
+    /// Deactivated although in use: the rotation is `ROTATOR_GRACE_MAX` old.
+    DeactivatedPastMax,
+    /// Left active and named in the alert: used within the grace.
+    InUse,
+    /// Left active: the grace has not passed yet.
+    WithinGrace,
+    /// Left alone (see `detail`).
+    Skipped,
+    /// The secret could not be inspected, or the key not deactivated (see `detail`).
+    Error,
+}
+
+/// A key's last use, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastUse {
+    pub at: String,
+    pub service: Option<String>,
+    pub region: Option<String>,
+}
+
+/// One secret in the sweep's summary: only the secrets where there is something to say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReport {
+    pub secret: String,
+    pub user: Option<String>,
+    pub previous_key: Option<String>,
+    pub action: Action,
+    pub detail: String,
+    pub rotated_at: Option<String>,
+    pub last_used: Option<LastUse>,
+}
+
+/// The sweep's JSON summary; its counts are also the sweep's metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepSummary {
+    pub mode: &'static str,
+    pub prefix: String,
+    pub managed_secrets: usize,
+    /// AWSCURRENT keys older than the secret's rotation interval.
+    pub keys_older_than_interval: usize,
+    /// Secrets whose next rotation lies in the past.
+    pub overdue_rotations: usize,
+    /// Secrets with an AWSPENDING version older than an hour.
+    pub stuck_rotations: usize,
+    /// Previous keys left active because they were used within the window after the grace.
+    pub old_keys_in_use: usize,
+    /// Previous keys deactivated by this sweep (in a dry run: that it would deactivate).
+    pub old_keys_retired: usize,
+    /// Secrets that could not be inspected, or whose key could not be deactivated.
+    pub sweep_errors: usize,
+    pub alerts_sent: usize,
+    pub emails_sent: usize,
+    pub secrets: Vec<SecretReport>,
+}
+
+/// What the sweep learnt of one secret.
+#[derive(Debug, Clone)]
+struct Inspection {
+    report: SecretReport,
+    key_older_than_interval: bool,
+    overdue: bool,
+    stuck: bool,
+    /// A straggler to name in the alert, with the secret's email recipients.
+    straggler: Option<(Straggler, Vec<String>)>,
+    /// Whether the summary lists the secret: not when there is simply no old key to consider.
+    noteworthy: bool,
+}
+
+/// Runs the sweep over the ports.
+#[derive(Debug, Clone)]
+pub struct Sweeper {
+    ports: Ports,
+    settings: Settings,
+}
+
+impl Sweeper {
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        Self { ports, settings }
+    }
+
+    /// Walks every secret under `ROTATOR_SECRET_PREFIX`, at most `concurrency` at a time, then
+    /// sends one alert (and one email per set of owners) naming the stragglers.
+    pub async fn run(&self, options: &SweepOptions) -> Result<SweepSummary, SweepError> {
+        let prefix = self.settings.secret_prefix.clone();
+        let secrets = self
+            .ports
+            .secrets
+            .list_secrets(&prefix)
+            .await
+            .map_err(|source| SweepError::ListSecrets {
+                prefix: prefix.clone(),
+                source,
+            })?;
+        let now = self.ports.clock.now();
+        info!(secrets = secrets.len(), prefix, mode = ?options.mode, "sweep started");
+        let mut inspections: Vec<Inspection> = stream::iter(secrets.iter())
+            .map(|metadata| self.sweep_secret(metadata, now, options.mode))
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        inspections.sort_by(|a, b| a.report.secret.cmp(&b.report.secret));
+        let mut summary = SweepSummary {
+            mode: match options.mode {
+                Mode::Retire => "retire",
+                Mode::DryRun => "dry-run",
+                Mode::CountOnly => "count-only",
+            },
+            prefix,
+            managed_secrets: secrets.len(),
+            keys_older_than_interval: inspections
+                .iter()
+                .filter(|i| i.key_older_than_interval)
+                .count(),
+            overdue_rotations: inspections.iter().filter(|i| i.overdue).count(),
+            stuck_rotations: inspections.iter().filter(|i| i.stuck).count(),
+            old_keys_in_use: count(&inspections, Action::InUse),
+            old_keys_retired: count(&inspections, Action::Deactivated)
+                + count(&inspections, Action::DeactivatedPastMax),
+            sweep_errors: count(&inspections, Action::Error),
+            alerts_sent: 0,
+            emails_sent: 0,
+            secrets: Vec::new(),
+        };
+        let stragglers: Vec<(Straggler, Vec<String>)> = inspections
+            .iter_mut()
+            .filter_map(|i| i.straggler.take())
+            .collect();
+        if options.mode == Mode::Retire && !stragglers.is_empty() {
+            self.tell(&stragglers, &mut summary).await;
+        }
+        summary.secrets = inspections
+            .into_iter()
+            .filter(|i| i.noteworthy)
+            .map(|i| i.report)
+            .collect();
+        info!(
+            managed_secrets = summary.managed_secrets,
+            old_keys_in_use = summary.old_keys_in_use,
+            old_keys_retired = summary.old_keys_retired,
+            sweep_errors = summary.sweep_errors,
+            "sweep finished"
+        );
+        Ok(summary)
+    }
+
+    /// Inspects one secret and applies the rule; never fails: an error is the secret's report.
+    async fn sweep_secret(
+        &self,
+        metadata: &SecretMetadata,
+        now: EpochSecs,
+        mode: Mode,
+    ) -> Inspection {
+        let mut inspection = Inspection {
+            report: SecretReport {
+                secret: metadata.name.clone(),
+                user: None,
+                previous_key: None,
+                action: Action::Skipped,
+                detail: String::new(),
+                rotated_at: None,
+                last_used: None,
+            },
+            key_older_than_interval: false,
+            overdue: metadata.rotation_enabled
+                && metadata.next_rotation.is_some_and(|next| next < now),
+            stuck: false,
+            straggler: None,
+            noteworthy: true,
+        };
+        if let Err(problem) = self
+            .sweep_inspected(metadata, now, mode, &mut inspection)
+            .await
+        {
+            warn!(secret = %metadata.name, problem, "the sweep could not handle the secret");
+            inspection.report.action = Action::Error;
+            inspection.report.detail = problem;
+        }
+        inspection
+    }
+
+    async fn sweep_inspected(
+        &self,
+        metadata: &SecretMetadata,
+        now: EpochSecs,
+        mode: Mode,
+        inspection: &mut Inspection,
+    ) -> Result<(), String> {
+        let secret = SecretId::new(metadata.name.as_str())
+            .map_err(|e| format!("the secret's name is not usable: {e}"))?;
+        let versions = self
+            .ports
+            .secrets
+            .list_versions(&secret)
+            .await
+            .map_err(|e| format!("ListSecretVersionIds failed: {e}"))?;
+        let pending = versions
+            .iter()
+            .find(|v| v.stages.iter().any(|s| s == AWSPENDING));
+        inspection.stuck = pending.is_some_and(|v| {
+            !v.stages.iter().any(|s| s == AWSCURRENT)
+                && v.created
+                    .is_some_and(|at| now.saturating_sub(at) > STUCK_AFTER_SECS)
+        });
+        let rotated = rotated_at(metadata, &versions);
+        inspection.report.rotated_at = rotated.map(notice::rfc3339);
+
+        let bound = bound_user(&metadata.name);
+        let current = self.read(&secret, AWSCURRENT).await?;
+        let Some(current) = current else {
+            return Err("the AWSCURRENT version holds no value".into());
+        };
+        check_bound(&metadata.name, bound, &current, AWSCURRENT)?;
+        let user = current.user_name.clone();
+        inspection.report.user = Some(user.to_string());
+        let has_previous = versions
+            .iter()
+            .any(|v| v.stages.iter().any(|s| s == AWSPREVIOUS));
+        let previous = if has_previous {
+            self.read(&secret, AWSPREVIOUS).await?
+        } else {
+            None
+        };
+        if let Some(previous) = &previous {
+            check_bound(&metadata.name, bound, previous, AWSPREVIOUS)?;
+        }
+        let keys = self
+            .ports
+            .iam
+            .list_access_keys(&user)
+            .await
+            .map_err(|e| format!("ListAccessKeys for {user} failed: {e}"))?;
+        let current_key = current.access_key_id();
+        inspection.key_older_than_interval = key_older_than_interval(
+            metadata.rotation_interval_days,
+            current_key.and_then(|id| keys.iter().find(|k| &k.id == id)),
+            now,
+        );
+        let previous_key = previous.as_ref().and_then(SecretValue::access_key_id);
+        inspection.report.previous_key = previous_key.map(ToString::to_string);
+
+        let listed = previous_key.and_then(|id| keys.iter().find(|k| &k.id == id));
+        let mut last_use = KeyLastUsed::default();
+        // The last use is asked for only when it can matter: an active previous key of a secret
+        // with no rotation in progress.
+        if let Some(key) = listed
+            && key.status == KeyStatus::Active
+            && pending.is_none()
+            && Some(&key.id) != current_key
+        {
+            last_use = self
+                .ports
+                .iam
+                .access_key_last_used(&key.id)
+                .await
+                .map_err(|e| format!("GetAccessKeyLastUsed for {} failed: {e}", key.id))?;
+        }
+        inspection.report.last_used = last_use.when.map(|at| LastUse {
+            at: notice::rfc3339(at),
+            service: last_use.service.clone(),
+            region: last_use.region.clone(),
+        });
+        let facts = Facts {
+            now,
+            rotation_in_progress: pending.is_some(),
+            rotated_at: rotated,
+            previous: match (previous_key, listed) {
+                (None, _) => PreviousKey::Absent,
+                (Some(id), _) if Some(id) == current_key => PreviousKey::SameAsCurrent,
+                (Some(_), None) => PreviousKey::NotListed,
+                (Some(_), Some(key)) => PreviousKey::Listed {
+                    status: key.status,
+                    last_used: last_use.when,
+                },
+            },
+        };
+        if mode == Mode::CountOnly {
+            inspection.report.detail = "the old-key policy is not grace: nothing to retire".into();
+            inspection.noteworthy = false;
+            return Ok(());
+        }
+        let decision = decide(&facts, &Windows::from_settings(&self.settings));
+        let (Some(key), Some(rotated)) = (listed, rotated) else {
+            // `decide` skips every secret without a listed previous key or a rotation time.
+            let reason = match decision {
+                Decision::Skip(reason) => reason,
+                _ => SkipReason::UnknownRotationTime,
+            };
+            inspection.skip(reason);
+            return Ok(());
+        };
+        match decision {
+            Decision::Skip(reason) => inspection.skip(reason),
+            Decision::Leave { retire_after } => {
+                inspection.report.action = Action::WithinGrace;
+                inspection.report.detail = format!(
+                    "within the grace: stays active until at least {}",
+                    notice::rfc3339(retire_after)
+                );
+            }
+            Decision::AlertInUse { forced_at } => {
+                inspection.report.action = Action::InUse;
+                inspection.report.detail = format!(
+                    "used within the last {}: stays active, deactivated anyway at {} ({} after the rotation)",
+                    format_duration(Duration::from_secs(
+                        Windows::from_settings(&self.settings).quiet()
+                    )),
+                    notice::rfc3339(forced_at),
+                    format_duration(self.settings.grace_max),
+                );
+                inspection.straggler = Some(self.straggler(
+                    metadata,
+                    &user,
+                    key,
+                    rotated,
+                    &last_use,
+                    StragglerFate::LeftActive { until: forced_at },
+                ));
+            }
+            Decision::Deactivate | Decision::DeactivatePastMax => {
+                let past_max = decision == Decision::DeactivatePastMax;
+                if mode == Mode::Retire {
+                    self.deactivate(&secret, &versions, &user, &key.id).await?;
+                }
+                inspection.report.action = if past_max {
+                    Action::DeactivatedPastMax
+                } else {
+                    Action::Deactivated
+                };
+                let verb = if mode == Mode::Retire {
+                    "deactivated"
+                } else {
+                    "would deactivate"
+                };
+                inspection.report.detail = if past_max {
+                    format!(
+                        "{verb}: still in use, but the rotation is older than ROTATOR_GRACE_MAX ({})",
+                        format_duration(self.settings.grace_max)
+                    )
+                } else {
+                    format!(
+                        "{verb}: neither rotated nor used within the last {}",
+                        format_duration(Duration::from_secs(
+                            Windows::from_settings(&self.settings).quiet()
+                        ))
+                    )
+                };
+                if past_max {
+                    inspection.straggler = Some(self.straggler(
+                        metadata,
+                        &user,
+                        key,
+                        rotated,
+                        &last_use,
+                        StragglerFate::Deactivated,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and parses one stage of the secret.
+    async fn read(
+        &self,
+        secret: &SecretId,
+        stage: &'static str,
+    ) -> Result<Option<SecretValue>, String> {
+        let text = self
+            .ports
+            .secrets
+            .get_value(
+                secret,
+                VersionRef {
+                    version_id: None,
+                    stage,
+                },
+            )
+            .await
+            .map_err(|e| format!("GetSecretValue of {stage} failed: {e}"))?;
+        text.map(|text| {
+            SecretValue::parse(&text).map_err(|e| format!("the {stage} value is invalid: {e}"))
+        })
+        .transpose()
+    }
+
+    /// Deactivates the previous key, once the secret's labels are seen unchanged: a version's
+    /// value never changes, so the same AWSCURRENT and AWSPREVIOUS versions with no AWSPENDING
+    /// mean the same keys, and no rotation has started meanwhile.
+    async fn deactivate(
+        &self,
+        secret: &SecretId,
+        versions: &[VersionInfo],
+        user: &UserName,
+        key: &AccessKeyId,
+    ) -> Result<(), String> {
+        let now = self
+            .ports
+            .secrets
+            .describe(secret)
+            .await
+            .map_err(|e| format!("DescribeSecret failed: {e}"))?;
+        let seen = |stage: &str| {
+            versions
+                .iter()
+                .find(|v| v.stages.iter().any(|s| s == stage))
+                .map(|v| v.id.as_str())
+        };
+        let unchanged = now.version_with_stage(AWSPENDING).is_none()
+            && now.version_with_stage(AWSCURRENT) == seen(AWSCURRENT)
+            && now.version_with_stage(AWSPREVIOUS) == seen(AWSPREVIOUS);
+        if !unchanged {
+            return Err(format!(
+                "the secret's versions changed during the sweep (a rotation started?): {key} left active for the next sweep"
+            ));
+        }
+        match self
+            .ports
+            .iam
+            .set_access_key_status(user, key, KeyStatus::Inactive)
+            .await
+        {
+            Ok(()) => {
+                info!(user = %user, key = %key, "the sweep deactivated the previous key");
+                Ok(())
+            }
+            Err(e) if e.kind == PortErrorKind::NotFound => {
+                info!(user = %user, key = %key, "the previous key is gone already");
+                Ok(())
+            }
+            Err(e) => Err(format!("UpdateAccessKey of {key} failed: {e}")),
+        }
+    }
+
+    fn straggler(
+        &self,
+        metadata: &SecretMetadata,
+        user: &UserName,
+        key: &AccessKeyInfo,
+        rotated_at: EpochSecs,
+        last_use: &KeyLastUsed,
+        fate: StragglerFate,
+    ) -> (Straggler, Vec<String>) {
+        let recipients = match metadata.tags.get(NOTIFY_EMAIL_TAG) {
+            Some(list) => {
+                parse_addresses(list).unwrap_or_else(|_| self.settings.default_notify_email.clone())
+            }
+            None => self.settings.default_notify_email.clone(),
+        };
+        (
+            Straggler {
+                secret: metadata.name.clone(),
+                user: user.to_string(),
+                key: key.id.clone(),
+                rotated_at,
+                last_used: last_use.clone(),
+                fate,
+            },
+            recipients,
+        )
+    }
+
+    /// One alert naming every straggler, and one email to each set of owners naming theirs.
+    /// A failure is logged: what the sweep did stands.
+    async fn tell(&self, stragglers: &[(Straggler, Vec<String>)], summary: &mut SweepSummary) {
+        let all: Vec<Straggler> = stragglers.iter().map(|(s, _)| s.clone()).collect();
+        let alert = notice::straggler_alert(&all, &self.settings);
+        match self.ports.notifier.alert(&alert).await {
+            Ok(()) => summary.alerts_sent += 1,
+            Err(error) => warn!(error = %error, "the sweep's alert could not be sent"),
+        }
+        if self.settings.sender_email.is_none() {
+            return;
+        }
+        let mut by_owner: BTreeMap<&[String], Vec<Straggler>> = BTreeMap::new();
+        for (straggler, recipients) in stragglers {
+            if !recipients.is_empty() {
+                by_owner
+                    .entry(recipients.as_slice())
+                    .or_default()
+                    .push(straggler.clone());
+            }
+        }
+        for (recipients, theirs) in by_owner {
+            let email = notice::straggler_alert(&theirs, &self.settings);
+            match self.ports.notifier.email(recipients, &email).await {
+                Ok(()) => summary.emails_sent += 1,
+                Err(error) => warn!(error = %error, "the sweep's email could not be sent"),
+            }
+        }
+    }
+}
+
+impl Inspection {
+    fn skip(&mut self, reason: SkipReason) {
+        self.report.action = Action::Skipped;
+        self.report.detail = reason.describe().into();
+        self.noteworthy = !matches!(
+            reason,
+            SkipReason::NoPreviousKey
+                | SkipReason::PreviousInactive
+                | SkipReason::PreviousNotListed
+        );
+    }
+}
+
+fn count(inspections: &[Inspection], action: Action) -> usize {
+    inspections
+        .iter()
+        .filter(|i| i.report.action == action)
+        .count()
+}
+
+/// Refuses a value that names another user than the secret's name binds (contract §3).
+fn check_bound(secret: &str, bound: &str, value: &SecretValue, stage: &str) -> Result<(), String> {
+    if value.user_name.as_str().eq_ignore_ascii_case(bound) {
+        return Ok(());
+    }
+    Err(format!(
+        "the secret {secret} is bound by its name to IAM user {bound}, but its {stage} value names user {}: left alone",
+        value.user_name
+    ))
+}
+
+/// Whether the AWSCURRENT key is older than the rotation interval.
+fn key_older_than_interval(
+    interval_days: Option<u64>,
+    key: Option<&AccessKeyInfo>,
+    now: EpochSecs,
+) -> bool {
+    match (interval_days, key.and_then(|k| k.created)) {
+        (Some(days), Some(created)) => now.saturating_sub(created) > days.saturating_mul(86_400),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rotation::Rotator;
+    use crate::testing::{World, settings};
+    use crate::types::{ClientRequestToken, RotationEvent, Step};
+
+    const HOUR: u64 = 3600;
+    const SECRET: &str = "IamKeyRotator/alice";
+    const USER: &str = "alice";
+    const OWNER: &str = "owner@example.com";
+
+    /// Grace 24h, lag 4h, hard limit 7d: the defaults.
+    const WINDOWS: Windows = Windows {
+        grace: 24 * HOUR,
+        usage_lag: 4 * HOUR,
+        grace_max: 7 * 24 * HOUR,
+    };
+    const ROTATED: EpochSecs = 1_790_000_000;
+
+    fn active(last_used: Option<EpochSecs>) -> PreviousKey {
+        PreviousKey::Listed {
+            status: KeyStatus::Active,
+            last_used,
+        }
+    }
+
+    fn facts(now: EpochSecs, previous: PreviousKey) -> Facts {
+        Facts {
+            now,
+            rotation_in_progress: false,
+            rotated_at: Some(ROTATED),
+            previous,
+        }
+    }
+
+    #[test]
+    fn an_unused_key_goes_only_once_grace_and_lag_have_passed_since_the_rotation() {
+        let quiet = 28 * HOUR;
+        let unused = active(None);
+        assert_eq!(
+            decide(&facts(ROTATED + quiet, unused), &WINDOWS),
+            Decision::Leave {
+                retire_after: ROTATED + quiet + 1
+            }
+        );
+        assert_eq!(
+            decide(&facts(ROTATED + quiet + 1, unused), &WINDOWS),
+            Decision::Deactivate
+        );
+        // Used long before the rotation: the same.
+        let used_before = active(Some(ROTATED - 30 * 24 * HOUR));
+        assert_eq!(
+            decide(&facts(ROTATED + quiet + 1, used_before), &WINDOWS),
+            Decision::Deactivate
+        );
+    }
+
+    #[test]
+    fn a_use_within_grace_and_lag_keeps_the_key_and_names_it() {
+        let now = ROTATED + 30 * HOUR;
+        let quiet = WINDOWS.quiet();
+        let forced_at = ROTATED + WINDOWS.grace_max;
+        assert_eq!(
+            decide(&facts(now, active(Some(now - quiet))), &WINDOWS),
+            Decision::AlertInUse { forced_at }
+        );
+        assert_eq!(
+            decide(&facts(now, active(Some(now - quiet - 1))), &WINDOWS),
+            Decision::Deactivate
+        );
+        // Within the grace a use changes nothing yet: no alert before the grace has passed.
+        let early = ROTATED + 2 * HOUR;
+        assert_eq!(
+            decide(&facts(early, active(Some(early))), &WINDOWS),
+            Decision::Leave {
+                retire_after: early + quiet + 1
+            }
+        );
+        // A last use stamped in the future (clock skew) counts as now.
+        assert_eq!(
+            decide(&facts(now, active(Some(now + 60))), &WINDOWS),
+            Decision::AlertInUse { forced_at }
+        );
+    }
+
+    #[test]
+    fn the_reporting_lag_protects_a_use_that_iam_reports_late() {
+        // Last seen 25 hours ago: past the grace, but IAM may still report a later use.
+        let now = ROTATED + 40 * HOUR;
+        let seen = active(Some(now - 25 * HOUR));
+        assert_eq!(
+            decide(&facts(now, seen), &WINDOWS),
+            Decision::AlertInUse {
+                forced_at: ROTATED + WINDOWS.grace_max
+            }
+        );
+        let no_lag = Windows {
+            usage_lag: 0,
+            ..WINDOWS
+        };
+        assert_eq!(decide(&facts(now, seen), &no_lag), Decision::Deactivate);
+        // The lag also counts from the rotation.
+        assert!(matches!(
+            decide(&facts(ROTATED + 25 * HOUR, active(None)), &WINDOWS),
+            Decision::Leave { .. }
+        ));
+        assert_eq!(
+            decide(&facts(ROTATED + 25 * HOUR, active(None)), &no_lag),
+            Decision::Deactivate
+        );
+    }
+
+    #[test]
+    fn the_hard_limit_deactivates_a_key_in_use() {
+        let max = WINDOWS.grace_max;
+        let in_use_at = |now| facts(now, active(Some(now - 60)));
+        assert!(matches!(
+            decide(&in_use_at(ROTATED + max - 1), &WINDOWS),
+            Decision::AlertInUse { .. }
+        ));
+        assert_eq!(
+            decide(&in_use_at(ROTATED + max), &WINDOWS),
+            Decision::DeactivatePastMax
+        );
+        assert_eq!(
+            decide(&facts(ROTATED + max, active(None)), &WINDOWS),
+            Decision::Deactivate
+        );
+        // A hard limit shorter than grace and lag together still wins.
+        let tight = Windows {
+            grace: 24 * HOUR,
+            usage_lag: 4 * HOUR,
+            grace_max: 24 * HOUR,
+        };
+        assert_eq!(
+            decide(&in_use_at(ROTATED + 24 * HOUR), &tight),
+            Decision::DeactivatePastMax
+        );
+    }
+
+    #[test]
+    fn nothing_is_decided_for_a_rotation_in_progress_or_a_key_that_is_not_retirable() {
+        let late = ROTATED + 30 * 24 * HOUR;
+        let in_progress = Facts {
+            rotation_in_progress: true,
+            ..facts(late, active(None))
+        };
+        assert_eq!(
+            decide(&in_progress, &WINDOWS),
+            Decision::Skip(SkipReason::RotationInProgress)
+        );
+        for (previous, reason) in [
+            (PreviousKey::Absent, SkipReason::NoPreviousKey),
+            (PreviousKey::SameAsCurrent, SkipReason::PreviousIsCurrent),
+            (PreviousKey::NotListed, SkipReason::PreviousNotListed),
+            (
+                PreviousKey::Listed {
+                    status: KeyStatus::Inactive,
+                    last_used: Some(late),
+                },
+                SkipReason::PreviousInactive,
+            ),
+        ] {
+            assert_eq!(
+                decide(&facts(late, previous), &WINDOWS),
+                Decision::Skip(reason)
+            );
+        }
+        let unknown_time = Facts {
+            rotated_at: None,
+            ..facts(late, active(None))
+        };
+        assert_eq!(
+            decide(&unknown_time, &WINDOWS),
+            Decision::Skip(SkipReason::UnknownRotationTime)
+        );
+    }
+
+    #[test]
+    fn the_rotation_time_is_the_later_of_last_rotated_and_the_current_version() {
+        let metadata = SecretMetadata {
+            last_rotated: Some(100),
+            ..SecretMetadata::default()
+        };
+        let version = |created, stage: &str| VersionInfo {
+            id: format!("v{created}"),
+            stages: vec![stage.to_owned()],
+            created: Some(created),
+        };
+        let versions = [version(90, AWSPREVIOUS), version(250, AWSCURRENT)];
+        assert_eq!(rotated_at(&metadata, &versions), Some(250));
+        assert_eq!(rotated_at(&metadata, &versions[..1]), Some(100));
+        assert_eq!(rotated_at(&SecretMetadata::default(), &versions), Some(250));
+        assert_eq!(rotated_at(&SecretMetadata::default(), &[]), None);
+    }
+
+    // The walk, against the in-memory world.
+
+    /// A world with alice and her secret, rotated by a `grace` rotator; the clock is the world's.
+    struct Fleet {
+        world: World,
+        rotator: Rotator,
+        settings: Settings,
+        rotations: u32,
+    }
+
+    impl Fleet {
+        fn new(policy: OldKeyPolicy) -> Self {
+            let world = World::with_user_and_secret(
+                USER,
+                SECRET,
+                &format!(r#"{{"UserName":"{USER}"}}"#),
+                OWNER,
+            );
+            let settings = Settings {
+                secret_prefix: "IamKeyRotator/".into(),
+                ..settings(policy)
+            };
+            let rotator = Rotator::new(world.ports(), settings.clone());
+            Self {
+                world,
+                rotator,
+                settings,
+                rotations: 0,
+            }
+        }
+
+        async fn rotate(&mut self) {
+            self.rotations += 1;
+            let token = format!("5e1a9a52-0000-4000-8000-{:012}", self.rotations);
+            self.world.start_rotation(SECRET, &token);
+            for step in Step::ALL {
+                self.world.restart();
+                let event = RotationEvent {
+                    step,
+                    secret_id: SecretId::new(SECRET).expect("id"),
+                    token: ClientRequestToken::new(token.as_str()).expect("token"),
+                    rotation_token: None,
+                };
+                self.rotator
+                    .handle(&event)
+                    .await
+                    .expect("the step succeeds");
+            }
+        }
+
+        async fn sweep_with(&self, mode: Mode) -> SweepSummary {
+            let sweeper = Sweeper::new(self.world.ports(), self.settings.clone());
+            sweeper
+                .run(&SweepOptions {
+                    mode,
+                    concurrency: 4,
+                })
+                .await
+                .expect("the sweep runs")
+        }
+
+        async fn sweep(&self) -> SweepSummary {
+            self.sweep_with(Mode::Retire).await
+        }
+
+        fn advance(&self, secs: u64) {
+            self.world.state().now += secs;
+        }
+
+        fn key_in(&self, stage: &str) -> Option<String> {
+            let state = self.world.state();
+            let (_, version) = state.secrets[SECRET].version_with(stage)?;
+            let value: serde_json::Value =
+                serde_json::from_str(version.value.as_deref()?).expect("json");
+            value["AccessKeyId"].as_str().map(str::to_owned)
+        }
+
+        fn status_of(&self, key: &str) -> Option<KeyStatus> {
+            self.world.state().users[USER]
+                .keys
+                .iter()
+                .find(|k| k.id == key)
+                .map(|k| k.status)
+        }
+
+        /// Two grace rotations: the first key is AWSPREVIOUS, still active.
+        async fn rotated_twice() -> (Self, String, String) {
+            let mut fleet = Self::new(OldKeyPolicy::Grace);
+            fleet.rotate().await;
+            fleet.advance(HOUR);
+            fleet.rotate().await;
+            let old = fleet.key_in(AWSPREVIOUS).expect("previous key");
+            let new = fleet.key_in(AWSCURRENT).expect("current key");
+            (fleet, old, new)
+        }
+    }
+
+    #[tokio::test]
+    async fn grace_leaves_the_old_key_until_it_goes_unused_and_the_next_rotation_deletes_it() {
+        let (mut fleet, old, new) = Fleet::rotated_twice().await;
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        let emails = fleet.world.state().emails.clone();
+        assert!(
+            emails[1]
+                .1
+                .body
+                .contains("still active for the grace period"),
+            "{}",
+            emails[1].1.body
+        );
+
+        // Within the grace: the key stays, and nothing is said.
+        fleet.world.use_key(&old, "s3");
+        fleet.advance(20 * HOUR);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.secrets[0].action, Action::WithinGrace);
+        assert_eq!((summary.old_keys_in_use, summary.old_keys_retired), (0, 0));
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        assert!(fleet.world.state().alerts.is_empty());
+
+        // Past grace and lag, but used 2 hours ago: one alert and one email name it.
+        fleet.advance(10 * HOUR);
+        fleet.world.use_key(&old, "s3");
+        fleet.advance(2 * HOUR);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.secrets[0].action, Action::InUse);
+        assert_eq!(summary.old_keys_in_use, 1);
+        assert_eq!((summary.alerts_sent, summary.emails_sent), (1, 1));
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        {
+            let state = fleet.world.state();
+            assert_eq!(state.alerts.len(), 1);
+            let alert = &state.alerts[0];
+            for needle in [old.as_str(), SECRET, USER, "s3", "us-east-1"] {
+                assert!(alert.body.contains(needle), "{needle}: {}", alert.body);
+            }
+            assert!(!alert.body.contains(&new), "{}", alert.body);
+            let (to, email) = state.emails.last().expect("email");
+            assert_eq!(to, &[OWNER.to_owned()]);
+            assert!(email.body.contains(&old));
+            for secret in &state.issued_secrets {
+                assert!(
+                    !alert.body.contains(secret.as_str()) && !email.body.contains(secret.as_str())
+                );
+            }
+        }
+
+        // Unused for grace and lag: deactivated, once; the next sweep has nothing to do.
+        fleet.advance(28 * HOUR + 1);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.secrets[0].action, Action::Deactivated);
+        assert_eq!(summary.old_keys_retired, 1);
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Inactive));
+        assert_eq!(fleet.status_of(&new), Some(KeyStatus::Active));
+        let alerts = fleet.world.state().alerts.len();
+        let again = fleet.sweep().await;
+        assert_eq!((again.old_keys_retired, again.old_keys_in_use), (0, 0));
+        assert!(again.secrets.is_empty(), "{:?}", again.secrets);
+        assert_eq!(fleet.world.state().alerts.len(), alerts);
+
+        // The next rotation deletes the inactive AWSPREVIOUS key to make room.
+        fleet.rotate().await;
+        assert_eq!(fleet.status_of(&old), None);
+        assert_eq!(fleet.key_in(AWSPREVIOUS), Some(new.clone()));
+        assert_eq!(fleet.status_of(&new), Some(KeyStatus::Active));
+    }
+
+    #[tokio::test]
+    async fn past_the_hard_limit_a_key_in_use_is_deactivated_with_an_alert() {
+        let (fleet, old, _) = Fleet::rotated_twice().await;
+        fleet.advance(7 * 24 * HOUR - 60);
+        fleet.world.use_key(&old, "ec2");
+        fleet.advance(30);
+        assert_eq!(fleet.sweep().await.old_keys_in_use, 1);
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        fleet.advance(30);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.secrets[0].action, Action::DeactivatedPastMax);
+        assert_eq!((summary.old_keys_retired, summary.old_keys_in_use), (1, 0));
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Inactive));
+        let state = fleet.world.state();
+        assert_eq!(state.alerts.len(), 2, "one alert per sweep");
+        let alert = &state.alerts[1];
+        assert!(alert.subject.contains("deactivated"), "{}", alert.subject);
+        assert!(alert.body.contains("ROTATOR_GRACE_MAX") && alert.body.contains("ec2"));
+    }
+
+    #[tokio::test]
+    async fn a_rotation_in_progress_is_left_alone_and_counted_as_stuck_after_an_hour() {
+        let (fleet, old, _) = Fleet::rotated_twice().await;
+        fleet.advance(30 * HOUR);
+        fleet
+            .world
+            .start_rotation(SECRET, "5e1a9a52-0000-4000-8000-0000000000ff");
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.secrets[0].action, Action::Skipped);
+        assert_eq!(summary.stuck_rotations, 0);
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        fleet.advance(STUCK_AFTER_SECS + 1);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.stuck_rotations, 1);
+        assert_eq!(summary.old_keys_retired, 0);
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        assert!(
+            !fleet.world.state().calls.contains(&"iam:UpdateAccessKey"),
+            "no key was touched"
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_the_secret_does_not_know_are_never_touched() {
+        let (fleet, old, new) = Fleet::rotated_twice().await;
+        // Someone rewrites AWSCURRENT by hand with the current key: AWSPREVIOUS now holds the
+        // current key too, and the old key is unknown to the secret.
+        let value = fleet.world.current_value(SECRET).expect("value");
+        fleet.world.put_current(SECRET, &value);
+        fleet.advance(30 * 24 * HOUR);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.old_keys_retired, 0);
+        assert_eq!(summary.secrets[0].action, Action::Skipped, "{summary:?}");
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        assert_eq!(fleet.status_of(&new), Some(KeyStatus::Active));
+
+        // An AWSPREVIOUS key that is not the user's (another user's key) is not touched either.
+        fleet.world.add_user("bob");
+        let (bobs, bobs_secret) = fleet.world.add_key("bob", KeyStatus::Active);
+        let foreign = format!(
+            r#"{{"UserName":"{USER}","AccessKeyId":"{bobs}","SecretAccessKey":"{bobs_secret}"}}"#
+        );
+        fleet.world.put_current(SECRET, &foreign);
+        fleet.world.put_current(SECRET, &value);
+        fleet.advance(30 * 24 * HOUR);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
+        let state = fleet.world.state();
+        assert!(
+            state.users["bob"]
+                .keys
+                .iter()
+                .all(|k| k.status == KeyStatus::Active)
+        );
+        assert!(!state.calls.contains(&"iam:UpdateAccessKey"));
+    }
+
+    #[tokio::test]
+    async fn a_value_that_names_another_user_is_an_error_and_changes_nothing() {
+        let (fleet, old, _) = Fleet::rotated_twice().await;
+        let value = fleet.world.current_value(SECRET).expect("value");
+        fleet.world.put_current(
+            SECRET,
+            &value.replace(r#""UserName":"alice""#, r#""UserName":"mallory""#),
+        );
+        fleet.advance(30 * 24 * HOUR);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.sweep_errors, 1);
+        assert_eq!(summary.secrets[0].action, Action::Error);
+        assert!(summary.secrets[0].detail.contains("mallory"), "{summary:?}");
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+    }
+
+    #[tokio::test]
+    async fn a_manual_put_restarts_the_grace() {
+        let (fleet, old, current) = Fleet::rotated_twice().await;
+        fleet.world.use_key(&current, "s3");
+        fleet.advance(30 * HOUR);
+        // A person retires the old key, makes a key by hand and stores it as AWSCURRENT: the
+        // key the programs used until now is AWSPREVIOUS, and its grace counts from this put,
+        // not from the last rotation (`LastRotatedDate` does not move).
+        fleet
+            .world
+            .state()
+            .users
+            .get_mut(USER)
+            .expect("alice")
+            .keys
+            .retain(|k| k.id != old);
+        let (manual, manual_secret) = fleet.world.add_key(USER, KeyStatus::Active);
+        fleet.world.put_current(
+            SECRET,
+            &format!(r#"{{"UserName":"{USER}","AccessKeyId":"{manual}","SecretAccessKey":"{manual_secret}"}}"#),
+        );
+        let summary = fleet.sweep().await;
+        assert_eq!(
+            summary.secrets[0].previous_key.as_deref(),
+            Some(current.as_str())
+        );
+        assert_eq!(
+            summary.secrets[0].action,
+            Action::WithinGrace,
+            "{summary:?}"
+        );
+        assert_eq!(fleet.status_of(&current), Some(KeyStatus::Active));
+        fleet.advance(28 * HOUR + 1);
+        assert_eq!(fleet.sweep().await.old_keys_retired, 1);
+        assert_eq!(fleet.status_of(&current), Some(KeyStatus::Inactive));
+        assert_eq!(fleet.status_of(&manual), Some(KeyStatus::Active));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_changes_nothing_and_sends_nothing() {
+        let (fleet, old, _) = Fleet::rotated_twice().await;
+        fleet.advance(29 * HOUR);
+        let calls_before = fleet.world.state().calls.len();
+        let summary = fleet.sweep_with(Mode::DryRun).await;
+        assert_eq!(summary.mode, "dry-run");
+        assert_eq!(summary.old_keys_retired, 1);
+        assert!(summary.secrets[0].detail.starts_with("would deactivate"));
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        let state = fleet.world.state();
+        let writes = state.calls[calls_before..]
+            .iter()
+            .filter(|c| !c.contains(":List") && !c.contains(":Get") && !c.contains(":Describe"))
+            .count();
+        assert_eq!(writes, 0, "{:?}", &state.calls[calls_before..]);
+    }
+
+    #[tokio::test]
+    async fn another_policy_only_counts_the_fleet() {
+        let mut fleet = Fleet::new(OldKeyPolicy::Keep);
+        fleet.rotate().await;
+        fleet.rotate().await;
+        let old = fleet.key_in(AWSPREVIOUS).expect("previous");
+        {
+            let mut state = fleet.world.state();
+            let secret = state.secrets.get_mut(SECRET).expect("secret");
+            secret.rotation_interval_days = Some(1);
+        }
+        fleet.advance(30 * 24 * HOUR);
+        let summary = fleet
+            .sweep_with(SweepOptions::for_policy(OldKeyPolicy::Keep).mode)
+            .await;
+        assert_eq!(summary.mode, "count-only");
+        assert_eq!(summary.managed_secrets, 1);
+        assert_eq!(summary.overdue_rotations, 1);
+        assert_eq!(summary.keys_older_than_interval, 1);
+        assert_eq!(summary.old_keys_retired, 0);
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+    }
+
+    #[tokio::test]
+    async fn many_secrets_are_swept_with_bounded_concurrency_and_only_under_the_prefix() {
+        let (fleet, old, _) = Fleet::rotated_twice().await;
+        for n in 0..30 {
+            let user = format!("user{n}");
+            fleet.world.add_user(&user);
+            fleet.world.add_secret(
+                &format!("IamKeyRotator/{user}"),
+                &format!(r#"{{"UserName":"{user}"}}"#),
+            );
+        }
+        fleet
+            .world
+            .add_secret("Other/alice", r#"{"UserName":"alice"}"#);
+        fleet.advance(29 * HOUR);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.managed_secrets, 31);
+        assert_eq!(summary.old_keys_retired, 1);
+        assert_eq!(summary.sweep_errors, 0, "{summary:?}");
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Inactive));
+        let json = serde_json::to_value(&summary).expect("json");
+        assert_eq!(json["managedSecrets"], 31);
+        assert_eq!(json["secrets"][0]["action"], "deactivated");
+        assert_eq!(json["secrets"][0]["previousKey"], old.as_str());
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_cannot_be_read_counts_as_an_error_and_the_rest_go_on() {
+        let (fleet, old, _) = Fleet::rotated_twice().await;
+        fleet.world.inject(
+            "iam:ListAccessKeys",
+            crate::testing::Fault::Fail(PortErrorKind::Throttled),
+        );
+        fleet.advance(29 * HOUR);
+        let summary = fleet.sweep().await;
+        assert_eq!(summary.sweep_errors, 1);
+        assert!(summary.secrets[0].detail.contains("ListAccessKeys"));
+        assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
+        let summary = fleet.sweep().await;
+        assert_eq!((summary.sweep_errors, summary.old_keys_retired), (0, 1));
+    }
+}
+
+#[cfg(test)]
+mod concurrent {
+    //! A rotation that starts while the sweep runs: the store below starts one right before
+    //! the sweep's last look at the secret.
+
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::ports::{PortResult, SecretStore};
+    use crate::secret_value::SecretString;
+    use crate::testing::{World, settings};
+    use crate::types::{ClientRequestToken, RotationToken};
+
+    struct RotationStartsMidSweep(World);
+
+    #[async_trait]
+    impl SecretStore for RotationStartsMidSweep {
+        async fn describe(&self, secret: &SecretId) -> PortResult<SecretMetadata> {
+            self.0
+                .start_rotation(secret.as_str(), "5e1a9a52-0000-4000-8000-00000000beef");
+            self.0.describe(secret).await
+        }
+        async fn get_value<'a>(
+            &self,
+            secret: &SecretId,
+            version: VersionRef<'a>,
+        ) -> PortResult<Option<SecretString>> {
+            self.0.get_value(secret, version).await
+        }
+        async fn put_pending<'a>(
+            &self,
+            secret: &SecretId,
+            token: &ClientRequestToken,
+            value: &SecretString,
+            rotation_token: Option<&'a RotationToken>,
+        ) -> PortResult<()> {
+            self.0
+                .put_pending(secret, token, value, rotation_token)
+                .await
+        }
+        async fn update_stage<'a>(
+            &self,
+            secret: &SecretId,
+            stage: &str,
+            move_to: Option<&'a str>,
+            remove_from: Option<&'a str>,
+        ) -> PortResult<()> {
+            self.0
+                .update_stage(secret, stage, move_to, remove_from)
+                .await
+        }
+        async fn list_secrets(&self, name_prefix: &str) -> PortResult<Vec<SecretMetadata>> {
+            self.0.list_secrets(name_prefix).await
+        }
+        async fn list_versions(&self, secret: &SecretId) -> PortResult<Vec<VersionInfo>> {
+            self.0.list_versions(secret).await
+        }
+        async fn start_rotation(&self, secret: &SecretId) -> PortResult<Option<String>> {
+            SecretStore::start_rotation(&self.0, secret).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotation_that_starts_during_the_sweep_keeps_the_key() {
+        let world = World::with_user_and_secret(
+            "alice",
+            "IamKeyRotator/alice",
+            r#"{"UserName":"alice"}"#,
+            "owner@example.com",
+        );
+        let (old, old_secret) = world.add_key("alice", KeyStatus::Active);
+        let (new, new_secret) = world.add_key("alice", KeyStatus::Active);
+        let value = |id: &str, secret: &str| {
+            format!(r#"{{"UserName":"alice","AccessKeyId":"{id}","SecretAccessKey":"{secret}"}}"#)
+        };
+        world.put_current("IamKeyRotator/alice", &value(&old, &old_secret));
+        world.put_current("IamKeyRotator/alice", &value(&new, &new_secret));
+        world.state().now += 30 * 86_400;
+        let mut ports = world.ports();
+        ports.secrets = Arc::new(RotationStartsMidSweep(world.clone()));
+        let sweeper = Sweeper::new(ports, settings(OldKeyPolicy::Grace));
+        let summary = sweeper
+            .run(&SweepOptions::for_policy(OldKeyPolicy::Grace))
+            .await
+            .expect("sweep");
+        assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
+        assert!(
+            summary.secrets[0]
+                .detail
+                .contains("changed during the sweep")
+        );
+        assert!(
+            world.state().users["alice"]
+                .keys
+                .iter()
+                .all(|k| k.status == KeyStatus::Active)
+        );
+    }
+}
