@@ -4,6 +4,7 @@
 
 pub mod fixture;
 pub mod fleet;
+pub mod grace;
 pub(crate) mod http;
 pub mod lambda;
 pub mod members;

@@ -1,10 +1,19 @@
-//! The invocation handler: decodes the event, runs the step, encodes the result.
+//! The invocation handler: tells a sweep (`{"Action": "sweep"}`) from a rotation step, runs it,
+//! encodes the result, and writes its metric line.
+
+use std::time::Instant;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use rotator_core::sweep::{SweepError, SweepOptions, Sweeper};
 use rotator_core::{EventError, RotationEvent, Rotator, StepError};
 use serde_json::{Value, json};
 
 use rotator_aws::RequestCounter;
+
+use crate::metrics::{self, Metrics};
+
+/// The one `Action` the function accepts besides Secrets Manager's steps.
+pub const SWEEP_ACTION: &str = "sweep";
 
 /// Why an invocation failed; Lambda reports `kind` as the `errorType`.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +22,8 @@ pub enum InvocationError {
     InvalidEvent(#[from] EventError),
     #[error(transparent)]
     Step(#[from] StepError),
+    #[error("the sweep failed: {0}")]
+    Sweep(#[from] SweepError),
 }
 
 impl InvocationError {
@@ -20,6 +31,7 @@ impl InvocationError {
         match self {
             InvocationError::InvalidEvent(_) => "InvalidEvent",
             InvocationError::Step(step) => step.kind(),
+            InvocationError::Sweep(_) => "SweepFailed",
         }
     }
 }
@@ -33,15 +45,37 @@ impl From<InvocationError> for Diagnostic {
     }
 }
 
+/// What the function serves: rotation steps and sweeps, and their metrics.
+#[derive(Debug)]
+pub struct Service {
+    pub rotator: Rotator,
+    pub sweeper: Sweeper,
+    pub requests: RequestCounter,
+    pub metrics: Metrics,
+}
+
+impl Service {
+    /// The sweep shares the rotator's ports and settings.
+    pub fn new(rotator: Rotator, requests: RequestCounter, metrics: Metrics) -> Self {
+        let sweeper = Sweeper::new(rotator.ports().clone(), rotator.settings().clone());
+        Self {
+            rotator,
+            sweeper,
+            requests,
+            metrics,
+        }
+    }
+}
+
 /// Handles one invocation, and logs how many AWS requests it made.
 pub async fn handle(
-    rotator: &Rotator,
-    requests: &RequestCounter,
+    service: &Service,
     event: LambdaEvent<Value>,
 ) -> Result<Value, InvocationError> {
+    let requests = &service.requests;
     let before = requests.count();
     requests.take_operations();
-    let result = run(rotator, event).await;
+    let result = run(service, event).await;
     tracing::info!(
         aws_requests = requests.count() - before,
         aws_operations = requests.take_operations().join(","),
@@ -51,17 +85,80 @@ pub async fn handle(
     result
 }
 
-async fn run(rotator: &Rotator, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
+/// What an invocation asks for.
+enum Request {
+    Step(RotationEvent),
+    Sweep,
+}
+
+/// An object with `Action` is a sweep (and nothing else); any other payload must be a step.
+fn request(payload: &Value) -> Result<Request, EventError> {
+    let Some(action) = payload.as_object().and_then(|object| object.get("Action")) else {
+        return RotationEvent::from_value(payload).map(Request::Step);
+    };
+    let problem = match action.as_str() {
+        Some(SWEEP_ACTION) if payload.get("Step").is_none() => return Ok(Request::Sweep),
+        Some(SWEEP_ACTION) => {
+            "cannot come with a Step: send either a rotation step or a sweep".to_owned()
+        }
+        Some(other) => format!("is {other:?}: the only Action is {SWEEP_ACTION:?}"),
+        None => {
+            return Err(EventError::NotAString {
+                field: "Action",
+                found: json_type(action),
+            });
+        }
+    };
+    Err(EventError::InvalidField {
+        field: "Action",
+        problem,
+    })
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+async fn run(service: &Service, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
     // Lambda's deadline (`Lambda-Runtime-Deadline-Ms`): the core stops waiting in time to
     // report a failure before the invocation is cut off.
     let deadline_ms = Some(event.context.deadline).filter(|deadline| *deadline > 0);
-    let event = RotationEvent::from_value(&event.payload).inspect_err(|error| {
+    let request = request(&event.payload).inspect_err(|error| {
         tracing::error!(%error, "refused an invalid event");
     })?;
-    let outcome = rotator.handle_until(&event, deadline_ms).await?;
+    let event = match request {
+        Request::Sweep => return sweep(service).await,
+        Request::Step(event) => event,
+    };
+    let started = Instant::now();
+    let result = service.rotator.handle_until(&event, deadline_ms).await;
+    metrics::emit(&service.metrics.step_line(
+        event.step,
+        started.elapsed(),
+        result.as_ref().err().map(StepError::kind),
+    ));
+    let outcome = result?;
     Ok(json!({
         "step": event.step.as_str(),
         "secretId": event.secret_id.as_str(),
         "outcome": outcome.to_string(),
     }))
+}
+
+/// The scheduled sweep: under the `grace` policy it retires old keys; under any other it only
+/// counts the fleet for the metrics.
+async fn sweep(service: &Service) -> Result<Value, InvocationError> {
+    let options = SweepOptions::for_policy(service.rotator.settings().old_key_policy);
+    let summary = service.sweeper.run(&options).await.inspect_err(|error| {
+        tracing::error!(%error, "the sweep failed");
+    })?;
+    metrics::emit(&service.metrics.sweep_line(&summary));
+    Ok(serde_json::to_value(&summary).unwrap_or_else(|error| json!({"error": error.to_string()})))
 }

@@ -2,3 +2,4 @@
 //! of `rotator-aws`; the handler lives in the library so that tests can reach it.
 
 pub mod handler;
+pub mod metrics;

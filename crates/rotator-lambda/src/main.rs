@@ -4,6 +4,9 @@
 use lambda_runtime::{LambdaEvent, service_fn};
 use rotator_aws::RequestCounter;
 use rotator_core::Settings;
+use rotator_core::config::format_duration;
+use rotator_lambda::handler::{Service, handle};
+use rotator_lambda::metrics::Metrics;
 use serde_json::Value;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -16,6 +19,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::info!(
         old_key_policy = settings.old_key_policy.as_str(),
         test_timeout_secs = settings.test_timeout.as_secs(),
+        grace = format_duration(settings.grace),
+        grace_max = format_duration(settings.grace_max),
+        usage_lag = format_duration(settings.usage_lag),
+        secret_prefix = settings.secret_prefix,
         alerts = settings.alert_topic_arn.is_some(),
         emails = settings.sender_email.is_some(),
         "rotator starting"
@@ -23,9 +30,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = rotator_aws::sdk_config().await;
     let requests = RequestCounter::default();
     let rotator = rotator_aws::rotator(&config, settings, &requests);
+    let service = Service::new(rotator, requests, Metrics::from_env());
     tracing::info!("ready for events");
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        rotator_lambda::handler::handle(&rotator, &requests, event)
+        handle(&service, event)
     }))
     .await
 }

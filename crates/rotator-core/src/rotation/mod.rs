@@ -128,6 +128,16 @@ impl Rotator {
         Self { ports, settings }
     }
 
+    /// The ports it runs on (the sweep shares them).
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// Its settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// Runs one step with no deadline but the settings' own budgets.
     pub async fn handle(&self, event: &RotationEvent) -> Result<Outcome, StepError> {
         self.handle_until(event, None).await
