@@ -275,3 +275,25 @@ async fn a_failed_step_has_its_error_kind_and_other_actions_are_refused() -> Res
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_duration_without_a_unit_stops_start_up_naming_the_variable() -> Result<()> {
+    let moto = rotator_harness::Moto::start().await?;
+    for (variable, value) in [
+        ("ROTATOR_GRACE", "24"),
+        ("ROTATOR_USAGE_LAG", "soon"),
+        ("ROTATOR_GRACE_MAX", "1h"),
+        ("ROTATOR_SECRET_PREFIX", "IamKeyRotator"),
+    ] {
+        let mut function =
+            rotator_harness::Function::start(binary(), &moto, &[(variable, value.to_owned())])?;
+        let status = function.wait_exit(Duration::from_secs(10))?;
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{variable}={value} did not stop start-up"
+        );
+        let logs = function.logs().join("\n");
+        assert!(logs.contains(variable), "{variable}: {logs}");
+    }
+    Ok(())
+}
