@@ -3,19 +3,23 @@
 //! fleet's health for the metrics. `decide` is the pure rule; `Sweeper` walks the secrets.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::accounts::{bound_account, partition_and_account};
 use crate::config::{OldKeyPolicy, Settings, format_duration, parse_addresses};
 use crate::notice::{self, Straggler, StragglerFate};
 use crate::ports::{
-    AccessKeyInfo, EpochSecs, KeyLastUsed, KeyStatus, PortError, PortErrorKind, SecretMetadata,
-    VersionInfo, VersionRef,
+    AccessKeyInfo, EpochSecs, Iam, KeyLastUsed, KeyStatus, PortError, PortErrorKind,
+    SecretMetadata, VersionInfo, VersionRef,
 };
-use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports, bound_user};
+use crate::rotation::{
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports, check_binding,
+};
 use crate::secret_value::SecretValue;
 use crate::types::{AccessKeyId, SecretId, UserName};
 
@@ -455,12 +459,11 @@ impl Sweeper {
         let rotated = rotated_at(metadata, &versions);
         inspection.report.rotated_at = rotated.map(notice::rfc3339);
 
-        let bound = bound_user(&metadata.name);
         let current = self.read(&secret, AWSCURRENT).await?;
         let Some(current) = current else {
             return Err("the AWSCURRENT version holds no value".into());
         };
-        check_bound(&metadata.name, bound, &current, AWSCURRENT)?;
+        check_binding(metadata, &current, AWSCURRENT).map_err(|e| format!("{e}: left alone"))?;
         let user = current.user_name.clone();
         inspection.report.user = Some(user.to_string());
         let has_previous = versions
@@ -472,11 +475,11 @@ impl Sweeper {
             None
         };
         if let Some(previous) = &previous {
-            check_bound(&metadata.name, bound, previous, AWSPREVIOUS)?;
+            check_binding(metadata, previous, AWSPREVIOUS)
+                .map_err(|e| format!("{e}: left alone"))?;
         }
-        let keys = self
-            .ports
-            .iam
+        let iam = self.iam_for(metadata).await?;
+        let keys = iam
             .list_access_keys(&user)
             .await
             .map_err(|e| format!("ListAccessKeys for {user} failed: {e}"))?;
@@ -498,9 +501,7 @@ impl Sweeper {
             && pending.is_none()
             && Some(&key.id) != current_key
         {
-            last_use = self
-                .ports
-                .iam
+            last_use = iam
                 .access_key_last_used(&key.id)
                 .await
                 .map_err(|e| format!("GetAccessKeyLastUsed for {} failed: {e}", key.id))?;
@@ -570,7 +571,8 @@ impl Sweeper {
             Decision::Deactivate | Decision::DeactivatePastMax => {
                 let past_max = decision == Decision::DeactivatePastMax;
                 if mode == Mode::Retire {
-                    self.deactivate(&secret, &versions, &user, &key.id).await?;
+                    self.deactivate(&secret, &versions, iam.as_ref(), &user, &key.id)
+                        .await?;
                 }
                 inspection.report.action = if past_max {
                     Action::DeactivatedPastMax
@@ -641,6 +643,7 @@ impl Sweeper {
         &self,
         secret: &SecretId,
         versions: &[VersionInfo],
+        iam: &dyn Iam,
         user: &UserName,
         key: &AccessKeyId,
     ) -> Result<(), String> {
@@ -664,9 +667,7 @@ impl Sweeper {
                 "the secret's versions changed during the sweep (a rotation started?): {key} left active for the next sweep"
             ));
         }
-        match self
-            .ports
-            .iam
+        match iam
             .set_access_key_status(user, key, KeyStatus::Inactive)
             .await
         {
@@ -680,6 +681,28 @@ impl Sweeper {
             }
             Err(e) => Err(format!("UpdateAccessKey of {key} failed: {e}")),
         }
+    }
+
+    /// IAM of the account the secret's name binds: the function's own, or the member
+    /// account's through the member role (as the rotation steps do).
+    async fn iam_for(&self, metadata: &SecretMetadata) -> Result<Arc<dyn Iam>, String> {
+        let Some(account) = bound_account(&metadata.name) else {
+            return Ok(Arc::clone(&self.ports.iam));
+        };
+        let own = partition_and_account(&metadata.arn);
+        if own.as_ref().is_some_and(|(_, own)| *own == account) {
+            return Ok(Arc::clone(&self.ports.iam));
+        }
+        let partition = own.as_ref().map_or("aws", |(partition, _)| partition);
+        let role = &self.settings.member_role;
+        let role_arn = role.arn_in(partition, &account);
+        self.ports
+            .members
+            .iam_as(&role_arn, role.external_id.as_deref())
+            .await
+            .map_err(|e| {
+                format!("the member role {role_arn} of account {account} could not be assumed: {e}")
+            })
     }
 
     fn straggler(
@@ -759,17 +782,6 @@ fn count(inspections: &[Inspection], action: Action) -> usize {
         .iter()
         .filter(|i| i.report.action == action)
         .count()
-}
-
-/// Refuses a value that names another user than the secret's name binds (contract §3).
-fn check_bound(secret: &str, bound: &str, value: &SecretValue, stage: &str) -> Result<(), String> {
-    if value.user_name.as_str().eq_ignore_ascii_case(bound) {
-        return Ok(());
-    }
-    Err(format!(
-        "the secret {secret} is bound by its name to IAM user {bound}, but its {stage} value names user {}: left alone",
-        value.user_name
-    ))
 }
 
 /// Whether the AWSCURRENT key is older than the rotation interval.
@@ -1360,6 +1372,64 @@ mod tests {
         assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
         let summary = fleet.sweep().await;
         assert_eq!((summary.sweep_errors, summary.old_keys_retired), (0, 1));
+    }
+}
+
+#[cfg(test)]
+mod member_accounts {
+    //! A user of another account: the sweep reaches its keys through the member role.
+
+    use super::*;
+    use crate::rotation::Rotator;
+    use crate::testing::{World, settings};
+    use crate::types::{ClientRequestToken, RotationEvent, Step};
+
+    const SECRET: &str = "IamKeyRotator/111122223333/alice";
+
+    #[tokio::test]
+    async fn a_member_accounts_old_key_is_retired_through_the_member_role() {
+        let central = World::new();
+        central.add_user("alice");
+        let (central_key, _) = central.add_key("alice", KeyStatus::Active);
+        let member = central.add_member_account("111122223333", None);
+        member.add_user("alice");
+        central.add_secret(SECRET, r#"{"UserName":"alice","AccountId":"111122223333"}"#);
+        let settings = settings(OldKeyPolicy::Grace);
+        let rotator = Rotator::new(central.ports(), settings.clone());
+        for n in 1..=2 {
+            let token = format!("7c1e0f42-0000-4000-8000-{n:012}");
+            central.start_rotation(SECRET, &token);
+            for step in Step::ALL {
+                let event = RotationEvent {
+                    step,
+                    secret_id: SecretId::new(SECRET).expect("id"),
+                    token: ClientRequestToken::new(token.as_str()).expect("token"),
+                    rotation_token: None,
+                };
+                rotator.handle(&event).await.expect("step");
+            }
+        }
+        central.state().now += 29 * 3600;
+        let summary = Sweeper::new(central.ports(), settings)
+            .run(&SweepOptions::for_policy(OldKeyPolicy::Grace))
+            .await
+            .expect("sweep");
+        assert_eq!(
+            (summary.old_keys_retired, summary.sweep_errors),
+            (1, 0),
+            "{summary:?}"
+        );
+        let statuses: Vec<KeyStatus> = member.state().users["alice"]
+            .keys
+            .iter()
+            .map(|k| k.status)
+            .collect();
+        assert_eq!(statuses, [KeyStatus::Inactive, KeyStatus::Active]);
+        // The central account's alice, a different user, is untouched.
+        let state = central.state();
+        assert_eq!(state.users["alice"].keys.len(), 1);
+        assert_eq!(state.users["alice"].keys[0].id, central_key);
+        assert_eq!(state.users["alice"].keys[0].status, KeyStatus::Active);
     }
 }
 
