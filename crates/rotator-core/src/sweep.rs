@@ -6,29 +6,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::accounts::{bound_account, partition_and_account};
 use crate::config::{OldKeyPolicy, Settings, format_duration, parse_addresses};
+use crate::fleet::status::{self, State, StatusOptions};
+use crate::fleet::{self, FleetError, StagedValue};
 use crate::notice::{self, Straggler, StragglerFate};
 use crate::ports::{
-    AccessKeyInfo, EpochSecs, Iam, KeyLastUsed, KeyStatus, PortError, PortErrorKind,
-    SecretMetadata, VersionInfo, VersionRef,
+    AccessKeyInfo, EpochSecs, Iam, KeyLastUsed, KeyStatus, PortErrorKind, SecretMetadata,
+    VersionInfo,
 };
-use crate::rotation::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports, check_binding,
-};
-use crate::secret_value::SecretValue;
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports};
 use crate::types::{AccessKeyId, SecretId, UserName};
-
-/// How many secrets the sweep inspects at once.
-pub const DEFAULT_CONCURRENCY: usize = 16;
-
-/// A rotation whose AWSPENDING version is older than this is stuck: a rotation takes seconds,
-/// and Secrets Manager retries a failing one within the hour.
-pub const STUCK_AFTER_SECS: u64 = 3600;
 
 // The decision.
 
@@ -197,7 +188,7 @@ pub fn rotated_at(metadata: &SecretMetadata, versions: &[VersionInfo]) -> Option
     }
 }
 
-// The walk.
+// The walk, on the fleet's inspection (`crate::fleet`), which `rotator status` shares.
 
 /// How the sweep runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,38 +202,29 @@ pub enum Mode {
     CountOnly,
 }
 
-/// One sweep's options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SweepOptions {
-    pub mode: Mode,
-    /// How many secrets are inspected at once (at least 1).
-    pub concurrency: usize,
-}
-
-impl SweepOptions {
+impl Mode {
     /// The function's sweep: it retires only under the `grace` policy.
     pub fn for_policy(policy: OldKeyPolicy) -> Self {
-        Self {
-            mode: if policy == OldKeyPolicy::Grace {
-                Mode::Retire
-            } else {
-                Mode::CountOnly
-            },
-            concurrency: DEFAULT_CONCURRENCY,
+        if policy == OldKeyPolicy::Grace {
+            Mode::Retire
+        } else {
+            Mode::CountOnly
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Retire => "retire",
+            Mode::DryRun => "dry-run",
+            Mode::CountOnly => "count-only",
         }
     }
 }
 
-/// Why a sweep could not run at all.
+/// Why a sweep could not run at all: the managed secrets could not be listed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SweepError {
-    #[error("ListSecrets with the name prefix {prefix:?} failed: {source}")]
-    ListSecrets {
-        prefix: String,
-        #[source]
-        source: PortError,
-    },
-}
+#[error(transparent)]
+pub struct SweepError(#[from] pub FleetError);
 
 /// What the sweep did (or, in a dry run, would do) with one secret's previous key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -293,9 +275,9 @@ pub struct SweepSummary {
     pub managed_secrets: usize,
     /// AWSCURRENT keys older than the secret's rotation interval.
     pub keys_older_than_interval: usize,
-    /// Secrets whose next rotation lies in the past.
+    /// Secrets whose rotation is overdue (`rotator status`'s `overdue`).
     pub overdue_rotations: usize,
-    /// Secrets with an AWSPENDING version older than an hour.
+    /// Secrets whose rotation in progress is older than an hour (`rotator status`'s `stuck`).
     pub stuck_rotations: usize,
     /// Previous keys left active because they were used within the window after the grace.
     pub old_keys_in_use: usize,
@@ -308,9 +290,9 @@ pub struct SweepSummary {
     pub secrets: Vec<SecretReport>,
 }
 
-/// What the sweep learnt of one secret.
+/// What the sweep did with one secret.
 #[derive(Debug, Clone)]
-struct Inspection {
+struct Swept {
     report: SecretReport,
     key_older_than_interval: bool,
     overdue: bool,
@@ -333,60 +315,49 @@ impl Sweeper {
         Self { ports, settings }
     }
 
-    /// Walks every secret under `ROTATOR_SECRET_PREFIX`, at most `concurrency` at a time, then
-    /// sends one alert (and one email per set of owners) naming the stragglers.
-    pub async fn run(&self, options: &SweepOptions) -> Result<SweepSummary, SweepError> {
+    /// Walks every secret under `ROTATOR_SECRET_PREFIX` with the fleet's bounded concurrency,
+    /// then sends one alert (and one email per set of owners) naming the stragglers.
+    pub async fn run(&self, mode: Mode) -> Result<SweepSummary, SweepError> {
         let prefix = self.settings.secret_prefix.clone();
-        let secrets = self
-            .ports
-            .secrets
-            .list_secrets(&prefix)
-            .await
-            .map_err(|source| SweepError::ListSecrets {
-                prefix: prefix.clone(),
-                source,
-            })?;
+        let secrets = fleet::managed_secrets(&self.ports, &prefix).await?;
         let now = self.ports.clock.now();
-        info!(secrets = secrets.len(), prefix, mode = ?options.mode, "sweep started");
-        let mut inspections: Vec<Inspection> = stream::iter(secrets.iter())
-            .map(|metadata| self.sweep_secret(metadata, now, options.mode))
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
-        inspections.sort_by(|a, b| a.report.secret.cmp(&b.report.secret));
+        info!(
+            secrets = secrets.len(),
+            prefix,
+            mode = mode.as_str(),
+            "sweep started"
+        );
+        // A secret's failure is its own report: the walk never stops for one.
+        let mut swept = fleet::bounded(&secrets, |metadata| async move {
+            Ok(self.sweep_secret(metadata, now, mode).await)
+        })
+        .await?;
+        let count = |action: Action| swept.iter().filter(|s| s.report.action == action).count();
         let mut summary = SweepSummary {
-            mode: match options.mode {
-                Mode::Retire => "retire",
-                Mode::DryRun => "dry-run",
-                Mode::CountOnly => "count-only",
-            },
+            mode: mode.as_str(),
             prefix,
             managed_secrets: secrets.len(),
-            keys_older_than_interval: inspections
-                .iter()
-                .filter(|i| i.key_older_than_interval)
-                .count(),
-            overdue_rotations: inspections.iter().filter(|i| i.overdue).count(),
-            stuck_rotations: inspections.iter().filter(|i| i.stuck).count(),
-            old_keys_in_use: count(&inspections, Action::InUse),
-            old_keys_retired: count(&inspections, Action::Deactivated)
-                + count(&inspections, Action::DeactivatedPastMax),
-            sweep_errors: count(&inspections, Action::Error),
+            keys_older_than_interval: swept.iter().filter(|s| s.key_older_than_interval).count(),
+            overdue_rotations: swept.iter().filter(|s| s.overdue).count(),
+            stuck_rotations: swept.iter().filter(|s| s.stuck).count(),
+            old_keys_in_use: count(Action::InUse),
+            old_keys_retired: count(Action::Deactivated) + count(Action::DeactivatedPastMax),
+            sweep_errors: count(Action::Error),
             alerts_sent: 0,
             emails_sent: 0,
             secrets: Vec::new(),
         };
-        let stragglers: Vec<(Straggler, Vec<String>)> = inspections
+        let stragglers: Vec<(Straggler, Vec<String>)> = swept
             .iter_mut()
-            .filter_map(|i| i.straggler.take())
+            .filter_map(|s| s.straggler.take())
             .collect();
-        if options.mode == Mode::Retire && !stragglers.is_empty() {
+        if mode == Mode::Retire && !stragglers.is_empty() {
             self.tell(&stragglers, &mut summary).await;
         }
-        summary.secrets = inspections
+        summary.secrets = swept
             .into_iter()
-            .filter(|i| i.noteworthy)
-            .map(|i| i.report)
+            .filter(|s| s.noteworthy)
+            .map(|s| s.report)
             .collect();
         info!(
             managed_secrets = summary.managed_secrets,
@@ -399,38 +370,30 @@ impl Sweeper {
     }
 
     /// Inspects one secret and applies the rule; never fails: an error is the secret's report.
-    async fn sweep_secret(
-        &self,
-        metadata: &SecretMetadata,
-        now: EpochSecs,
-        mode: Mode,
-    ) -> Inspection {
-        let mut inspection = Inspection {
+    async fn sweep_secret(&self, metadata: &SecretMetadata, now: EpochSecs, mode: Mode) -> Swept {
+        let mut swept = Swept {
             report: SecretReport {
                 secret: metadata.name.clone(),
                 user: None,
                 previous_key: None,
                 action: Action::Skipped,
                 detail: String::new(),
-                rotated_at: None,
+                rotated_at: metadata.last_rotated.map(notice::rfc3339),
                 last_used: None,
             },
             key_older_than_interval: false,
-            overdue: metadata.rotation_enabled
-                && metadata.next_rotation.is_some_and(|next| next < now),
+            overdue: false,
             stuck: false,
             straggler: None,
             noteworthy: true,
         };
-        if let Err(problem) = self
-            .sweep_inspected(metadata, now, mode, &mut inspection)
-            .await
-        {
+        if let Err(problem) = self.sweep_inspected(metadata, now, mode, &mut swept).await {
             warn!(secret = %metadata.name, problem, "the sweep could not handle the secret");
-            inspection.report.action = Action::Error;
-            inspection.report.detail = problem;
+            swept.report.action = Action::Error;
+            swept.report.detail = problem;
+            swept.noteworthy = true;
         }
-        inspection
+        swept
     }
 
     async fn sweep_inspected(
@@ -438,130 +401,120 @@ impl Sweeper {
         metadata: &SecretMetadata,
         now: EpochSecs,
         mode: Mode,
-        inspection: &mut Inspection,
+        swept: &mut Swept,
     ) -> Result<(), String> {
-        let secret = SecretId::new(metadata.name.as_str())
-            .map_err(|e| format!("the secret's name is not usable: {e}"))?;
-        let versions = self
-            .ports
-            .secrets
-            .list_versions(&secret)
+        let inspection = fleet::inspect_as(&self.ports, metadata, &self.settings.member_role)
             .await
-            .map_err(|e| format!("ListSecretVersionIds failed: {e}"))?;
-        let pending = versions
-            .iter()
-            .find(|v| v.stages.iter().any(|s| s == AWSPENDING));
-        inspection.stuck = pending.is_some_and(|v| {
-            !v.stages.iter().any(|s| s == AWSCURRENT)
-                && v.created
-                    .is_some_and(|at| now.saturating_sub(at) > STUCK_AFTER_SECS)
-        });
-        let rotated = rotated_at(metadata, &versions);
-        inspection.report.rotated_at = rotated.map(notice::rfc3339);
-
-        let current = self.read(&secret, AWSCURRENT).await?;
-        let Some(current) = current else {
-            return Err("the AWSCURRENT version holds no value".into());
+            .map_err(|e| e.to_string())?;
+        swept.report.user = Some(inspection.user.clone());
+        let row = status::evaluate(&inspection, now, &StatusOptions::default());
+        swept.stuck = row.states.contains(&State::Stuck);
+        swept.overdue = row.states.contains(&State::Overdue);
+        swept.key_older_than_interval = match (
+            inspection.rotation_interval_days,
+            inspection.current_key_info().and_then(|key| key.created),
+        ) {
+            (Some(days), Some(created)) => {
+                now.saturating_sub(created) > days.saturating_mul(86_400)
+            }
+            _ => false,
         };
-        check_binding(metadata, &current, AWSCURRENT).map_err(|e| format!("{e}: left alone"))?;
-        let user = current.user_name.clone();
-        inspection.report.user = Some(user.to_string());
-        let has_previous = versions
-            .iter()
-            .any(|v| v.stages.iter().any(|s| s == AWSPREVIOUS));
-        let previous = if has_previous {
-            self.read(&secret, AWSPREVIOUS).await?
-        } else {
-            None
-        };
-        if let Some(previous) = &previous {
-            check_binding(metadata, previous, AWSPREVIOUS)
-                .map_err(|e| format!("{e}: left alone"))?;
+        if mode == Mode::CountOnly {
+            swept.noteworthy = false;
+            return Ok(());
         }
-        let iam = self.iam_for(metadata).await?;
-        let keys = iam
-            .list_access_keys(&user)
-            .await
-            .map_err(|e| format!("ListAccessKeys for {user} failed: {e}"))?;
-        let current_key = current.access_key_id();
-        inspection.key_older_than_interval = key_older_than_interval(
-            metadata.rotation_interval_days,
-            current_key.and_then(|id| keys.iter().find(|k| &k.id == id)),
-            now,
-        );
-        let previous_key = previous.as_ref().and_then(SecretValue::access_key_id);
-        inspection.report.previous_key = previous_key.map(ToString::to_string);
-
-        let listed = previous_key.and_then(|id| keys.iter().find(|k| &k.id == id));
-        let mut last_use = KeyLastUsed::default();
-        // The last use is asked for only when it can matter: an active previous key of a secret
-        // with no rotation in progress.
-        if let Some(key) = listed
-            && key.status == KeyStatus::Active
-            && pending.is_none()
-            && Some(&key.id) != current_key
-        {
-            last_use = iam
-                .access_key_last_used(&key.id)
-                .await
-                .map_err(|e| format!("GetAccessKeyLastUsed for {} failed: {e}", key.id))?;
+        // A value that is not the bound user's says nothing the sweep may act on.
+        for (stage, staged) in [
+            (AWSCURRENT, inspection.current.as_ref()),
+            (AWSPREVIOUS, inspection.previous.as_ref()),
+        ] {
+            if let Some(problem) = staged
+                .and_then(|s| s.value.as_ref())
+                .and_then(|value| unusable(value, &inspection))
+            {
+                return Err(format!("the {stage} value {problem}: left alone"));
+            }
         }
-        inspection.report.last_used = last_use.when.map(|at| LastUse {
+        let current_key = inspection.current_key();
+        let previous_key = inspection.previous_key();
+        swept.report.previous_key = previous_key.map(ToString::to_string);
+        let listed = inspection.previous_key_info();
+        let last_use = inspection.previous_last_used.clone().unwrap_or_default();
+        swept.report.last_used = last_use.when.map(|at| LastUse {
             at: notice::rfc3339(at),
             service: last_use.service.clone(),
             region: last_use.region.clone(),
         });
-        let facts = Facts {
-            now,
-            rotation_in_progress: pending.is_some(),
-            rotated_at: rotated,
-            previous: match (previous_key, listed) {
-                (None, _) => PreviousKey::Absent,
-                (Some(id), _) if Some(id) == current_key => PreviousKey::SameAsCurrent,
-                (Some(_), None) => PreviousKey::NotListed,
-                (Some(_), Some(key)) => PreviousKey::Listed {
-                    status: key.status,
-                    last_used: last_use.when,
-                },
+        let in_progress = metadata.version_with_stage(AWSPENDING).is_some();
+        let previous = match (previous_key, listed) {
+            (None, _) => PreviousKey::Absent,
+            (Some(id), _) if Some(id) == current_key => PreviousKey::SameAsCurrent,
+            (Some(_), None) => PreviousKey::NotListed,
+            (Some(_), Some(key)) => PreviousKey::Listed {
+                status: key.status,
+                last_used: last_use.when,
             },
         };
-        if mode == Mode::CountOnly {
-            inspection.report.detail = "the old-key policy is not grace: nothing to retire".into();
-            inspection.noteworthy = false;
-            return Ok(());
+        // When AWSCURRENT moved matters only for an active old key with no rotation running:
+        // only then are the versions' creation times read.
+        let mut rotated = metadata.last_rotated;
+        let mut versions = Vec::new();
+        if !in_progress
+            && matches!(
+                previous,
+                PreviousKey::Listed {
+                    status: KeyStatus::Active,
+                    ..
+                }
+            )
+        {
+            let secret = SecretId::new(metadata.name.as_str()).map_err(|e| e.to_string())?;
+            versions = self
+                .ports
+                .secrets
+                .list_versions(&secret)
+                .await
+                .map_err(|e| format!("ListSecretVersionIds for {} failed: {e}", metadata.name))?;
+            rotated = rotated_at(metadata, &versions);
         }
+        swept.report.rotated_at = rotated.map(notice::rfc3339);
+        let facts = Facts {
+            now,
+            rotation_in_progress: in_progress,
+            rotated_at: rotated,
+            previous,
+        };
         let decision = decide(&facts, &Windows::from_settings(&self.settings));
         let (Some(key), Some(rotated)) = (listed, rotated) else {
             // `decide` skips every secret without a listed previous key or a rotation time.
-            let reason = match decision {
+            swept.skip(match decision {
                 Decision::Skip(reason) => reason,
                 _ => SkipReason::UnknownRotationTime,
-            };
-            inspection.skip(reason);
+            });
             return Ok(());
         };
+        let quiet = format_duration(Duration::from_secs(
+            Windows::from_settings(&self.settings).quiet(),
+        ));
         match decision {
-            Decision::Skip(reason) => inspection.skip(reason),
+            Decision::Skip(reason) => swept.skip(reason),
             Decision::Leave { retire_after } => {
-                inspection.report.action = Action::WithinGrace;
-                inspection.report.detail = format!(
+                swept.report.action = Action::WithinGrace;
+                swept.report.detail = format!(
                     "within the grace: stays active until at least {}",
                     notice::rfc3339(retire_after)
                 );
             }
             Decision::AlertInUse { forced_at } => {
-                inspection.report.action = Action::InUse;
-                inspection.report.detail = format!(
-                    "used within the last {}: stays active, deactivated anyway at {} ({} after the rotation)",
-                    format_duration(Duration::from_secs(
-                        Windows::from_settings(&self.settings).quiet()
-                    )),
+                swept.report.action = Action::InUse;
+                swept.report.detail = format!(
+                    "used within the last {quiet}: stays active, deactivated anyway at {} ({} after the rotation)",
                     notice::rfc3339(forced_at),
                     format_duration(self.settings.grace_max),
                 );
-                inspection.straggler = Some(self.straggler(
+                swept.straggler = Some(self.straggler(
                     metadata,
-                    &user,
+                    &inspection.user,
                     key,
                     rotated,
                     &last_use,
@@ -571,36 +524,31 @@ impl Sweeper {
             Decision::Deactivate | Decision::DeactivatePastMax => {
                 let past_max = decision == Decision::DeactivatePastMax;
                 if mode == Mode::Retire {
-                    self.deactivate(&secret, &versions, iam.as_ref(), &user, &key.id)
+                    self.deactivate(metadata, &versions, &inspection.user, &key.id)
                         .await?;
                 }
-                inspection.report.action = if past_max {
-                    Action::DeactivatedPastMax
-                } else {
-                    Action::Deactivated
-                };
                 let verb = if mode == Mode::Retire {
                     "deactivated"
                 } else {
                     "would deactivate"
                 };
-                inspection.report.detail = if past_max {
+                swept.report.action = if past_max {
+                    Action::DeactivatedPastMax
+                } else {
+                    Action::Deactivated
+                };
+                swept.report.detail = if past_max {
                     format!(
                         "{verb}: still in use, but the rotation is older than ROTATOR_GRACE_MAX ({})",
                         format_duration(self.settings.grace_max)
                     )
                 } else {
-                    format!(
-                        "{verb}: neither rotated nor used within the last {}",
-                        format_duration(Duration::from_secs(
-                            Windows::from_settings(&self.settings).quiet()
-                        ))
-                    )
+                    format!("{verb}: neither rotated nor used within the last {quiet}")
                 };
                 if past_max {
-                    inspection.straggler = Some(self.straggler(
+                    swept.straggler = Some(self.straggler(
                         metadata,
-                        &user,
+                        &inspection.user,
                         key,
                         rotated,
                         &last_use,
@@ -612,63 +560,45 @@ impl Sweeper {
         Ok(())
     }
 
-    /// Reads and parses one stage of the secret.
-    async fn read(
-        &self,
-        secret: &SecretId,
-        stage: &'static str,
-    ) -> Result<Option<SecretValue>, String> {
-        let text = self
-            .ports
-            .secrets
-            .get_value(
-                secret,
-                VersionRef {
-                    version_id: None,
-                    stage,
-                },
-            )
-            .await
-            .map_err(|e| format!("GetSecretValue of {stage} failed: {e}"))?;
-        text.map(|text| {
-            SecretValue::parse(&text).map_err(|e| format!("the {stage} value is invalid: {e}"))
-        })
-        .transpose()
-    }
-
-    /// Deactivates the previous key, once the secret's labels are seen unchanged: a version's
-    /// value never changes, so the same AWSCURRENT and AWSPREVIOUS versions with no AWSPENDING
-    /// mean the same keys, and no rotation has started meanwhile.
+    /// Deactivates the previous key, once the secret's labels are seen unchanged since the
+    /// listing and the versions' read: a version's value never changes, so the same AWSCURRENT
+    /// and AWSPREVIOUS versions with no AWSPENDING mean the same keys, and no rotation has
+    /// started meanwhile.
     async fn deactivate(
         &self,
-        secret: &SecretId,
+        listed: &SecretMetadata,
         versions: &[VersionInfo],
-        iam: &dyn Iam,
-        user: &UserName,
+        user: &str,
         key: &AccessKeyId,
     ) -> Result<(), String> {
+        let secret = SecretId::new(listed.name.as_str()).map_err(|e| e.to_string())?;
+        let user =
+            UserName::new(user).map_err(|e| format!("the bound user is not a user name: {e}"))?;
         let now = self
             .ports
             .secrets
-            .describe(secret)
+            .describe(&secret)
             .await
-            .map_err(|e| format!("DescribeSecret failed: {e}"))?;
-        let seen = |stage: &str| {
+            .map_err(|e| format!("DescribeSecret of {} failed: {e}", listed.name))?;
+        let in_versions = |stage: &str| {
             versions
                 .iter()
                 .find(|v| v.stages.iter().any(|s| s == stage))
                 .map(|v| v.id.as_str())
         };
         let unchanged = now.version_with_stage(AWSPENDING).is_none()
-            && now.version_with_stage(AWSCURRENT) == seen(AWSCURRENT)
-            && now.version_with_stage(AWSPREVIOUS) == seen(AWSPREVIOUS);
+            && [AWSCURRENT, AWSPREVIOUS].iter().all(|stage| {
+                now.version_with_stage(stage) == listed.version_with_stage(stage)
+                    && in_versions(stage) == listed.version_with_stage(stage)
+            });
         if !unchanged {
             return Err(format!(
                 "the secret's versions changed during the sweep (a rotation started?): {key} left active for the next sweep"
             ));
         }
+        let iam = self.iam_for(listed).await?;
         match iam
-            .set_access_key_status(user, key, KeyStatus::Inactive)
+            .set_access_key_status(&user, key, KeyStatus::Inactive)
             .await
         {
             Ok(()) => {
@@ -684,7 +614,7 @@ impl Sweeper {
     }
 
     /// IAM of the account the secret's name binds: the function's own, or the member
-    /// account's through the member role (as the rotation steps do).
+    /// account's through the member role (as the rotation steps and the inspection do).
     async fn iam_for(&self, metadata: &SecretMetadata) -> Result<Arc<dyn Iam>, String> {
         let Some(account) = bound_account(&metadata.name) else {
             return Ok(Arc::clone(&self.ports.iam));
@@ -708,7 +638,7 @@ impl Sweeper {
     fn straggler(
         &self,
         metadata: &SecretMetadata,
-        user: &UserName,
+        user: &str,
         key: &AccessKeyInfo,
         rotated_at: EpochSecs,
         last_use: &KeyLastUsed,
@@ -723,7 +653,7 @@ impl Sweeper {
         (
             Straggler {
                 secret: metadata.name.clone(),
-                user: user.to_string(),
+                user: user.to_owned(),
                 key: key.id.clone(),
                 rotated_at,
                 last_used: last_use.clone(),
@@ -764,7 +694,7 @@ impl Sweeper {
     }
 }
 
-impl Inspection {
+impl Swept {
     fn skip(&mut self, reason: SkipReason) {
         self.report.action = Action::Skipped;
         self.report.detail = reason.describe().into();
@@ -777,22 +707,23 @@ impl Inspection {
     }
 }
 
-fn count(inspections: &[Inspection], action: Action) -> usize {
-    inspections
-        .iter()
-        .filter(|i| i.report.action == action)
-        .count()
-}
-
-/// Whether the AWSCURRENT key is older than the rotation interval.
-fn key_older_than_interval(
-    interval_days: Option<u64>,
-    key: Option<&AccessKeyInfo>,
-    now: EpochSecs,
-) -> bool {
-    match (interval_days, key.and_then(|k| k.created)) {
-        (Some(days), Some(created)) => now.saturating_sub(created) > days.saturating_mul(86_400),
-        _ => false,
+/// Why a staged value may not be acted on, if it may not: it is not a rotator secret, or it
+/// names another user or account than the secret's name binds (contract §3).
+fn unusable(value: &StagedValue, inspection: &fleet::Inspection) -> Option<String> {
+    match value {
+        StagedValue::NoKey | StagedValue::Key(_) => None,
+        StagedValue::Invalid(problem) => Some(format!("is not a rotator secret ({problem})")),
+        StagedValue::OtherUser(named) => Some(format!(
+            "names the user {named}, but the secret's name binds {}",
+            inspection.user
+        )),
+        StagedValue::OtherAccount(named) => Some(format!(
+            "names the account {named}, but the secret's name binds {}",
+            inspection
+                .account
+                .as_deref()
+                .unwrap_or("the function's own")
+        )),
     }
 }
 
@@ -1045,13 +976,7 @@ mod tests {
 
         async fn sweep_with(&self, mode: Mode) -> SweepSummary {
             let sweeper = Sweeper::new(self.world.ports(), self.settings.clone());
-            sweeper
-                .run(&SweepOptions {
-                    mode,
-                    concurrency: 4,
-                })
-                .await
-                .expect("the sweep runs")
+            sweeper.run(mode).await.expect("the sweep runs")
         }
 
         async fn sweep(&self) -> SweepSummary {
@@ -1191,7 +1116,7 @@ mod tests {
         assert_eq!(summary.secrets[0].action, Action::Skipped);
         assert_eq!(summary.stuck_rotations, 0);
         assert_eq!(fleet.status_of(&old), Some(KeyStatus::Active));
-        fleet.advance(STUCK_AFTER_SECS + 1);
+        fleet.advance(crate::fleet::status::DEFAULT_STUCK_AFTER_SECS + 1);
         let summary = fleet.sweep().await;
         assert_eq!(summary.stuck_rotations, 1);
         assert_eq!(summary.old_keys_retired, 0);
@@ -1321,9 +1246,7 @@ mod tests {
             secret.rotation_interval_days = Some(1);
         }
         fleet.advance(30 * 24 * HOUR);
-        let summary = fleet
-            .sweep_with(SweepOptions::for_policy(OldKeyPolicy::Keep).mode)
-            .await;
+        let summary = fleet.sweep_with(Mode::for_policy(OldKeyPolicy::Keep)).await;
         assert_eq!(summary.mode, "count-only");
         assert_eq!(summary.managed_secrets, 1);
         assert_eq!(summary.overdue_rotations, 1);
@@ -1411,7 +1334,7 @@ mod member_accounts {
         }
         central.state().now += 29 * 3600;
         let summary = Sweeper::new(central.ports(), settings)
-            .run(&SweepOptions::for_policy(OldKeyPolicy::Grace))
+            .run(Mode::for_policy(OldKeyPolicy::Grace))
             .await
             .expect("sweep");
         assert_eq!(
@@ -1443,7 +1366,7 @@ mod concurrent {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::ports::{PortResult, SecretStore};
+    use crate::ports::{PortResult, SecretStore, VersionRef};
     use crate::secret_value::SecretString;
     use crate::testing::{World, settings};
     use crate::types::{ClientRequestToken, RotationToken};
@@ -1517,7 +1440,7 @@ mod concurrent {
         ports.secrets = Arc::new(RotationStartsMidSweep(world.clone()));
         let sweeper = Sweeper::new(ports, settings(OldKeyPolicy::Grace));
         let summary = sweeper
-            .run(&SweepOptions::for_policy(OldKeyPolicy::Grace))
+            .run(Mode::for_policy(OldKeyPolicy::Grace))
             .await
             .expect("sweep");
         assert_eq!(summary.old_keys_retired, 0, "{summary:?}");

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use rotator_core::sweep::{SweepError, SweepOptions, Sweeper};
+use rotator_core::sweep::{Mode, SweepError, Sweeper};
 use rotator_core::{EventError, RotationEvent, Rotator, StepError};
 use serde_json::{Value, json};
 
@@ -155,8 +155,8 @@ async fn run(service: &Service, event: LambdaEvent<Value>) -> Result<Value, Invo
 /// The scheduled sweep: under the `grace` policy it retires old keys; under any other it only
 /// counts the fleet for the metrics.
 async fn sweep(service: &Service) -> Result<Value, InvocationError> {
-    let options = SweepOptions::for_policy(service.rotator.settings().old_key_policy);
-    let summary = service.sweeper.run(&options).await.inspect_err(|error| {
+    let mode = Mode::for_policy(service.rotator.settings().old_key_policy);
+    let summary = service.sweeper.run(mode).await.inspect_err(|error| {
         tracing::error!(%error, "the sweep failed");
     })?;
     metrics::emit(&service.metrics.sweep_line(&summary));

@@ -377,7 +377,7 @@ pub fn bound_user(secret_name: &str) -> &str {
 /// (contract §3). IAM compares user names without regard to case, and so does the binding.
 /// A name without an account segment binds the secret's own account, and so does a value
 /// without `AccountId`.
-pub(crate) fn check_binding(
+fn check_binding(
     metadata: &SecretMetadata,
     value: &SecretValue,
     stage: &'static str,
