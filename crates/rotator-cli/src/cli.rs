@@ -13,7 +13,8 @@ use rotator_core::fleet::audit::DEFAULT_MAX_AGE_DAYS;
 /// configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
 ///
 /// Exit codes: 0 when everything is fine (`status`: every secret ok or in progress; `audit`:
-/// no finding; `rotate`: started, or completed with --wait), 1 when something needs
+/// no finding; `rotate`: started, or completed with --wait; `sweep`: no old key still in use
+/// and no error), 1 when something needs
 /// attention, 2 on an error (a bad argument, AWS unreachable or refusing).
 #[derive(Debug, Parser)]
 #[command(name = "rotator", version)]
@@ -36,6 +37,10 @@ pub enum Command {
     /// Starts a rotation of one secret now (RotateSecret); with --wait, follows its version
     /// stages until AWSCURRENT moves or the rotation fails.
     Rotate(RotateArgs),
+    /// The grace policy's sweep, as the function's schedule runs it: deactivates the old
+    /// (AWSPREVIOUS) keys that nothing has used since the grace, and names those still in use;
+    /// with --dry-run, only prints what it would do.
+    Sweep(crate::sweep::SweepArgs),
 }
 
 #[derive(Debug, Args)]

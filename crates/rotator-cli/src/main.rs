@@ -8,6 +8,7 @@ mod clients;
 mod render;
 mod rotate;
 mod status;
+mod sweep;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -71,6 +72,7 @@ async fn run(cli: &Cli, requests: &RequestCounter) -> Result<bool> {
         Command::Status(args) => status::run(&ports, args).await,
         Command::Audit(args) => audit::run(&ports, args).await,
         Command::Rotate(args) => rotate::run(&ports, args).await,
+        Command::Sweep(args) => sweep::run(&ports, args).await,
     }
 }
 

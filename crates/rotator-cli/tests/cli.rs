@@ -6,8 +6,9 @@
 //! Where moto differs from AWS (covered by the core's unit tests in `fleet/tests.rs`):
 //! - it cannot date anything in the past, so the age thresholds are tried at 0 here
 //!   (`--stuck-after 0s`, `--max-age-days 0`) against their defaults;
-//! - `ListSecretVersionIds` dates every version at the time of the call, so a pending
-//!   version's age shows as 0 s;
+//! - `ListSecretVersionIds` dates every version at the time of the call (`moto_server.py`
+//!   reports each version's own creation time, as AWS does), and a pending version made here
+//!   is only seconds old;
 //! - `LastRotatedDate` is the time of `RotateSecret`, not of the rotation's end;
 //! - `RotateSecret` with no function named would forget the configured one (see
 //!   `moto_server.py`, which keeps it as AWS does).
