@@ -1,11 +1,12 @@
 //! `cargo xtask demo`: full rotations on this machine, through the real function and the
-//! Lambda Runtime API, against the moto emulator, ending with the operator's view of the
-//! fleet (`rotator status`). No AWS account is needed.
+//! Lambda Runtime API, against the moto emulator, a `grace` rotation whose old key a straggler
+//! still uses, and the operator's view of the fleet (`rotator status`). No AWS account is needed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rotator_harness::fleet::{cli_binary, rotator_command, run_cli};
+use rotator_harness::grace::metric_lines;
 use rotator_harness::{Fixture, Function, Moto, Rotation, function_binary};
 use serde_json::Value;
 
@@ -14,6 +15,12 @@ const SECRET: &str = "demo/billing-export";
 const SENDER: &str = "rotator@example.com";
 const OWNER: &str = "owner@example.com";
 const POLICY: &str = "deactivate";
+/// The `grace` part: its own user, secret (under a prefix of its own) and function.
+const GRACE_USER: &str = "report-upload";
+const GRACE_PREFIX: &str = "grace-demo/";
+const GRACE_SECRET: &str = "grace-demo/report-upload";
+/// Seconds, so that the demo stays fast; deployments use `24h` (and a lag of `4h`).
+const GRACE: &str = "2s";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
@@ -97,7 +104,9 @@ async fn main() -> Result<()> {
     let rotation = fx.rotate(&function, SECRET).await?;
     show_rotation(&rotation);
     show_state(&fx).await?;
-    show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+    emails_seen = show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+
+    grace_demo(&fx, &moto, &topic, emails_seen, &mut alerts_seen).await?;
 
     heading("The fleet as an operator sees it: `rotator status --prefix demo/`");
     show_status(&moto)?;
@@ -108,6 +117,114 @@ async fn main() -> Result<()> {
         "\nDone in {:.1} s: the function and moto are stopped. Run `cargo xtask ci` for every check.",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// The `grace` policy: finishSecret leaves the old key active; a program still uses it, so the
+/// sweep names it (where and when it was last used) and leaves it; once nothing has used it for
+/// the grace, the sweep deactivates it.
+async fn grace_demo(
+    fx: &Fixture,
+    moto: &Moto,
+    topic: &str,
+    emails_seen: usize,
+    alerts_seen: &mut usize,
+) -> Result<()> {
+    fx.create_user(GRACE_USER).await?;
+    fx.create_secret(GRACE_SECRET, r#"{"UserName":"report-upload"}"#, Some(OWNER))
+        .await?;
+    let settings = [
+        ("ROTATOR_ALERT_TOPIC_ARN", topic.to_owned()),
+        ("ROTATOR_SENDER_EMAIL", SENDER.to_owned()),
+        ("ROTATOR_OLD_KEY", "grace".to_owned()),
+        ("ROTATOR_GRACE", GRACE.to_owned()),
+        ("ROTATOR_USAGE_LAG", "0s".to_owned()),
+        ("ROTATOR_SECRET_PREFIX", GRACE_PREFIX.to_owned()),
+    ];
+    let function = Function::start(&function_binary(), moto, &settings)?;
+    heading(&format!(
+        "Zero-downtime retirement: `{GRACE_SECRET}` with ROTATOR_OLD_KEY=grace, ROTATOR_GRACE={GRACE} (24h in a deployment), ROTATOR_USAGE_LAG=0s"
+    ));
+    fx.rotate(&function, GRACE_SECRET).await?;
+    let rotation = fx.rotate(&function, GRACE_SECRET).await?;
+    println!("  rotated twice; the second rotation:");
+    show_rotation(&rotation);
+    let emails_seen = show_new_messages(moto, topic, emails_seen, alerts_seen)?;
+
+    // A program that read the secret before the rotation keeps signing with the old key.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let old = fx.use_key_in(moto, GRACE_SECRET, "AWSPREVIOUS").await?;
+    println!("  (a nightly job still signs with the old key {old}: sts:GetCallerIdentity)");
+    heading(
+        "The hourly sweep ({\"Action\": \"sweep\"}): the old key is in use, so it stays and is named",
+    );
+    show_sweep(fx, &function)?;
+    show_grace_keys(fx).await?;
+    let emails_seen = show_new_messages(moto, topic, emails_seen, alerts_seen)?;
+
+    println!("  (the job is restarted and reads the new key; nothing uses the old one any more)");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    heading(&format!(
+        "The next sweep: unused for {GRACE}, the old key is deactivated"
+    ));
+    show_sweep(fx, &function)?;
+    show_grace_keys(fx).await?;
+    show_new_messages(moto, topic, emails_seen, alerts_seen)?;
+    if let Some(line) = metric_lines(&function)
+        .iter()
+        .rev()
+        .find(|line| line.get("ManagedSecrets").is_some())
+    {
+        println!(
+            "  the sweep's CloudWatch metric line (EMF): ManagedSecrets={} OldKeysInUse={} OldKeysRetired={} SweepErrors={}\n",
+            line["ManagedSecrets"],
+            line["OldKeysInUse"],
+            line["OldKeysRetired"],
+            line["SweepErrors"]
+        );
+    }
+    Ok(())
+}
+
+/// Invokes the sweep as its schedule does and prints what it did with each old key.
+fn show_sweep(fx: &Fixture, function: &Function) -> Result<()> {
+    let summary = fx.sweep(function)?;
+    for secret in summary["secrets"].as_array().into_iter().flatten() {
+        // The detail says what was done: "used within ...: stays active", "deactivated: ...".
+        println!(
+            "  {}  old key {}: {}",
+            secret["secret"].as_str().unwrap_or_default(),
+            secret["previousKey"].as_str().unwrap_or("-"),
+            secret["detail"].as_str().unwrap_or_default()
+        );
+        if let Some(used) = secret["lastUsed"].as_object() {
+            println!(
+                "    last used {} ({} in {})",
+                used["at"].as_str().unwrap_or("?"),
+                used["service"].as_str().unwrap_or("?"),
+                used["region"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn show_grace_keys(fx: &Fixture) -> Result<()> {
+    let key_in =
+        |value: Option<Value>| value.and_then(|v| v["AccessKeyId"].as_str().map(str::to_owned));
+    let current = key_in(fx.value(GRACE_SECRET, "AWSCURRENT").await?);
+    let previous = key_in(fx.value(GRACE_SECRET, "AWSPREVIOUS").await?);
+    println!("  keys of {GRACE_USER}:");
+    for (id, status) in fx.keys(GRACE_USER).await? {
+        let role = if Some(&id) == current.as_ref() {
+            "← AWSCURRENT"
+        } else if Some(&id) == previous.as_ref() {
+            "← AWSPREVIOUS"
+        } else {
+            "(not in the secret)"
+        };
+        println!("    {id}  {status:<8}  {role}");
+    }
     Ok(())
 }
 
@@ -206,20 +323,33 @@ fn show_new_messages(
     let emails = moto.ses_emails()?;
     for (to, subject, body) in emails.iter().skip(emails_seen) {
         println!("  email to {}: {subject}", to.join(", "));
-        for line in body
-            .lines()
-            .filter(|l| l.starts_with("New access key id") || l.starts_with("Previous key"))
-        {
+        for line in body.lines().filter(|l| {
+            [
+                "New access key id",
+                "Previous key",
+                "Old access key id",
+                "Last used",
+            ]
+            .iter()
+            .any(|start| l.starts_with(start))
+        }) {
             println!("    {line}");
         }
     }
     let alerts = moto.sns_messages(topic)?;
     for (subject, message) in alerts.iter().skip(*alerts_seen) {
         println!("  alert on rotator-alerts: {subject}");
-        for line in message
-            .lines()
-            .filter(|l| l.starts_with("Error:") || l.starts_with("What to do:"))
-        {
+        for line in message.lines().filter(|l| {
+            [
+                "Error:",
+                "What to do:",
+                "Old access key id",
+                "Last used",
+                "Left active",
+            ]
+            .iter()
+            .any(|start| l.starts_with(start))
+        }) {
             println!("    {line}");
         }
     }
