@@ -563,6 +563,9 @@ async fn test_secret_fails_with_its_alert_before_the_invocation_deadline() -> Re
 
 // A seeded random mix of faults, with redelivery.
 
+/// The seed ci runs with: its run includes a person making, then deactivating, a key.
+const DEFAULT_FAULT_SEED: u64 = 1;
+
 /// splitmix64: small, deterministic, good enough to pick faults.
 struct Rng(u64);
 
@@ -620,13 +623,16 @@ fn random_rules(rng: &mut Rng) -> Vec<Rule> {
 
 #[tokio::test]
 async fn rotations_under_a_seeded_random_mix_of_faults_keep_the_invariants() -> Result<()> {
-    let seed = match std::env::var("ROTATOR_FAULT_SEED") {
-        Ok(seed) => seed
-            .parse()
-            .context("ROTATOR_FAULT_SEED must be a number")?,
-        Err(_) => std::time::SystemTime::now()
+    // A fixed seed by default, so that ci is repeatable; `ROTATOR_FAULT_SEED=random` explores
+    // (the seed is printed, to replay a failure with `ROTATOR_FAULT_SEED=<seed>`).
+    let seed = match std::env::var("ROTATOR_FAULT_SEED").as_deref() {
+        Err(_) | Ok("") => DEFAULT_FAULT_SEED,
+        Ok("random") => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_nanos() as u64,
+        Ok(seed) => seed
+            .parse()
+            .context("ROTATOR_FAULT_SEED must be a number or `random`")?,
     };
     println!("random fault mix: ROTATOR_FAULT_SEED={seed}");
     let mut rng = Rng(seed);
@@ -679,8 +685,17 @@ async fn rotations_under_a_seeded_random_mix_of_faults_keep_the_invariants() -> 
                 break;
             }
             // Once in the run, a person makes a key by hand (IAM refuses when the user has
-            // two); the next rotation must leave it alone.
+            // two); the next rotation must leave it alone. Not while an earlier rotation's
+            // intent of unknown outcome is open: a key made then may be taken for the
+            // rotator's, the limitation the README states (the core's property tests model it).
+            let intent_open = world
+                .fx
+                .user_tags(ALICE.user)
+                .await?
+                .keys()
+                .any(|key| key.starts_with("rotator:intent:"));
             if !person_appeared
+                && !intent_open
                 && (rng.below(3) == 0 || (segment == 1 && round == 2))
                 && let Ok((id, secret)) = world.fx.create_key(ALICE.user).await
             {
