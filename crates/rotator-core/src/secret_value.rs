@@ -328,7 +328,11 @@ mod tests {
             ),
             (
                 r#"{"UserName":"alice","AccountId":"1111-2222-3333"}"#.to_owned(),
-                "is not an AWS account id (12 digits)",
+                "is not an AWS account id (12 digits",
+            ),
+            (
+                format!(r#"{{"UserName":"alice","AccountId":"{SECRET}"}}"#),
+                "AccountId is not an AWS account id",
             ),
             (
                 r#"{"UserName":"alice","AccountId":111122223333}"#.to_owned(),

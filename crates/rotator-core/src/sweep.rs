@@ -151,7 +151,9 @@ pub fn decide(facts: &Facts, windows: &Windows) -> Decision {
     let age = now.saturating_sub(rotated_at);
     let used_recently = last_used.is_some_and(|at| now.saturating_sub(at) <= quiet);
     if age >= windows.grace_max {
-        return if used_recently {
+        // A GRACE_MAX shorter than GRACE + USAGE_LAG: a use that IAM has not reported yet may
+        // lie inside the rotation's own quiet window, so the key counts as in use.
+        return if used_recently || age <= quiet {
             Decision::DeactivatePastMax
         } else {
             Decision::Deactivate
@@ -865,6 +867,16 @@ mod tests {
         assert_eq!(
             decide(&in_use_at(ROTATED + 24 * HOUR), &tight),
             Decision::DeactivatePastMax
+        );
+        // There, a key with no reported use may still be in use (IAM reports late): it is
+        // deactivated with the alert too, not as if unused.
+        assert_eq!(
+            decide(&facts(ROTATED + 24 * HOUR, active(None)), &tight),
+            Decision::DeactivatePastMax
+        );
+        assert_eq!(
+            decide(&facts(ROTATED + 28 * HOUR + 1, active(None)), &tight),
+            Decision::Deactivate
         );
     }
 

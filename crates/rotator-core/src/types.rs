@@ -169,9 +169,10 @@ impl AccountId {
     pub fn new(id: impl Into<String>) -> Result<Self, String> {
         let id = id.into();
         if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
+            // The value is not quoted: a secret pasted into the wrong field must not be echoed.
             return Err(format!(
-                "AccountId {} is not an AWS account id (12 digits)",
-                quote(&id)
+                "AccountId is not an AWS account id (12 digits; this value has {} characters)",
+                id.chars().count()
             ));
         }
         Ok(Self(id))

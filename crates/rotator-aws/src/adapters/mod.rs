@@ -13,7 +13,7 @@ pub use secrets::SecretsManagerAdapter;
 pub use sts::StsCredentialCheck;
 
 use aws_sdk_iam::config::http::HttpResponse;
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use rotator_core::ports::{PortError, PortErrorKind};
 
 /// Turns any SDK error into a port error whose kind follows the service's error code.
@@ -32,12 +32,7 @@ where
             match body.and_then(|body| xml_text(body, "Code")) {
                 Some(code) => (code, body.and_then(|body| xml_text(body, "Message"))),
                 // Timeouts, network failures and the like carry no code.
-                None => {
-                    return PortError::new(
-                        PortErrorKind::Service,
-                        DisplayErrorContext(&error).to_string(),
-                    );
-                }
+                None => return PortError::new(PortErrorKind::Service, display_chain(&error)),
             }
         }
     };
@@ -46,6 +41,23 @@ where
         None => code.clone(),
     };
     PortError::new(kind_of(&code), message)
+}
+
+/// An error and its causes, by their `Display` only. `DisplayErrorContext` would append the
+/// error's `Debug` form, which for an answer the SDK could not read holds the raw response
+/// body: a secret value, or an `AssumeRole` answer's credentials.
+fn display_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// The text of the first `<name>` element in an XML body.
@@ -90,6 +102,31 @@ pub(crate) fn kind_of(code: &str) -> PortErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_answer_never_puts_its_body_into_the_error() {
+        use aws_sdk_iam::config::http::HttpResponse;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+
+        let body = r#"{"SecretString":"{\"SecretAccessKey\":\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}""#;
+        let response = HttpResponse::new(
+            StatusCode::try_from(200).expect("a status"),
+            SdkBody::from(body),
+        );
+        let error: SdkError<
+            aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
+            HttpResponse,
+        > = SdkError::response_error("the body ends early", response);
+        let port = port_error(error);
+        assert_eq!(port.kind, PortErrorKind::Service);
+        assert!(!port.message.contains("wJalrXUtnFEMI"), "{}", port.message);
+        assert!(
+            port.message.contains("the body ends early"),
+            "{}",
+            port.message
+        );
+    }
 
     #[test]
     fn error_codes_map_to_kinds() {

@@ -208,6 +208,7 @@ pub async fn inspect_as(
         secret: &secret,
         user: &inspection.user,
         account: expected_account.as_ref().map(|a| a.as_str()),
+        own_account: own.as_ref().map(|(_, a)| a.as_str()),
     };
     if let Some(version) = current_version {
         inspection.current = Some(StagedVersion {
@@ -313,8 +314,11 @@ struct Reader<'a> {
     ports: &'a Ports,
     secret: &'a SecretId,
     user: &'a str,
-    /// The account the value must name, when it names one.
+    /// The account the value must name: the one the secret's name binds, or the secret's own.
     account: Option<&'a str>,
+    /// The secret's own account, which a value without `AccountId` names (as in the steps'
+    /// name binding).
+    own_account: Option<&'a str>,
 }
 
 impl Reader<'_> {
@@ -349,14 +353,17 @@ impl Reader<'_> {
                 if value
                     .account
                     .as_ref()
-                    .is_some_and(|named| Some(named.as_str()) != self.account) =>
+                    .map(|a| a.as_str())
+                    .or(self.own_account)
+                    != self.account =>
             {
-                StagedValue::OtherAccount(
-                    value
-                        .account
-                        .as_ref()
-                        .map_or(String::new(), |a| a.as_str().to_owned()),
-                )
+                StagedValue::OtherAccount(match &value.account {
+                    Some(named) => named.as_str().to_owned(),
+                    None => format!(
+                        "{} (the function's own: the value has no AccountId)",
+                        self.own_account.unwrap_or("unknown")
+                    ),
+                })
             }
             Ok(value) => value
                 .access_key_id()

@@ -538,6 +538,30 @@ async fn a_secret_of_another_account_is_read_through_its_member_role() {
     .expect("status");
     assert_eq!(rows[0].state, State::Broken, "{rows:?}");
     assert!(rows[0].reasons[0].contains("444455556666"), "{rows:?}");
+
+    // So is a value without AccountId in a secret whose name names an account: every step
+    // refuses it, as naming the function's own account.
+    fleet.world.put_current(
+        name,
+        r#"{"UserName":"dave","AccessKeyId":"AKIAEXAMPLEEXAMPLE1","SecretAccessKey":"x"}"#,
+    );
+    let rows = status(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        &options,
+        &no_progress,
+    )
+    .await
+    .expect("status");
+    let dave = rows
+        .iter()
+        .find(|row| row.user == "dave")
+        .expect("dave's row");
+    assert_eq!(dave.state, State::Broken, "{rows:?}");
+    assert!(
+        dave.reasons[0].contains("the value has no AccountId"),
+        "{rows:?}"
+    );
 }
 
 #[test]
