@@ -8,14 +8,18 @@ const ROOT_ACCOUNT: &str = "<root_account>";
 
 /// Parses a credential report. A row is one IAM user; its two access key slots become the keys
 /// it holds. A header without the expected columns is refused, naming the first one missing.
-pub fn parse(csv: &str) -> Result<Vec<CredentialReportRow>, String> {
-    let mut lines = csv.lines().filter(|line| !line.trim().is_empty());
-    let header: Vec<&str> = lines
-        .next()
-        .ok_or("is empty")?
-        .split(',')
-        .map(str::trim)
-        .collect();
+pub fn parse(text: &str) -> Result<Vec<CredentialReportRow>, String> {
+    // IAM user names may hold commas: the report quotes such fields, as CSV does.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header = match records.next() {
+        None => return Err("is empty".to_owned()),
+        Some(record) => record.map_err(|e| format!("has an unreadable header ({e})"))?,
+    };
+    let header: Vec<&str> = header.iter().collect();
     let column = |name: &str| {
         header
             .iter()
@@ -37,17 +41,9 @@ pub fn parse(csv: &str) -> Result<Vec<CredentialReportRow>, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     let mut rows = Vec::new();
-    for (index, line) in lines.enumerate() {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let field = |i: usize| fields.get(i).copied().unwrap_or("");
-        if fields.len() < header.len() {
-            return Err(format!(
-                "row {} has {} fields, not {}",
-                index + 2,
-                fields.len(),
-                header.len()
-            ));
-        }
+    for (index, record) in records.enumerate() {
+        let record = record.map_err(|e| format!("row {} is unreadable ({e})", index + 2))?;
+        let field = |i: usize| record.get(i).unwrap_or("");
         if field(user) == ROOT_ACCOUNT {
             continue;
         }
@@ -90,7 +86,12 @@ pub fn parse_time(text: &str) -> Option<EpochSecs> {
     let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u64>().ok();
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+    if year < 1970
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+    {
         return None;
     }
     let mut rest = &text[19..];
@@ -160,6 +161,24 @@ bob,arn:aws:iam::123456789012:user/ops/bob,2026-01-01T00:00:00+00:00,true,N/A,N/
     }
 
     #[test]
+    fn a_user_name_with_a_comma_is_one_quoted_field() {
+        let header = REPORT.lines().next().expect("a header");
+        let report = format!(
+            "{header}\n\"ops,batch\",arn:aws:iam::123456789012:user/ops,batch,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-08-01T12:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+        );
+        // The ARN is not quoted here on purpose: a row with a field too many is refused, not
+        // read with its columns shifted.
+        assert!(parse(&report).is_err());
+        let quoted = report.replace(
+            "arn:aws:iam::123456789012:user/ops,batch",
+            "\"arn:aws:iam::123456789012:user/ops,batch\"",
+        );
+        let rows = parse(&quoted).expect("parses");
+        assert_eq!(rows[0].user, "ops,batch");
+        assert!(rows[0].keys[0].active);
+    }
+
+    #[test]
     fn a_report_without_key_columns_is_refused_by_name() {
         assert_eq!(
             parse("user,arn\nalice,arn:aws:iam::1:user/alice\n"),
@@ -180,5 +199,10 @@ bob,arn:aws:iam::123456789012:user/ops/bob,2026-01-01T00:00:00+00:00,true,N/A,N/
         assert_eq!(parse_time("N/A"), None);
         assert_eq!(parse_time("no_information"), None);
         assert_eq!(parse_time("2026-13-01T00:00:00Z"), None);
+        assert_eq!(
+            parse_time("0000-01-01T00:00:00Z"),
+            None,
+            "no underflow before 1970"
+        );
     }
 }
