@@ -1,4 +1,4 @@
-//! `rotator`: the operator's view of the fleet (status, audit) and rotations on demand.
+//! `rotator`: the operator's view of the fleet (status, audit), rotations on demand, and the sweep.
 //!
 //! Exit codes: 0 fine, 1 something needs attention, 2 an error (printed as one line).
 

@@ -7,11 +7,10 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 use rotator_core::Ports;
-use rotator_core::accounts::{DEFAULT_MEMBER_ROLE_NAME, MemberRole};
 use rotator_core::config::{self, Settings, format_duration, parse_duration};
 use rotator_core::sweep::{Action, Mode, SweepSummary, Sweeper};
 
-use crate::cli::Fleet;
+use crate::cli::{Fleet, MemberRoleArgs};
 use crate::render::{Spinner, print_table, table};
 
 #[derive(Debug, Args)]
@@ -35,13 +34,8 @@ pub struct SweepArgs {
     /// How late IAM may report a key's use (ROTATOR_USAGE_LAG; 0s allowed).
     #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = duration)]
     pub usage_lag: Duration,
-    /// The role assumed in another account for a secret named `<prefix><account>/<user>`
-    /// (the function's ROTATOR_MEMBER_ROLE_NAME).
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_MEMBER_ROLE_NAME)]
-    pub member_role: String,
-    /// The external id passed when assuming the member role (ROTATOR_MEMBER_EXTERNAL_ID).
-    #[arg(long, value_name = "ID")]
-    pub external_id: Option<String>,
+    #[command(flatten)]
+    pub member: MemberRoleArgs,
 }
 
 /// The function's duration syntax: a whole number with a unit.
@@ -67,10 +61,7 @@ pub async fn run(ports: &Ports, args: &SweepArgs) -> Result<bool> {
         grace_max: args.grace_max,
         usage_lag: args.usage_lag,
         secret_prefix: args.fleet.prefix.clone(),
-        member_role: MemberRole {
-            name: args.member_role.clone(),
-            external_id: args.external_id.clone(),
-        },
+        member_role: args.member.role(),
         // The terminal is the report: the CLI sends no alert and no email.
         old_key_policy: config::OldKeyPolicy::Grace,
         ..Settings::default()
