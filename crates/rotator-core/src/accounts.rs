@@ -1,7 +1,11 @@
 //! Users of other AWS accounts: which account a secret's name binds, and the member role the
 //! function assumes there (contract §3).
 
+use std::sync::Arc;
+
 use crate::config::ConfigError;
+use crate::ports::{Iam, PortError, SecretMetadata};
+use crate::rotation::Ports;
 use crate::types::AccountId;
 
 pub const MEMBER_ROLE_NAME: &str = "ROTATOR_MEMBER_ROLE_NAME";
@@ -75,6 +79,48 @@ impl MemberRole {
     pub fn arn_in(&self, partition: &str, account: &AccountId) -> String {
         format!("arn:{partition}:iam::{account}:role/{}", self.name)
     }
+}
+
+/// A member role that could not be assumed, with the role's ARN and the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRoleError {
+    pub role_arn: String,
+    pub account: AccountId,
+    pub error: PortError,
+}
+
+/// The IAM of the account whose user `metadata`'s secret holds: the function's own (`ports.iam`)
+/// for a name without an account segment or with the secret's own account, else IAM through
+/// `role` assumed in that account (in the partition of the secret's ARN; `aws` when it does not
+/// parse). The rotation steps, the fleet's inspection and the sweep all reach a user this way.
+pub async fn iam_for_secret(
+    ports: &Ports,
+    metadata: &SecretMetadata,
+    role: &MemberRole,
+) -> Result<Arc<dyn Iam>, MemberRoleError> {
+    let Some(account) = member_account(metadata) else {
+        return Ok(Arc::clone(&ports.iam));
+    };
+    let own = partition_and_account(&metadata.arn);
+    let partition = own.as_ref().map_or("aws", |(partition, _)| partition);
+    let role_arn = role.arn_in(partition, &account);
+    ports
+        .members
+        .iam_as(&role_arn, role.external_id.as_deref())
+        .await
+        .map_err(|error| MemberRoleError {
+            role_arn,
+            account,
+            error,
+        })
+}
+
+/// The other account whose user the secret holds: the one its name binds, unless that is the
+/// secret's own. `None`: the function's own account.
+pub fn member_account(metadata: &SecretMetadata) -> Option<AccountId> {
+    let account = bound_account(&metadata.name)?;
+    let own = partition_and_account(&metadata.arn).map(|(_, own)| own);
+    (own.as_ref() != Some(&account)).then_some(account)
 }
 
 /// The account a secret's name binds: the segment before the user's, when it is 12 digits

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::accounts::{bound_account, partition_and_account};
+use crate::accounts::iam_for_secret;
 use crate::config::{OldKeyPolicy, Settings, format_duration, parse_addresses};
 use crate::fleet::status::{self, State, StatusOptions};
 use crate::fleet::{self, FleetError, StagedValue};
@@ -618,22 +618,13 @@ impl Sweeper {
     /// IAM of the account the secret's name binds: the function's own, or the member
     /// account's through the member role (as the rotation steps and the inspection do).
     async fn iam_for(&self, metadata: &SecretMetadata) -> Result<Arc<dyn Iam>, String> {
-        let Some(account) = bound_account(&metadata.name) else {
-            return Ok(Arc::clone(&self.ports.iam));
-        };
-        let own = partition_and_account(&metadata.arn);
-        if own.as_ref().is_some_and(|(_, own)| *own == account) {
-            return Ok(Arc::clone(&self.ports.iam));
-        }
-        let partition = own.as_ref().map_or("aws", |(partition, _)| partition);
-        let role = &self.settings.member_role;
-        let role_arn = role.arn_in(partition, &account);
-        self.ports
-            .members
-            .iam_as(&role_arn, role.external_id.as_deref())
+        iam_for_secret(&self.ports, metadata, &self.settings.member_role)
             .await
-            .map_err(|e| {
-                format!("the member role {role_arn} of account {account} could not be assumed: {e}")
+            .map_err(|failed| {
+                format!(
+                    "the member role {} of account {} could not be assumed: {}",
+                    failed.role_arn, failed.account, failed.error
+                )
             })
     }
 

@@ -1,14 +1,11 @@
 //! One secret inspected: its stages' keys, its user's keys, the old key's last use and the age
 //! of a rotation in progress, read with only the requests its state needs.
 
-use std::sync::Arc;
-
-use crate::accounts::{MemberRole, bound_account, partition_and_account};
+use crate::accounts::{MemberRole, bound_account, iam_for_secret, partition_and_account};
 use crate::fleet::{FleetError, bounded};
 use crate::ledger::{Ledger, SecretDigest};
 use crate::ports::{
-    AccessKeyInfo, EpochSecs, Iam, KeyLastUsed, KeyStatus, PortErrorKind, SecretMetadata,
-    VersionRef,
+    AccessKeyInfo, EpochSecs, KeyLastUsed, KeyStatus, PortErrorKind, SecretMetadata, VersionRef,
 };
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Ports, bound_user};
 use crate::secret_value::SecretValue;
@@ -235,17 +232,9 @@ pub async fn inspect_as(
         // A name IAM cannot hold is no user's: the secret binds nobody.
         return Ok(inspection);
     };
-    let iam: Arc<dyn Iam> = match (bound_account(name), &own) {
-        (Some(account), Some((partition, own))) if &account != own => {
-            let role_arn = role.arn_in(partition, &account);
-            ports
-                .members
-                .iam_as(&role_arn, role.external_id.as_deref())
-                .await
-                .map_err(FleetError::of("AssumeRole", role_arn.as_str()))?
-        }
-        _ => Arc::clone(&ports.iam),
-    };
+    let iam = iam_for_secret(ports, metadata, role)
+        .await
+        .map_err(|failed| FleetError::of("AssumeRole", failed.role_arn)(failed.error))?;
     inspection.keys = match iam.list_access_keys(&user_name).await {
         Ok(keys) => Some(keys),
         Err(error) if error.kind == PortErrorKind::NotFound => None,

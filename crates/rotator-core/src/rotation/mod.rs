@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use crate::accounts::{account_of_arn, bound_account, partition_and_account};
+use crate::accounts::{
+    account_of_arn, bound_account, iam_for_secret, member_account, partition_and_account,
+};
 use crate::config::Settings;
 use crate::error::{CurrentStage, RotationError, StepError};
 use crate::notice;
@@ -235,28 +237,18 @@ impl Rotator {
         metadata: &SecretMetadata,
         learnt: &mut Learnt,
     ) -> Result<Rotator, RotationError> {
-        let Some(account) = bound_account(&metadata.name) else {
+        let Some(account) = member_account(metadata) else {
             return Ok(self.clone());
         };
-        let own = partition_and_account(&metadata.arn);
-        if own.as_ref().is_some_and(|(_, own)| *own == account) {
-            return Ok(self.clone());
-        }
         self.read_bound(event, metadata, AWSCURRENT, learnt).await?;
-        let partition = own.as_ref().map_or("aws", |(partition, _)| partition);
-        let role = &self.settings.member_role;
-        let role_arn = role.arn_in(partition, &account);
-        let iam = self
-            .ports
-            .members
-            .iam_as(&role_arn, role.external_id.as_deref())
+        let iam = iam_for_secret(&self.ports, metadata, &self.settings.member_role)
             .await
-            .map_err(|error| RotationError::MemberRoleNotAssumable {
-                role: role_arn.clone(),
-                account: account.clone(),
-                reason: error.to_string(),
+            .map_err(|failed| RotationError::MemberRoleNotAssumable {
+                role: failed.role_arn,
+                account: failed.account,
+                reason: failed.error.to_string(),
             })?;
-        info!(%account, role = %role_arn, "acting in the member account");
+        info!(%account, role = %self.settings.member_role.name, "acting in the member account");
         let mut rotator = self.clone();
         rotator.ports.iam = iam;
         Ok(rotator)
