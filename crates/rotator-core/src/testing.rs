@@ -764,30 +764,12 @@ impl CredentialCheck for World {
         }
         self.call("sts:GetCallerIdentity", |s| {
             let now = s.now;
-            let delay = s.propagation_secs;
-            let account = s.account.clone().unwrap_or_else(|| ACCOUNT.to_owned());
-            s.users
-                .iter_mut()
-                .find_map(|(name, user)| {
-                    let found = user.keys.iter_mut().find(|k| {
-                        k.id == key.access_key_id.as_str()
-                            && k.secret == key.secret_access_key.expose()
-                            && k.status == KeyStatus::Active
-                            && now >= k.created + delay
-                    })?;
-                    found.last_used = KeyLastUsed {
-                        when: Some(now),
-                        service: Some("sts".to_owned()),
-                        region: Some("us-east-1".to_owned()),
-                    };
-                    Some(format!("arn:aws:iam::{account}:user/{name}"))
-                })
-                .ok_or_else(|| {
-                    PortError::new(
-                        PortErrorKind::InvalidCredentials,
-                        "InvalidClientTokenId: The security token included in the request is invalid.",
-                    )
-                })
+            s.authenticate(key, now).ok_or_else(|| {
+                PortError::new(
+                    PortErrorKind::InvalidCredentials,
+                    "InvalidClientTokenId: The security token included in the request is invalid.",
+                )
+            })
         })
     }
 }
@@ -795,27 +777,32 @@ impl CredentialCheck for World {
 impl World {
     /// This account's answer to a key pair at `now`, without recording a call.
     fn authenticate(&self, key: &KeyPair, now: EpochSecs) -> PortResult<String> {
-        let mut state = self.state();
-        let delay = state.propagation_secs;
-        let account = state.account.clone().unwrap_or_else(|| ACCOUNT.to_owned());
-        state
-            .users
-            .iter_mut()
-            .find_map(|(name, user)| {
-                let found = user.keys.iter_mut().find(|k| {
-                    k.id == key.access_key_id.as_str()
-                        && k.secret == key.secret_access_key.expose()
-                        && k.status == KeyStatus::Active
-                        && now >= k.created + delay
-                })?;
-                found.last_used = KeyLastUsed {
-                    when: Some(now),
-                    service: Some("sts".to_owned()),
-                    region: Some("us-east-1".to_owned()),
-                };
-                Some(format!("arn:aws:iam::{account}:user/{name}"))
-            })
+        self.state()
+            .authenticate(key, now)
             .ok_or_else(|| not_found("key"))
+    }
+}
+
+impl State {
+    /// The ARN a key pair of this account authenticates as at `now`, recording the use as
+    /// IAM's last-used data would; `None` when no active, propagated key matches.
+    fn authenticate(&mut self, key: &KeyPair, now: EpochSecs) -> Option<String> {
+        let delay = self.propagation_secs;
+        let account = self.account.clone().unwrap_or_else(|| ACCOUNT.to_owned());
+        self.users.iter_mut().find_map(|(name, user)| {
+            let found = user.keys.iter_mut().find(|k| {
+                k.id == key.access_key_id.as_str()
+                    && k.secret == key.secret_access_key.expose()
+                    && k.status == KeyStatus::Active
+                    && now >= k.created + delay
+            })?;
+            found.last_used = KeyLastUsed {
+                when: Some(now),
+                service: Some("sts".to_owned()),
+                region: Some("us-east-1".to_owned()),
+            };
+            Some(format!("arn:aws:iam::{account}:user/{name}"))
+        })
     }
 }
 
