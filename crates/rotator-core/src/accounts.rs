@@ -123,6 +123,31 @@ pub fn member_account(metadata: &SecretMetadata) -> Option<AccountId> {
     (own.as_ref() != Some(&account)).then_some(account)
 }
 
+/// Why `secret_name` is not the name of a secret that the deployment with name prefix
+/// `prefix` manages (contract §3), or `None` when it is: exactly `<prefix><user>`, or
+/// `<prefix><12-digit account id>/<user>` for a user of another account. Any other shape
+/// (`IamKeyRotator/x/alice`, a name outside the prefix) binds nobody: whoever may create a
+/// secret under the prefix must not get a key for a user by adding segments.
+pub fn name_shape_problem(secret_name: &str, prefix: &str) -> Option<String> {
+    let expected = || {
+        format!(
+            "the secret's name {secret_name} is neither {prefix}<user> nor {prefix}<12-digit account id>/<user>"
+        )
+    };
+    let Some(rest) = secret_name.strip_prefix(prefix) else {
+        return Some(format!("{}: it does not start with {prefix}", expected()));
+    };
+    let user = match rest.split_once('/') {
+        None => rest,
+        Some((account, user)) if AccountId::new(account).is_ok() && !user.contains('/') => user,
+        Some(_) => return Some(expected()),
+    };
+    if crate::types::UserName::new(user).is_err() {
+        return Some(format!("{}: {user:?} is not an IAM user name", expected()));
+    }
+    None
+}
+
 /// The account a secret's name binds: the segment before the user's, when it is 12 digits
 /// (`IamKeyRotator/111122223333/alice`). `None`: the secret's own account.
 pub fn bound_account(secret_name: &str) -> Option<AccountId> {
@@ -172,6 +197,33 @@ mod tests {
         assert_eq!(account("alice"), None);
         assert_eq!(account("IamKeyRotator/1111-2222-3333/alice"), None);
         assert_eq!(account("team/11112222333/alice"), None, "11 digits");
+    }
+
+    #[test]
+    fn only_the_two_managed_shapes_of_a_name_bind_a_user() {
+        let prefix = "IamKeyRotator/";
+        for managed in [
+            "IamKeyRotator/alice",
+            "IamKeyRotator/111122223333/alice",
+            "IamKeyRotator/a.b+c=d,e@f_g-h",
+        ] {
+            assert_eq!(name_shape_problem(managed, prefix), None, "{managed}");
+        }
+        for hostile in [
+            "IamKeyRotator/x/alice",
+            "IamKeyRotator/team-a/alice",
+            "IamKeyRotator/111122223333/x/alice",
+            "IamKeyRotator/11112222333/alice",
+            "IamKeyRotator/",
+            "IamKeyRotator/111122223333/",
+            "Other/alice",
+            "iamkeyrotator/alice",
+            "alice",
+        ] {
+            let problem = name_shape_problem(hostile, prefix).expect(hostile);
+            assert!(problem.contains(hostile), "{problem}");
+        }
+        assert_eq!(name_shape_problem("Team/Keys/alice", "Team/Keys/"), None);
     }
 
     #[test]

@@ -54,6 +54,18 @@ pub enum RotationError {
         stage: &'static str,
     },
     #[error(
+        "user {user}'s previous key {key} is still in its grace (rotated {rotated}, last used {last_use}): \
+         a new rotation would delete it while programs may still use it. Nothing was changed"
+    )]
+    PreviousKeyInGrace {
+        user: UserName,
+        key: AccessKeyId,
+        rotated: String,
+        last_use: String,
+    },
+    #[error("{problem}: it binds no IAM user, and no step acts on it")]
+    NameNotManaged { problem: String },
+    #[error(
         "the role {role} in account {account} cannot be assumed: {reason}. Nothing was changed"
     )]
     MemberRoleNotAssumable {
@@ -141,6 +153,12 @@ impl RotationError {
             RotationError::NotBoundToAccount { .. } => {
                 "Someone wrote a value naming another account into this secret. Restore AccountId to the account in the secret's name (or remove it for the function's own account), and check who can PutSecretValue on it; cancel a rotation in progress (CancelRotateSecret)."
             }
+            RotationError::PreviousKeyInGrace { .. } => {
+                "The rotation came early (by hand, or a schedule change): wait until the sweep retires the previous key, once unused for ROTATOR_GRACE + ROTATOR_USAGE_LAG. For an emergency (a leaked key), deactivate it first (rotator rotate --retire-previous SECRET), then rotate."
+            }
+            RotationError::NameNotManaged { .. } => {
+                "Name the secret <prefix><user> (or <prefix><12-digit account>/<user>) with the deployment's ROTATOR_SECRET_PREFIX, and check who may create secrets under the prefix and point their rotation at this function."
+            }
             RotationError::MemberRoleNotAssumable { .. } => {
                 "Deploy the member role in that account (the member stack or the StackSet), trusting the function's role with the configured external id; then rotate again."
             }
@@ -210,6 +228,8 @@ impl StepError {
             RotationError::NoRoomForKey { .. } => "NoRoomForKey",
             RotationError::NotBoundToUser { .. } => "SecretNotBoundToUser",
             RotationError::NotBoundToAccount { .. } => "SecretNotBoundToAccount",
+            RotationError::NameNotManaged { .. } => "SecretNameNotManaged",
+            RotationError::PreviousKeyInGrace { .. } => "PreviousKeyInGrace",
             RotationError::MemberRoleNotAssumable { .. } => "MemberRoleNotAssumable",
             RotationError::TagQuotaExceeded { .. } => "TagQuotaExceeded",
             RotationError::PendingHoldsNoKey { .. } => "PendingHoldsNoKey",

@@ -11,7 +11,7 @@ use crate::testing::{Fault, World, settings};
 use crate::types::{ClientRequestToken, RotationEvent, SecretId, Step};
 
 const SECRET: &str = "IamKeyRotator/alice";
-const OTHER_SECRET: &str = "team-b/alice";
+const OTHER_SECRET: &str = "IamKeyRotator/123456789012/alice";
 const USER: &str = "alice";
 
 fn token(n: u32) -> String {
@@ -228,7 +228,11 @@ async fn a_lost_create_answer_hidden_by_eventual_consistency_leaves_no_orphan() 
         "no key besides AWSCURRENT's once the rotation completed"
     );
     assert!(b.current_key_works(SECRET).await);
-    assert!(b.tags(USER).is_empty(), "{:?}", b.tags(USER));
+    assert_eq!(
+        b.tags(USER),
+        [format!("rotator:key:{}", b.key_of(SECRET, AWSCURRENT).expect("a key"))],
+        "only the record of the key the secret holds"
+    );
 }
 
 /// Defect 3: when IAM refuses CreateAccessKey, no key exists, so the intent is withdrawn, and a
@@ -248,7 +252,7 @@ async fn a_refused_create_withdraws_the_intent_and_spares_a_key_made_after_it() 
             .await
             .expect_err("refused");
         assert!(
-            b.tags(USER).iter().all(|t| !t.starts_with("rotator:")),
+            b.tags(USER).iter().all(|t| !t.starts_with("rotator:intent:")),
             "{refusal:?}: {:?}",
             b.tags(USER)
         );
@@ -313,7 +317,7 @@ async fn the_tag_quota_is_checked_before_any_change() {
     let b = Bench::alice();
     b.world.add_user_tags(USER, 48);
     b.rotate(&token(1)).await.expect("48 tags leave room");
-    assert_eq!(b.tags(USER).len(), 48);
+    assert_eq!(b.tags(USER).len(), 49, "the 48 and the record of the new key");
 }
 
 /// Defect 7: the alert says what is true when AWSCURRENT has moved already.

@@ -20,6 +20,14 @@ use crate::types::{AccessKeyId, ClientRequestToken};
 const INTENT_PREFIX: &str = "rotator:intent:";
 const RECORD_PREFIX: &str = "rotator:key:";
 
+/// The most keys an intent lists as the user's before it (`Intent::prior_keys`): with the
+/// digest, the times and the attempts, eight 20-character ids keep the tag's value within
+/// IAM's 256 characters.
+pub const MAX_PRIOR_KEYS: usize = 8;
+
+/// IAM allows tag values of up to 256 characters.
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+
 /// IAM allows 50 tags per user.
 pub const MAX_TAGS_PER_USER: usize = 50;
 
@@ -34,13 +42,19 @@ pub const SKEW_SECS: u64 = 5;
 pub const WINDOW_SECS: u64 = 900 + SKEW_SECS;
 
 /// A short, stable digest of a secret's ARN that marks the secret's own tags (FNV-1a, 64 bits).
+///
+/// The digest leaves out the six random characters that Secrets Manager appends to every
+/// secret's ARN (`...:secret:IamKeyRotator/alice-AbCdEf`): a secret deleted and created again
+/// under the same name (a rolled-back first deployment, then a new one) gets another ARN, and
+/// must still recognise the keys that its predecessor's rotations recorded, or its first
+/// rotation finds no room beside them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SecretDigest(String);
 
 impl SecretDigest {
     pub fn of(arn: &str) -> Self {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in arn.bytes() {
+        for byte in without_random_suffix(arn).bytes() {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
@@ -49,6 +63,22 @@ impl SecretDigest {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A secret's ARN without the `-` and six random characters that Secrets Manager appends to
+/// the name; anything that is not a secret's ARN is returned as it is.
+fn without_random_suffix(arn: &str) -> &str {
+    let is_secret_arn = arn.starts_with("arn:") && arn.split(':').nth(5) == Some("secret");
+    match arn.rsplit_once('-') {
+        Some((stem, suffix))
+            if is_secret_arn
+                && suffix.len() == 6
+                && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            stem
+        }
+        _ => arn,
     }
 }
 
@@ -180,6 +210,15 @@ impl Ledger {
             .map(|(token, _)| token.as_str())
     }
 
+    /// The token of this secret that created `key` for a rotation that never completed (its
+    /// intent is still there): such a key's value was never used, and it may go. A key whose
+    /// rotation completed keeps its record (the secret held it), but is not taken for an
+    /// abandoned one: its retirement is the old-key policy's and the sweep's.
+    pub fn abandoned_owner(&self, key: &AccessKeyInfo) -> Option<&str> {
+        self.owner_of(key)
+            .filter(|token| self.intents.contains_key(*token))
+    }
+
     /// Whether `token` has a recorded key.
     pub fn has_record(&self, token: &str) -> bool {
         self.records.values().any(|owner| owner == token)
@@ -197,7 +236,11 @@ pub fn intent_tag(digest: &SecretDigest, token: &ClientRequestToken, intent: &In
         intent.at,
         intent.attempts
     );
-    for key in &intent.prior_keys {
+    // IAM refuses a tag value over 256 characters: the bound holds whatever the ids' length.
+    for key in intent.prior_keys.iter().take(MAX_PRIOR_KEYS) {
+        if value.len() + 1 + key.as_str().len() > MAX_TAG_VALUE_CHARS {
+            break;
+        }
         value.push('/');
         value.push_str(key.as_str());
     }
@@ -275,6 +318,26 @@ mod tests {
 
     fn theirs() -> SecretDigest {
         SecretDigest::of("arn:aws:secretsmanager:us-east-1:123456789012:secret:b/alice-GhIjKl")
+    }
+
+    #[test]
+    fn a_secret_created_again_under_its_name_keeps_its_digest() {
+        let first = "arn:aws:secretsmanager:us-east-1:123456789012:secret:a/alice-AbCdEf";
+        let again = "arn:aws:secretsmanager:us-east-1:123456789012:secret:a/alice-Zz9Yx8";
+        assert_eq!(SecretDigest::of(first), SecretDigest::of(again));
+        assert_eq!(SecretDigest::of(first), mine());
+        for other in [
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:a/alicx-AbCdEf",
+            "arn:aws:secretsmanager:us-east-1:111122223333:secret:a/alice-AbCdEf",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:a/alice-AbCdEf",
+        ] {
+            assert_ne!(SecretDigest::of(other), mine(), "{other}");
+        }
+        // A name whose own last part looks like a suffix keeps it apart from the shorter name.
+        assert_ne!(
+            SecretDigest::of("arn:aws:secretsmanager:us-east-1:123456789012:secret:a/alice-123456-AbCdEf"),
+            mine()
+        );
     }
 
     fn intent(at: EpochSecs, attempts: u32, prior: &[AccessKeyId]) -> Intent {

@@ -39,3 +39,6 @@ mod properties;
 
 #[cfg(test)]
 mod member_scenarios;
+
+#[cfg(test)]
+mod grace_safety;

@@ -179,6 +179,20 @@ pub fn straggler_alert(stragglers: &[Straggler], settings: &Settings) -> Notice 
     }
 }
 
+/// A key's last use in one phrase: `2026-12-01T10:00:00Z (s3, eu-west-1)`, or `never (as far
+/// as IAM reports)`.
+pub fn describe_last_use(used: &KeyLastUsed) -> String {
+    match used.when {
+        None => "never (as far as IAM reports; it reports uses up to about four hours late)".to_owned(),
+        Some(at) => format!(
+            "{} (service {}, region {})",
+            rfc3339(at),
+            used.service.as_deref().unwrap_or("unknown"),
+            used.region.as_deref().unwrap_or("unknown")
+        ),
+    }
+}
+
 /// SNS subjects are at most 100 characters.
 fn clip_subject(subject: &str) -> String {
     subject.chars().take(100).collect()

@@ -29,9 +29,9 @@ use crate::secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue};
 use crate::testing::{Fault, World, secret_arn, settings};
 use crate::types::{ClientRequestToken, EventError, RotationEvent, SecretId, Step};
 
-const SECRET: &str = "iam/alice";
+const SECRET: &str = "IamKeyRotator/alice";
 /// A second secret bound to the same user.
-const OTHER_SECRET: &str = "team-b/alice";
+const OTHER_SECRET: &str = "IamKeyRotator/123456789012/alice";
 const USER: &str = "alice";
 /// Another user under the same path, whom a hostile value names.
 const BOB: &str = "bob";

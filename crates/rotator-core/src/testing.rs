@@ -297,6 +297,18 @@ impl World {
         }
     }
 
+    /// Writes the ledger record by which `secret`'s rotations know `key` as their own, as
+    /// createSecret does right after `CreateAccessKey` (for a key a test set up by hand).
+    pub fn record_key(&self, user: &str, secret: &str, key: &str) {
+        let digest = crate::ledger::SecretDigest::of(&secret_arn(secret));
+        let mut state = self.state();
+        let tags = &mut state.users.entry(user.into()).or_default().tags;
+        tags.insert(
+            format!("rotator:key:{key}"),
+            format!("{}/set-up-by-the-test", digest.as_str()),
+        );
+    }
+
     /// Someone with `PutSecretValue` on the secret writes `value` into the AWSPENDING version
     /// `token` (a hostile or mistaken edit in the middle of a rotation).
     pub fn overwrite_pending(&self, secret: &str, token: &str, value: &str) {

@@ -4,6 +4,11 @@ use std::fmt;
 
 use serde_json::Value;
 
+/// The staging labels of a rotation (Secrets Manager's).
+pub const AWSCURRENT: &str = "AWSCURRENT";
+pub const AWSPENDING: &str = "AWSPENDING";
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+
 /// One of the four steps of a Secrets Manager rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {

@@ -36,7 +36,7 @@ impl DerefMut for Env {
 }
 
 const USER: &str = "alice";
-const SECRET: &str = "iam/alice";
+const SECRET: &str = "IamKeyRotator/alice";
 
 impl Env {
     async fn start(old_key: &str) -> Result<Self> {
@@ -373,18 +373,18 @@ async fn a_pending_value_with_a_wrong_secret_fails_test_secret_within_its_budget
 async fn a_secret_without_rotation_enabled_is_refused() -> Result<()> {
     let env = Env::start("delete").await?;
     env.fx
-        .create_secret("iam/never", r#"{"UserName":"alice"}"#, None)
+        .create_secret("IamKeyRotator/never", r#"{"UserName":"alice"}"#, None)
         .await?;
     let version = env
         .fx
-        .stages("iam/never")
+        .stages("IamKeyRotator/never")
         .await?
         .into_keys()
         .next()
         .expect("a version");
     let answer = env
         .function
-        .invoke(&event("createSecret", "iam/never", &version))?;
+        .invoke(&event("createSecret", "IamKeyRotator/never", &version))?;
     assert!(!answer.ok);
     assert!(
         answer.output.contains("RotationNotEnabled"),

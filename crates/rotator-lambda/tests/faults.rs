@@ -374,7 +374,9 @@ async fn two_secrets_for_one_user_do_not_break_each_other() -> Result<()> {
     let world = world("delete").await?;
     let a = ALICE;
     let b = Bound {
-        secret: "other/alice",
+        // The same user in the same deployment, named with the account id of its own account
+        // (moto's default): contract §3's second shape, which binds the function's own account.
+        secret: "IamKeyRotator/123456789012/alice",
         user: "alice",
     };
     managed(&world, a).await?;

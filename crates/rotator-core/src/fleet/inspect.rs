@@ -82,7 +82,8 @@ pub struct Inspection {
     /// The bound user's keys (`ListAccessKeys`); `None` when IAM has no such user.
     pub keys: Option<Vec<AccessKeyInfo>>,
     /// Keys that the rotator's ledger (the user's tags) attributes to one of this secret's
-    /// tokens. Read only for an active key that no stage explains; empty otherwise.
+    /// tokens. Read only for an active key that no stage explains, or an active AWSPREVIOUS
+    /// key (which the sweep retires only when the secret's ledger records it); empty otherwise.
     pub ledger_keys: Vec<AccessKeyId>,
     /// The `AWSPREVIOUS` key's last use, read only while that key is active.
     pub previous_last_used: Option<KeyLastUsed>,
@@ -126,6 +127,19 @@ impl Inspection {
             .flatten()
             .any(|known| known == id)
             || self.ledger_keys.contains(id)
+    }
+
+    /// Whether the `AWSPREVIOUS` key is one the secret's own rotations made (its ledger records
+    /// it): only such a key is the rotator's to retire.
+    pub fn previous_owned(&self) -> bool {
+        self.previous_key()
+            .is_some_and(|key| self.ledger_keys.contains(key))
+    }
+
+    /// Whether the `AWSCURRENT` key is one of the user's active keys.
+    pub fn current_usable(&self) -> bool {
+        self.current_key_info()
+            .is_some_and(|key| key.status == KeyStatus::Active)
     }
 
     /// The user's active keys that the secret does not know: the next rotation finds no room
@@ -252,23 +266,29 @@ pub async fn inspect_as(
     {
         previous.value = Some(reader.read(AWSPREVIOUS, None).await?);
     }
-    if !inspection.unknown_keys().is_empty() {
+    let previous_active = inspection
+        .previous_key_info()
+        .is_some_and(|previous| previous.status == KeyStatus::Active)
+        && inspection.previous_key() != inspection.current_key();
+    if !inspection.unknown_keys().is_empty() || previous_active {
         let tags = iam
             .list_user_tags(&user_name)
             .await
             .map_err(FleetError::of("ListUserTags", user_name.as_str()))?;
         let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&inspection.arn));
+        let previous = inspection.previous_key().cloned();
         inspection.ledger_keys = inspection
-            .unknown_keys()
-            .into_iter()
-            .filter(|key| ledger.owner_of(key).is_some())
+            .keys
+            .iter()
+            .flatten()
+            .filter(|key| {
+                let asked = !inspection.knows(&key.id) || Some(&key.id) == previous.as_ref();
+                key.status == KeyStatus::Active && asked && ledger.owner_of(key).is_some()
+            })
             .map(|key| key.id.clone())
             .collect();
     }
-    if let Some(previous) = inspection.previous_key_info()
-        && previous.status == KeyStatus::Active
-        && inspection.current_key() != Some(&previous.id)
-    {
+    if previous_active && let Some(previous) = inspection.previous_key_info() {
         let id = previous.id.clone();
         inspection.previous_last_used = match iam.access_key_last_used(&id).await {
             Ok(used) => Some(used),

@@ -172,9 +172,10 @@ async fn an_unused_old_key_is_ok_and_one_used_after_the_rotation_is_in_use() {
             "secretsmanager:GetSecretValue",
             "iam:ListAccessKeys",
             "secretsmanager:GetSecretValue",
+            "iam:ListUserTags",
             "iam:GetAccessKeyLastUsed"
         ],
-        "the old key is read and its last use asked, since it is active"
+        "the old key is read, its ledger record looked up and its last use asked, since it is active"
     );
 
     fleet.world.advance(60);

@@ -4,10 +4,16 @@
 
 use tracing::{info, warn};
 
-use super::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Learnt, Outcome, Rotator, ignore_not_found};
+use super::{
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Learnt, Outcome, Rotator, bound_user, check_binding,
+    ignore_not_found,
+};
+use crate::config::OldKeyPolicy;
 use crate::error::RotationError;
 use crate::ledger::{self, Intent, Ledger, MAX_TAGS_PER_USER, SecretDigest};
+use crate::notice;
 use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus, PortErrorKind, SecretMetadata};
+use crate::sweep::{Facts, PreviousKey, Windows, decide, may_go_now, rotated_at};
 use crate::secret_value::{KeyPair, SecretValue};
 use crate::types::{AccessKeyId, RotationEvent, UserName};
 
@@ -56,28 +62,48 @@ impl Rotator {
         let has_other_keys = keys
             .iter()
             .any(|key| Some(&key.id) != current.access_key_id());
+        // Only a key that this secret's own rotations made (its ledger records it) is the
+        // rotator's to retire: a value written by hand may name a person's key.
         let previous_key = if has_other_keys {
-            self.previous_key(event, metadata).await?
+            self.previous_key(event, metadata)
+                .await?
+                .filter(|key| owned(&ledger, key, "AWSPREVIOUS"))
         } else {
             None
         };
-        let doomed = plan_room(
+        // Under `grace`, an active previous key goes only once the sweep would retire it.
+        let in_grace = match &previous_key {
+            Some(key) if keys.len() >= MAX_KEYS_PER_USER => {
+                self.grace_keeps(event, metadata, &keys, current.access_key_id(), key, now)
+                    .await?
+            }
+            _ => None,
+        };
+        let doomed = match plan_room(
             &user,
             &keys,
             &ledger,
             current.access_key_id(),
-            previous_key.as_ref(),
-        )?;
-        // The keys the user keeps, as far as anyone can tell: those listed and not doomed, and
-        // those that other secrets' records or people's descriptions name, which IAM may not
-        // list yet.
+            previous_key.as_ref().map(|key| (key, in_grace.is_none())),
+        ) {
+            Err(RotationError::NoRoomForKey { .. }) if in_grace.is_some() => {
+                return Err(in_grace.expect("checked"));
+            }
+            other => other?,
+        };
+        // The keys the user keeps, which the intent must never take for its own: those listed
+        // and not doomed, and those that other secrets' records name, which IAM may not list
+        // yet (at most a few: a user has two keys, and records go with their keys). A key
+        // that a description tag names is never taken for the rotator's anyway
+        // (`Ledger::owner_of`), and the console leaves a deleted key's description behind: such
+        // tags could be many, and would overflow the intent's 256 characters.
         let mut kept: Vec<AccessKeyId> = keys
             .iter()
             .map(|k| k.id.clone())
             .filter(|id| !doomed.iter().any(|(gone, _)| gone == id))
             .collect();
-        for id in ledger.foreign.iter().chain(&ledger.described) {
-            if !kept.contains(id) {
+        for id in &ledger.foreign {
+            if !kept.contains(id) && kept.len() < ledger::MAX_PRIOR_KEYS {
                 kept.push(id.clone());
             }
         }
@@ -88,7 +114,6 @@ impl Rotator {
             token: event.token.as_str(),
             listed: &keys,
             doomed: &doomed,
-            known: [current.access_key_id(), previous_key.as_ref()],
             kept: &kept,
             now,
         })?;
@@ -211,8 +236,68 @@ impl Rotator {
         Err(RotationError::port("PutSecretValue")(error))
     }
 
-    /// The key in AWSPREVIOUS. A previous value that no longer parses names no key: the
-    /// rotator then simply does not count it as deletable.
+    /// Under `grace`, the refusal to delete the active previous key `key` while the sweep
+    /// would not retire it yet (contract §5): the rotation less than GRACE + USAGE_LAG ago, or
+    /// the key used within that window, or the AWSCURRENT key not an active key of the user.
+    /// `None`: it may go, or the policy is another. Reads the key's last use and the versions'
+    /// creation times, only for an active previous key of a user at IAM's limit.
+    async fn grace_keeps(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+        keys: &[AccessKeyInfo],
+        current: Option<&AccessKeyId>,
+        key: &AccessKeyId,
+        now: EpochSecs,
+    ) -> Result<Option<RotationError>, RotationError> {
+        let active = |id: &AccessKeyId| {
+            keys.iter()
+                .any(|k| &k.id == id && k.status == KeyStatus::Active)
+        };
+        if self.settings.old_key_policy != OldKeyPolicy::Grace || !active(key) {
+            return Ok(None);
+        }
+        let last_use = match self.ports.iam.access_key_last_used(key).await {
+            Ok(used) => used,
+            Err(e) if e.kind == PortErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(RotationError::port("GetAccessKeyLastUsed")(e)),
+        };
+        let versions = self
+            .ports
+            .secrets
+            .list_versions(&event.secret_id)
+            .await
+            .map_err(RotationError::port("ListSecretVersionIds"))?;
+        let rotated = rotated_at(metadata, &versions);
+        let facts = Facts {
+            now,
+            rotation_in_progress: false,
+            rotated_at: rotated,
+            previous: PreviousKey::Listed {
+                status: KeyStatus::Active,
+                last_used: last_use.when,
+            },
+            current_usable: current.is_some_and(active),
+        };
+        let decision = decide(&facts, &Windows::from_settings(&self.settings));
+        if may_go_now(decision) {
+            return Ok(None);
+        }
+        Ok(Some(RotationError::PreviousKeyInGrace {
+            user: UserName::new(bound_user(&metadata.name)).map_err(|_| {
+                RotationError::NameNotManaged {
+                    problem: format!("{} names no IAM user", metadata.name),
+                }
+            })?,
+            key: key.clone(),
+            rotated: rotated.map_or_else(|| "at an unknown time".to_owned(), notice::rfc3339),
+            last_use: notice::describe_last_use(&last_use),
+        }))
+    }
+
+    /// The key in AWSPREVIOUS, when its value is the bound user's. A previous value that no
+    /// longer parses, or names another user or account, names no key: the rotator then
+    /// simply does not count it as deletable.
     pub(super) async fn previous_key(
         &self,
         event: &RotationEvent,
@@ -222,7 +307,14 @@ impl Rotator {
             return Ok(None);
         }
         match self.read(event, AWSPREVIOUS, false).await {
-            Ok(value) => Ok(value.and_then(|v| v.access_key_id().cloned())),
+            Ok(Some(value)) => {
+                if let Err(refused) = check_binding(metadata, &value, AWSPREVIOUS) {
+                    warn!(error = %refused, "the AWSPREVIOUS value is not the bound user's; its key is not considered");
+                    return Ok(None);
+                }
+                Ok(value.access_key_id().cloned())
+            }
+            Ok(None) => Ok(None),
             Err(RotationError::InvalidValue { source, .. }) => {
                 warn!(error = %source, "the AWSPREVIOUS value is invalid; its key is not considered");
                 Ok(None)
@@ -232,23 +324,36 @@ impl Rotator {
     }
 }
 
+/// Whether `key`, named by the `stage` value, is one that this secret's own rotations made:
+/// its ledger records it. Logs a key it does not, which the rotator then never retires.
+pub(super) fn owned(ledger: &Ledger, key: &AccessKeyId, stage: &str) -> bool {
+    let recorded = ledger.records.contains_key(key);
+    if !recorded {
+        warn!(key = %key, stage, "the key is not one that the secret's rotations made (no ledger record): the rotator does not retire it");
+    }
+    recorded
+}
+
 /// Chooses the keys to delete before a new key is created: every key this secret's rotator
 /// made for a token whose value was never used, then, while the user is at IAM's limit, the
-/// AWSPREVIOUS key, then an inactive key that is not AWSCURRENT. Fails, having changed nothing,
-/// when only the AWSCURRENT key and unknown active keys remain.
+/// AWSPREVIOUS key (when `previous` says it may go: not an active key still in its grace),
+/// then an inactive key that is not AWSCURRENT. Fails, having changed nothing, when only the
+/// AWSCURRENT key, a previous key that may not go, and unknown active keys remain.
 pub(super) fn plan_room(
     user: &UserName,
     keys: &[AccessKeyInfo],
     ledger: &Ledger,
     current: Option<&AccessKeyId>,
-    previous: Option<&AccessKeyId>,
+    previous: Option<(&AccessKeyId, bool)>,
 ) -> Result<Vec<(AccessKeyId, &'static str)>, RotationError> {
+    let deletable_previous = previous.and_then(|(key, may_go)| may_go.then_some(key));
+    let previous = previous.map(|(key, _)| key);
     let mut doomed = Vec::new();
     let mut remaining = Vec::new();
     for key in keys {
         let is_current = Some(&key.id) == current;
         let is_previous = Some(&key.id) == previous;
-        if !is_current && !is_previous && ledger.owner_of(key).is_some() {
+        if !is_current && !is_previous && ledger.abandoned_owner(key).is_some() {
             doomed.push((
                 key.id.clone(),
                 "created by the rotator for a value never used",
@@ -260,7 +365,7 @@ pub(super) fn plan_room(
     while remaining.len() >= MAX_KEYS_PER_USER {
         let choice = remaining
             .iter()
-            .position(|k| Some(&k.id) == previous && Some(&k.id) != current)
+            .position(|k| Some(&k.id) == deletable_previous && Some(&k.id) != current)
             .map(|i| (i, "the AWSPREVIOUS key"))
             .or_else(|| {
                 remaining
@@ -300,8 +405,6 @@ pub(super) struct TagInputs<'a> {
     /// The keys IAM listed.
     pub listed: &'a [AccessKeyInfo],
     pub doomed: &'a [(AccessKeyId, &'static str)],
-    /// The keys the secret's AWSCURRENT and AWSPREVIOUS hold.
-    pub known: [Option<&'a AccessKeyId>; 2],
     /// The keys the user keeps: the intent's prior keys when it is new.
     pub kept: &'a [AccessKeyId],
     pub now: EpochSecs,
@@ -327,7 +430,6 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
     } = *inputs;
     let listed = |key: &AccessKeyId| inputs.listed.iter().any(|k| &k.id == key);
     let doomed = |key: &AccessKeyId| inputs.doomed.iter().any(|(gone, _)| gone == key);
-    let known = |key: &AccessKeyId| inputs.known.contains(&Some(key));
 
     // Intents of other tokens go once IAM must have caught up with them, or when the one key
     // they ever asked for is recorded and listed (the record, or its deletion, speaks for it).
@@ -349,11 +451,12 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
             kept_intents.push(other.as_str());
         }
     }
-    // Records go with their keys, when the secret itself holds the key, or when the key is
-    // gone and no intent of its token remains to explain a key IAM does not list yet.
+    // Records go with their keys: when the key is doomed, or gone and no intent of its token
+    // remains to explain a key IAM does not list yet. The record of a key that the secret
+    // holds stays: it is how the rotator knows, later, that the key is its own to retire.
     for (key, owner) in &ledger.records {
         let owner_waits = owner == token || kept_intents.contains(&owner.as_str());
-        if doomed(key) || known(key) || (!listed(key) && !owner_waits) {
+        if doomed(key) || (!listed(key) && !owner_waits) {
             stale.push(ledger::record_tag_key(key));
         }
     }
@@ -363,12 +466,14 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
         // its time, so that the key it may have created stays its own, and now also knows the
         // keys others made since, which the reopened window would otherwise cover.
         Some(earlier) => {
-            let mut prior_keys = earlier.prior_keys.clone();
-            for key in inputs.kept {
+            // The keys kept now first, then the earlier ones, within the intent's bound.
+            let mut prior_keys = inputs.kept.to_vec();
+            for key in &earlier.prior_keys {
                 if !prior_keys.contains(key) {
                     prior_keys.push(key.clone());
                 }
             }
+            prior_keys.truncate(ledger::MAX_PRIOR_KEYS);
             (
                 Intent {
                     attempts: earlier.attempts + 1,

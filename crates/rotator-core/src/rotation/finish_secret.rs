@@ -3,12 +3,13 @@
 
 use tracing::{info, warn};
 
+use super::create_secret::owned;
 use super::{AWSCURRENT, AWSPENDING, Learnt, NOTIFY_EMAIL_TAG, Outcome, Rotator, ignore_not_found};
 use crate::config::{OldKeyPolicy, parse_addresses};
 use crate::error::{CurrentStage, RotationError};
 use crate::ledger::{self, Ledger, SecretDigest};
 use crate::notice::{self, Success};
-use crate::ports::{KeyStatus, SecretMetadata};
+use crate::ports::{KeyStatus, SecretMetadata, Tag};
 use crate::types::{AccessKeyId, RotationEvent, UserName};
 
 impl Rotator {
@@ -81,11 +82,27 @@ impl Rotator {
         new_key: Option<AccessKeyId>,
         old_key: Option<AccessKeyId>,
     ) -> Result<Outcome, RotationError> {
+        let tags = self
+            .ports
+            .iam
+            .list_user_tags(user)
+            .await
+            .map_err(RotationError::port("ListUserTags"))?;
+        let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&metadata.arn));
+        // Only a key that the secret's own rotations made is retired: a value written by hand
+        // may have named a person's key.
+        let old_key = old_key.filter(|old| owned(&ledger, old, "the previous AWSCURRENT"));
         if let Some(old) = &old_key {
             self.retire(user, old).await?;
         }
-        self.close_ledger(event, metadata, user, new_key.as_ref(), old_key.as_ref())
-            .await?;
+        self.close_ledger(
+            event,
+            user,
+            (&tags, &ledger),
+            new_key.as_ref(),
+            old_key.as_ref(),
+        )
+        .await?;
         let token = event.token.as_str();
         self.update_stage(event, AWSPENDING, None, Some(token), |now| {
             !now.stages_of(token).iter().any(|s| s == AWSPENDING)
@@ -103,24 +120,24 @@ impl Rotator {
     /// was lost, or another token's intent that createSecret kept because IAM's eventual
     /// consistency may have hidden its key from the listing), such keys are deleted first, so
     /// that no key outside AWSCURRENT and AWSPREVIOUS outlives the rotation.
+    /// The key records of the keys the secret holds stay: they are how a later rotation and
+    /// the sweep know that the keys are the secret's own to retire. The old key's record goes
+    /// when the `delete` policy deleted the key.
     async fn close_ledger(
         &self,
         event: &RotationEvent,
-        metadata: &SecretMetadata,
         user: &UserName,
+        (tags, ledger): (&[Tag], &Ledger),
         new_key: Option<&AccessKeyId>,
         old_key: Option<&AccessKeyId>,
     ) -> Result<(), RotationError> {
         let iam = &self.ports.iam;
         let token = event.token.as_str();
-        let tags = iam
-            .list_user_tags(user)
-            .await
-            .map_err(RotationError::port("ListUserTags"))?;
-        let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&metadata.arn));
         let now = self.ports.clock.now();
         let mut own_tags = vec![ledger::intent_tag_key(token)];
-        own_tags.extend(new_key.map(ledger::record_tag_key));
+        if self.settings.old_key_policy == OldKeyPolicy::Delete {
+            own_tags.extend(old_key.map(ledger::record_tag_key));
+        }
         // Tags of this secret that are not this rotation's own: an earlier attempt whose answer
         // was lost, or an abandoned token's key, which IAM may not have listed to createSecret.
         let others_pending = ledger
@@ -130,7 +147,9 @@ impl Rotator {
             || ledger
                 .records
                 .iter()
-                .any(|(key, owner)| owner != token && Some(key) != new_key);
+                .any(|(key, owner)| {
+                    owner != token && Some(key) != new_key && Some(key) != old_key
+                });
         if others_pending {
             let keys = iam
                 .list_access_keys(user)
@@ -138,7 +157,7 @@ impl Rotator {
                 .map_err(RotationError::port("ListAccessKeys"))?;
             for key in &keys {
                 let spared = Some(&key.id) == new_key || Some(&key.id) == old_key;
-                if !spared && ledger.owner_of(key).is_some() {
+                if !spared && ledger.abandoned_owner(key).is_some() {
                     info!(key = %key.id, "deleting a key the rotator made for a value never used");
                     ignore_not_found(iam.delete_access_key(user, &key.id).await)
                         .map_err(RotationError::port("DeleteAccessKey"))?;
@@ -260,18 +279,18 @@ mod tests {
     async fn under_grace_finish_secret_leaves_the_previous_key_active_and_says_so() {
         let world = World::with_user_and_secret(
             "alice",
-            "iam/alice",
+            "IamKeyRotator/alice",
             r#"{"UserName":"alice"}"#,
             "owner@example.com",
         );
         let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Grace));
         for n in 1..=2 {
             let token = format!("7f1c9a52-0000-4000-8000-{n:012}");
-            world.start_rotation("iam/alice", &token);
+            world.start_rotation("IamKeyRotator/alice", &token);
             for step in Step::ALL {
                 let event = RotationEvent {
                     step,
-                    secret_id: SecretId::new("iam/alice").expect("id"),
+                    secret_id: SecretId::new("IamKeyRotator/alice").expect("id"),
                     token: ClientRequestToken::new(token.as_str()).expect("token"),
                     rotation_token: None,
                 };
@@ -285,7 +304,7 @@ mod tests {
             keys.iter().all(|k| k.status == KeyStatus::Active),
             "{keys:?}"
         );
-        let (_, previous) = state.secrets["iam/alice"]
+        let (_, previous) = state.secrets["IamKeyRotator/alice"]
             .version_with(AWSPREVIOUS)
             .expect("previous");
         assert!(

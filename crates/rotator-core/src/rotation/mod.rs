@@ -10,7 +10,8 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use crate::accounts::{
-    account_of_arn, bound_account, iam_for_secret, member_account, partition_and_account,
+    account_of_arn, bound_account, iam_for_secret, member_account, name_shape_problem,
+    partition_and_account,
 };
 use crate::config::Settings;
 use crate::error::{CurrentStage, RotationError, StepError};
@@ -22,9 +23,7 @@ use crate::ports::{
 use crate::secret_value::{SecretString, SecretValue};
 use crate::types::{AccessKeyId, AccountId, RotationEvent, Step, UserName};
 
-pub const AWSCURRENT: &str = "AWSCURRENT";
-pub const AWSPENDING: &str = "AWSPENDING";
-pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+pub use crate::types::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
 /// The secret tag that names who receives the success email.
 pub const NOTIFY_EMAIL_TAG: &str = "NotifyEmail";
@@ -185,6 +184,10 @@ impl Rotator {
         let event = job.event;
         let metadata = self.describe(event).await?;
         learnt.secret_name = Some(metadata.name.clone());
+        // Contract §3: only the two managed shapes of a name bind a user, before any IAM call.
+        if let Some(problem) = name_shape_problem(&metadata.name, &self.settings.secret_prefix) {
+            return Err(RotationError::NameNotManaged { problem });
+        }
         if !metadata.rotation_enabled {
             return Err(RotationError::RotationNotEnabled);
         }

@@ -1,6 +1,14 @@
 //! The sweep (contract §9): retires the previous keys that the `grace` policy left active once
 //! nothing has used them since the rotation, names the stragglers in one alert, and counts the
-//! fleet's health for the metrics. `decide` is the pure rule; `Sweeper` walks the secrets.
+//! fleet's health for the metrics. `rule.rs` holds the pure rule (`decide`); this file the
+//! `Sweeper` that walks the secrets.
+
+mod rule;
+
+pub use rule::{
+    Decision, Facts, PreviousKey, SkipReason, Windows, current_created, decide, may_go_now,
+    rotated_at,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::accounts::iam_for_secret;
+use crate::accounts::{iam_for_secret, name_shape_problem};
 use crate::config::{OldKeyPolicy, Settings, format_duration, parse_addresses};
 use crate::fleet::status::{self, State, StatusOptions};
 use crate::fleet::{self, FleetError, StagedValue};
@@ -21,174 +29,9 @@ use crate::ports::{
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports};
 use crate::types::{AccessKeyId, SecretId, UserName};
 
-// The decision.
-
-/// The sweep's time windows, in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Windows {
-    /// `ROTATOR_GRACE`.
-    pub grace: u64,
-    /// `ROTATOR_USAGE_LAG`.
-    pub usage_lag: u64,
-    /// `ROTATOR_GRACE_MAX`.
-    pub grace_max: u64,
-}
-
-impl Windows {
-    pub fn from_settings(settings: &Settings) -> Self {
-        Self {
-            grace: settings.grace.as_secs(),
-            usage_lag: settings.usage_lag.as_secs(),
-            grace_max: settings.grace_max.as_secs(),
-        }
-    }
-
-    /// How long the rotation and the key's last use must lie in the past: the grace, plus the
-    /// time IAM may take to report a use.
-    pub fn quiet(&self) -> u64 {
-        self.grace.saturating_add(self.usage_lag)
-    }
-}
-
-/// What the sweep knows of the key in AWSPREVIOUS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PreviousKey {
-    /// AWSPREVIOUS holds no key (no such version, or a value without a key).
-    Absent,
-    /// AWSPREVIOUS holds the key that AWSCURRENT holds.
-    SameAsCurrent,
-    /// The bound user has no such key: deleted already, or never the user's.
-    NotListed,
-    /// One of the bound user's keys, with its status and its last use as IAM reports it.
-    Listed {
-        status: KeyStatus,
-        last_used: Option<EpochSecs>,
-    },
-}
-
-/// Everything the rule looks at, for one secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Facts {
-    pub now: EpochSecs,
-    /// Any version of the secret holds AWSPENDING.
-    pub rotation_in_progress: bool,
-    /// When AWSCURRENT moved (see `rotated_at`).
-    pub rotated_at: Option<EpochSecs>,
-    pub previous: PreviousKey,
-}
-
-/// Why the sweep leaves a secret alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SkipReason {
-    RotationInProgress,
-    NoPreviousKey,
-    PreviousIsCurrent,
-    PreviousNotListed,
-    PreviousInactive,
-    UnknownRotationTime,
-}
-
-impl SkipReason {
-    pub fn describe(self) -> &'static str {
-        match self {
-            SkipReason::RotationInProgress => "a rotation is in progress (AWSPENDING): left alone",
-            SkipReason::NoPreviousKey => "AWSPREVIOUS holds no key",
-            SkipReason::PreviousIsCurrent => "AWSPREVIOUS holds the AWSCURRENT key: left alone",
-            SkipReason::PreviousNotListed => "the AWSPREVIOUS key is not one of the user's keys",
-            SkipReason::PreviousInactive => "the AWSPREVIOUS key is inactive already",
-            SkipReason::UnknownRotationTime => {
-                "neither LastRotatedDate nor the AWSCURRENT version's creation time is known: left alone"
-            }
-        }
-    }
-}
-
-/// What the sweep does with one secret's previous key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// The grace has not passed: the key stays active, and may go from `retire_after` on.
-    Leave {
-        retire_after: EpochSecs,
-    },
-    /// The grace has passed but the key was used within it: it stays active, is named in the
-    /// alert, and is deactivated anyway at `forced_at` (the rotation is then `GRACE_MAX` old).
-    AlertInUse {
-        forced_at: EpochSecs,
-    },
-    /// The rotation and the key's last use both lie more than GRACE + USAGE_LAG in the past.
-    Deactivate,
-    /// The rotation is `GRACE_MAX` old and the key is still in use: deactivated anyway, with
-    /// an alert.
-    DeactivatePastMax,
-    Skip(SkipReason),
-}
-
-/// The rule of contract §9. A key is "used recently" when its last use lies at most
-/// GRACE + USAGE_LAG in the past; times in the future (clock skew) count as now.
-pub fn decide(facts: &Facts, windows: &Windows) -> Decision {
-    if facts.rotation_in_progress {
-        return Decision::Skip(SkipReason::RotationInProgress);
-    }
-    let last_used = match facts.previous {
-        PreviousKey::Absent => return Decision::Skip(SkipReason::NoPreviousKey),
-        PreviousKey::SameAsCurrent => return Decision::Skip(SkipReason::PreviousIsCurrent),
-        PreviousKey::NotListed => return Decision::Skip(SkipReason::PreviousNotListed),
-        PreviousKey::Listed {
-            status: KeyStatus::Inactive,
-            ..
-        } => return Decision::Skip(SkipReason::PreviousInactive),
-        PreviousKey::Listed {
-            status: KeyStatus::Active,
-            last_used,
-        } => last_used,
-    };
-    let Some(rotated_at) = facts.rotated_at else {
-        return Decision::Skip(SkipReason::UnknownRotationTime);
-    };
-    let now = facts.now;
-    let quiet = windows.quiet();
-    let age = now.saturating_sub(rotated_at);
-    let used_recently = last_used.is_some_and(|at| now.saturating_sub(at) <= quiet);
-    if age >= windows.grace_max {
-        // A GRACE_MAX shorter than GRACE + USAGE_LAG: a use that IAM has not reported yet may
-        // lie inside the rotation's own quiet window, so the key counts as in use.
-        return if used_recently || age <= quiet {
-            Decision::DeactivatePastMax
-        } else {
-            Decision::Deactivate
-        };
-    }
-    if age <= quiet {
-        let latest = last_used.map_or(rotated_at, |at| at.max(rotated_at));
-        return Decision::Leave {
-            retire_after: latest.saturating_add(quiet).saturating_add(1),
-        };
-    }
-    if used_recently {
-        Decision::AlertInUse {
-            forced_at: rotated_at.saturating_add(windows.grace_max),
-        }
-    } else {
-        Decision::Deactivate
-    }
-}
-
-/// When AWSCURRENT moved: the later of `LastRotatedDate` and the AWSCURRENT version's
-/// creation. Both lie at or before the move (Secrets Manager may stamp `LastRotatedDate` when a
-/// rotation starts; the version exists before finishSecret labels it), so the later one is the
-/// closer; the version's creation also covers a `PutSecretValue` by hand, which moves
-/// AWSCURRENT without touching `LastRotatedDate`.
-pub fn rotated_at(metadata: &SecretMetadata, versions: &[VersionInfo]) -> Option<EpochSecs> {
-    let current_created = versions
-        .iter()
-        .find(|v| v.stages.iter().any(|s| s == AWSCURRENT))
-        .and_then(|v| v.created);
-    match (metadata.last_rotated, current_created) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
+/// How long before the invocation's deadline the sweep begins no more secrets: room for the
+/// 16 inspections under way (each a few calls with their retries), the alert and the emails.
+pub const DEADLINE_MARGIN_MS: u64 = 20_000;
 
 // The walk, on the fleet's inspection (`crate::fleet`), which `rotator status` shares.
 
@@ -287,6 +130,8 @@ pub struct SweepSummary {
     pub old_keys_retired: usize,
     /// Secrets that could not be inspected, or whose key could not be deactivated.
     pub sweep_errors: usize,
+    /// Secrets the sweep did not reach before the invocation's deadline (the next sweep does).
+    pub secrets_not_reached: usize,
     pub alerts_sent: usize,
     pub emails_sent: usize,
     pub secrets: Vec<SecretReport>,
@@ -320,9 +165,29 @@ impl Sweeper {
     /// Walks every secret under `ROTATOR_SECRET_PREFIX` with the fleet's bounded concurrency,
     /// then sends one alert (and one email per set of owners) naming the stragglers.
     pub async fn run(&self, mode: Mode) -> Result<SweepSummary, SweepError> {
+        self.run_until(mode, None).await
+    }
+
+    /// [`Sweeper::run`] within an invocation that must answer by `deadline_ms` (milliseconds
+    /// since the epoch: Lambda's `Lambda-Runtime-Deadline-Ms`). No secret is begun later than
+    /// [`DEADLINE_MARGIN_MS`] before it, so that the secrets under way, the alert and the
+    /// summary still fit; the summary says how many secrets were not reached, and the next
+    /// sweep, which begins elsewhere in the fleet, carries on.
+    pub async fn run_until(
+        &self,
+        mode: Mode,
+        deadline_ms: Option<u64>,
+    ) -> Result<SweepSummary, SweepError> {
         let prefix = self.settings.secret_prefix.clone();
-        let secrets = fleet::managed_secrets(&self.ports, &prefix).await?;
+        let mut secrets = fleet::managed_secrets(&self.ports, &prefix).await?;
         let now = self.ports.clock.now();
+        // Each sweep begins at another place (by the hour), so that sweeps cut short by the
+        // deadline reach every secret in turn rather than the first ones again and again.
+        if !secrets.is_empty() {
+            let start = (now / 3600).wrapping_mul(2_654_435_761) % secrets.len() as u64;
+            secrets.rotate_left(usize::try_from(start).unwrap_or(0));
+        }
+        let cutoff = deadline_ms.map(|deadline| deadline.saturating_sub(DEADLINE_MARGIN_MS));
         info!(
             secrets = secrets.len(),
             prefix,
@@ -330,10 +195,22 @@ impl Sweeper {
             "sweep started"
         );
         // A secret's failure is its own report: the walk never stops for one.
-        let mut swept = fleet::bounded(&secrets, |metadata| async move {
-            Ok(self.sweep_secret(metadata, now, mode).await)
+        let swept = fleet::bounded(&secrets, |metadata| async move {
+            if cutoff.is_some_and(|cutoff| self.ports.clock.now_millis() >= cutoff) {
+                return Ok(None);
+            }
+            Ok(Some(self.sweep_secret(metadata, now, mode).await))
         })
         .await?;
+        let not_reached = swept.iter().filter(|s| s.is_none()).count();
+        if not_reached > 0 {
+            warn!(
+                not_reached,
+                "the sweep stopped before the invocation's deadline; the next sweep carries on"
+            );
+        }
+        let mut swept: Vec<Swept> = swept.into_iter().flatten().collect();
+        swept.sort_by(|a, b| a.report.secret.cmp(&b.report.secret));
         let count = |action: Action| swept.iter().filter(|s| s.report.action == action).count();
         let mut summary = SweepSummary {
             mode: mode.as_str(),
@@ -345,6 +222,7 @@ impl Sweeper {
             old_keys_in_use: count(Action::InUse),
             old_keys_retired: count(Action::Deactivated) + count(Action::DeactivatedPastMax),
             sweep_errors: count(Action::Error),
+            secrets_not_reached: not_reached,
             alerts_sent: 0,
             emails_sent: 0,
             secrets: Vec::new(),
@@ -389,6 +267,11 @@ impl Sweeper {
             straggler: None,
             noteworthy: true,
         };
+        // Contract §3: a name of another shape binds nobody, and the sweep leaves it alone.
+        if let Some(problem) = name_shape_problem(&metadata.name, &self.settings.secret_prefix) {
+            swept.report.detail = format!("{problem}: left alone");
+            return swept;
+        }
         if let Err(problem) = self.sweep_inspected(metadata, now, mode, &mut swept).await {
             warn!(secret = %metadata.name, problem, "the sweep could not handle the secret");
             swept.report.action = Action::Error;
@@ -452,24 +335,24 @@ impl Sweeper {
             (None, _) => PreviousKey::Absent,
             (Some(id), _) if Some(id) == current_key => PreviousKey::SameAsCurrent,
             (Some(_), None) => PreviousKey::NotListed,
+            (Some(_), Some(_)) if !inspection.previous_owned() => PreviousKey::NotOwned,
             (Some(_), Some(key)) => PreviousKey::Listed {
                 status: key.status,
                 last_used: last_use.when,
             },
         };
-        // When AWSCURRENT moved matters only for an active old key with no rotation running:
-        // only then are the versions' creation times read.
+        // When AWSCURRENT moved matters only for an active old key: only then are the
+        // versions' creation times read. While a rotation is in progress (stuck, perhaps),
+        // `LastRotatedDate` may be that rotation's start: the AWSCURRENT version dates it.
         let mut rotated = metadata.last_rotated;
         let mut versions = Vec::new();
-        if !in_progress
-            && matches!(
-                previous,
-                PreviousKey::Listed {
-                    status: KeyStatus::Active,
-                    ..
-                }
-            )
-        {
+        if matches!(
+            previous,
+            PreviousKey::Listed {
+                status: KeyStatus::Active,
+                ..
+            }
+        ) {
             let secret = SecretId::new(metadata.name.as_str()).map_err(|e| e.to_string())?;
             versions = self
                 .ports
@@ -477,7 +360,11 @@ impl Sweeper {
                 .list_versions(&secret)
                 .await
                 .map_err(|e| format!("ListSecretVersionIds for {} failed: {e}", metadata.name))?;
-            rotated = rotated_at(metadata, &versions);
+            rotated = if in_progress {
+                current_created(&versions)
+            } else {
+                rotated_at(metadata, &versions)
+            };
         }
         swept.report.rotated_at = rotated.map(notice::rfc3339);
         let facts = Facts {
@@ -485,8 +372,17 @@ impl Sweeper {
             rotation_in_progress: in_progress,
             rotated_at: rotated,
             previous,
+            current_usable: inspection.current_usable(),
         };
         let decision = decide(&facts, &Windows::from_settings(&self.settings));
+        if decision == Decision::Skip(SkipReason::CurrentNotUsable) {
+            // Contract §9: never the last working key; the secret is reported instead.
+            return Err(format!(
+                "{}: the AWSPREVIOUS key {} stays active",
+                SkipReason::CurrentNotUsable.describe(),
+                previous_key.map_or_else(String::new, ToString::to_string)
+            ));
+        }
         let (Some(key), Some(rotated)) = (listed, rotated) else {
             // `decide` skips every secret without a listed previous key or a rotation time.
             swept.skip(match decision {
@@ -588,7 +484,9 @@ impl Sweeper {
                 .find(|v| v.stages.iter().any(|s| s == stage))
                 .map(|v| v.id.as_str())
         };
-        let unchanged = now.version_with_stage(AWSPENDING).is_none()
+        // A rotation stuck since the listing may still be there (GRACE_MAX does not wait for
+        // it), but not a new one.
+        let unchanged = now.version_with_stage(AWSPENDING) == listed.version_with_stage(AWSPENDING)
             && [AWSCURRENT, AWSPREVIOUS].iter().all(|stage| {
                 now.version_with_stage(stage) == listed.version_with_stage(stage)
                     && in_versions(stage) == listed.version_with_stage(stage)
@@ -753,6 +651,7 @@ mod tests {
             rotation_in_progress: false,
             rotated_at: Some(ROTATED),
             previous,
+            current_usable: true,
         }
     }
 
@@ -874,13 +773,35 @@ mod tests {
     #[test]
     fn nothing_is_decided_for_a_rotation_in_progress_or_a_key_that_is_not_retirable() {
         let late = ROTATED + 30 * 24 * HOUR;
-        let in_progress = Facts {
+        // A rotation in progress suspends the retirement, but not the hard limit: a rotation
+        // stuck for days does not keep the old key active for ever (contract §9).
+        let within_max = ROTATED + 6 * 24 * HOUR;
+        let in_progress = |now| Facts {
             rotation_in_progress: true,
-            ..facts(late, active(None))
+            ..facts(now, active(Some(now - HOUR)))
         };
         assert_eq!(
-            decide(&in_progress, &WINDOWS),
+            decide(&in_progress(within_max), &WINDOWS),
             Decision::Skip(SkipReason::RotationInProgress)
+        );
+        assert_eq!(
+            decide(&in_progress(late), &WINDOWS),
+            Decision::DeactivatePastMax
+        );
+        // Never while the AWSCURRENT key does not work: the old key may be the only one.
+        for now in [within_max, late] {
+            let broken = Facts {
+                current_usable: false,
+                ..facts(now, active(None))
+            };
+            assert_eq!(
+                decide(&broken, &WINDOWS),
+                Decision::Skip(SkipReason::CurrentNotUsable)
+            );
+        }
+        assert_eq!(
+            decide(&facts(late, PreviousKey::NotOwned), &WINDOWS),
+            Decision::Skip(SkipReason::PreviousNotOwned)
         );
         for (previous, reason) in [
             (PreviousKey::Absent, SkipReason::NoPreviousKey),
@@ -1438,6 +1359,7 @@ mod concurrent {
         };
         world.put_current("IamKeyRotator/alice", &value(&old, &old_secret));
         world.put_current("IamKeyRotator/alice", &value(&new, &new_secret));
+        world.record_key("alice", "IamKeyRotator/alice", &old);
         world.state().now += 30 * 86_400;
         let mut ports = world.ports();
         ports.secrets = Arc::new(RotationStartsMidSweep(world.clone()));
