@@ -122,6 +122,13 @@ pub struct RotateArgs {
     /// With --wait: how often to look at the secret's stages.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration, requires = "wait")]
     pub interval: Duration,
+    /// First deactivate the secret's active AWSPREVIOUS key (saying when and where it was last
+    /// used): under the grace policy a rotation refuses to delete a previous key still in its
+    /// grace, and this is the way to rotate at once, after a leak.
+    #[arg(long)]
+    pub retire_previous: bool,
+    #[command(flatten)]
+    pub member: MemberRoleArgs,
 }
 
 /// A duration such as `90s`, `30m`, `1h` or `2d`.

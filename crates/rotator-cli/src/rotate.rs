@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use anyhow::{Result, anyhow};
+use rotator_core::fleet::retire;
 use rotator_core::fleet::rotate::{self, Event, Outcome, StageChange};
+use rotator_core::notice::describe_last_use;
 use rotator_core::fleet::status::duration;
 use rotator_core::{Ports, SecretId};
 
@@ -14,6 +16,9 @@ use crate::cli::RotateArgs;
 pub async fn run(ports: &Ports, args: &RotateArgs) -> Result<bool> {
     let secret = SecretId::new(args.secret.as_str()).map_err(|problem| anyhow!("{problem}"))?;
     let began = Instant::now();
+    if args.retire_previous {
+        retire_previous(ports, &secret, args).await?;
+    }
     let started = rotate::start(ports, &secret).await?;
     println!(
         "rotation of {} started: version {} is AWSPENDING",
@@ -66,6 +71,27 @@ pub async fn run(ports: &Ports, args: &RotateArgs) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// Deactivates the secret's active previous key before the rotation, and says so with its
+/// last use: a program that still used it fails from now on.
+async fn retire_previous(ports: &Ports, secret: &SecretId, args: &RotateArgs) -> Result<()> {
+    let metadata = ports.secrets.describe(secret).await.map_err(|error| {
+        anyhow!("DescribeSecret for {secret} failed: {error}")
+    })?;
+    match retire::retire_previous(ports, &metadata, &args.member.role()).await? {
+        None => println!(
+            "{}: no active previous key to deactivate",
+            metadata.name
+        ),
+        Some(retired) => println!(
+            "deactivated the previous key {} of {}, last used {}: a program still using it fails from now on",
+            retired.key,
+            retired.user,
+            describe_last_use(&retired.last_use)
+        ),
+    }
+    Ok(())
 }
 
 /// The time since `began`: tenths of a second under a minute, then `duration`'s form.

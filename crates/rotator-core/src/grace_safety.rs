@@ -355,3 +355,65 @@ async fn a_sweep_near_its_deadline_stops_early_and_reports_what_it_did() {
         .expect("a summary");
     assert_eq!(summary.secrets_not_reached, 0, "{summary:?}");
 }
+
+/// Point 1's emergency, `rotator rotate --retire-previous`: the previous key is deactivated
+/// first (with its last use), then the early rotation finds room. A previous key the secret
+/// did not make, or one beside a broken AWSCURRENT, is refused with nothing changed.
+#[tokio::test]
+async fn retiring_the_previous_key_lets_an_early_rotation_through() {
+    use crate::accounts::MemberRole;
+    use crate::fleet::retire::{RetireError, retire_previous};
+    use crate::ports::SecretStore;
+    use crate::types::SecretId;
+
+    let (world, rotator) = rotated_twice().await;
+    let previous = world.key_in(SECRET, AWSPREVIOUS).expect("a previous key");
+    world.use_key(&previous, "s3");
+    let metadata = SecretStore::describe(&world, &SecretId::new(SECRET).expect("id"))
+        .await
+        .expect("described");
+    let retired = retire_previous(&world.ports(), &metadata, &MemberRole::default())
+        .await
+        .expect("retired")
+        .expect("there was an active previous key");
+    assert_eq!(retired.key.as_str(), previous);
+    assert_eq!(retired.last_use.service.as_deref(), Some("s3"));
+    assert_eq!(key_status(&world, &previous), Some(KeyStatus::Inactive));
+    world
+        .rotate_with(&rotator, SECRET, &token(3))
+        .await
+        .expect("the inactive previous key makes room");
+    assert_eq!(key_status(&world, &previous), None);
+
+    // A previous key that no rotation of the secret made is not the rotator's to deactivate.
+    let (world, _) = rotated_twice().await;
+    let previous = world.key_in(SECRET, AWSPREVIOUS).expect("a previous key");
+    world
+        .state()
+        .users
+        .get_mut(USER)
+        .expect("alice")
+        .tags
+        .retain(|tag, _| !tag.ends_with(&previous));
+    let before = fingerprint(&world);
+    let error = retire_previous(&world.ports(), &metadata, &MemberRole::default())
+        .await
+        .expect_err("not owned");
+    assert!(matches!(error, RetireError::NotOwned { .. }), "{error}");
+    assert_eq!(fingerprint(&world), before);
+
+    // Nor while the AWSCURRENT key does not work.
+    let (world, _) = rotated_twice().await;
+    let current = world.key_in(SECRET, AWSCURRENT).expect("current");
+    world
+        .state()
+        .users
+        .get_mut(USER)
+        .expect("alice")
+        .keys
+        .retain(|k| k.id != current);
+    let error = retire_previous(&world.ports(), &metadata, &MemberRole::default())
+        .await
+        .expect_err("the current key is gone");
+    assert!(matches!(error, RetireError::CurrentNotUsable { .. }), "{error}");
+}

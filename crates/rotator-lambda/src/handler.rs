@@ -134,7 +134,7 @@ async fn run(service: &Service, event: LambdaEvent<Value>) -> Result<Value, Invo
         tracing::error!(%error, "refused an invalid event");
     })?;
     let event = match request {
-        Request::Sweep => return sweep(service).await,
+        Request::Sweep => return sweep(service, deadline_ms).await,
         Request::Step(event) => event,
     };
     let started = Instant::now();
@@ -154,9 +154,10 @@ async fn run(service: &Service, event: LambdaEvent<Value>) -> Result<Value, Invo
 
 /// The scheduled sweep: under the `grace` policy it retires old keys; under any other it only
 /// counts the fleet for the metrics.
-async fn sweep(service: &Service) -> Result<Value, InvocationError> {
+/// It stops beginning secrets shortly before the invocation's deadline (contract §9).
+async fn sweep(service: &Service, deadline_ms: Option<u64>) -> Result<Value, InvocationError> {
     let mode = Mode::for_policy(service.rotator.settings().old_key_policy);
-    let summary = service.sweeper.run(mode).await.inspect_err(|error| {
+    let summary = service.sweeper.run_until(mode, deadline_ms).await.inspect_err(|error| {
         tracing::error!(%error, "the sweep failed");
     })?;
     metrics::emit(&service.metrics.sweep_line(&summary));

@@ -276,6 +276,7 @@ mod tests {
             old_keys_in_use: 4,
             old_keys_retired: 5,
             sweep_errors: 6,
+            secrets_not_reached: 0,
             alerts_sent: 1,
             emails_sent: 1,
             secrets: Vec::new(),

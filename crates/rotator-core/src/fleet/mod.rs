@@ -38,6 +38,7 @@
 
 pub mod audit;
 mod inspect;
+pub mod retire;
 pub mod rotate;
 pub mod status;
 #[cfg(test)]
