@@ -12,7 +12,7 @@
 //! A failure prints the shrunk input (for the rotation property: the policy and the shortest
 //! sequence of operations that still fails) with the broken invariant.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -21,9 +21,10 @@ use proptest::test_runner::{RngAlgorithm, RngSeed, TestCaseError};
 use serde_json::{Map, Value};
 
 use crate::StepError;
-use crate::config::OldKeyPolicy;
+use crate::config::{OldKeyPolicy, Settings};
 use crate::ledger::{Ledger, SecretDigest};
-use crate::ports::{CredentialCheck, KeyStatus, PortErrorKind, PortResult, Tag};
+use crate::ports::{CredentialCheck, EpochSecs, KeyStatus, PortErrorKind, PortResult, Tag};
+use crate::sweep::{Mode, Sweeper};
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Rotator};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue};
 use crate::testing::{Fault, World, secret_arn, settings};
@@ -181,6 +182,20 @@ enum Op {
     PersonTags(u8),
     /// The `nth` port call from now suffers `fault`.
     Fault { nth: u8, fault: Fault },
+    /// Time passes: `n` hours (rotations then come early, within the grace, or late).
+    Wait(u8),
+    /// A program uses the key in AWSPREVIOUS now (it has not moved to the new key yet).
+    UsePrevious,
+    /// The scheduled sweep runs (it retires under `grace`, only counts otherwise).
+    Sweep,
+    /// A person deactivates the AWSCURRENT key, the sweep runs, and the person reactivates
+    /// the key: the sweep must not retire the previous key meanwhile.
+    SweepWithBrokenCurrent,
+    /// Between rotations, someone who can write the secret puts a person's active key into
+    /// AWSPREVIOUS (two `PutSecretValue`s: the person's key, then the value that was current).
+    HostilePrevious,
+    /// The IAM console's descriptions of long-deleted keys: tags named like key ids.
+    StaleDescriptions,
 }
 
 #[derive(Debug, Clone)]
@@ -197,9 +212,10 @@ struct Case {
 
 fn policy() -> impl Strategy<Value = OldKeyPolicy> {
     prop_oneof![
-        Just(OldKeyPolicy::Delete),
-        Just(OldKeyPolicy::Deactivate),
-        Just(OldKeyPolicy::Keep),
+        1 => Just(OldKeyPolicy::Delete),
+        1 => Just(OldKeyPolicy::Deactivate),
+        1 => Just(OldKeyPolicy::Keep),
+        2 => Just(OldKeyPolicy::Grace),
     ]
 }
 
@@ -243,6 +259,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..4usize).prop_map(Op::HostileEdit),
         1 => (0..8u8).prop_map(Op::PersonTags),
         5 => (0..14u8, fault()).prop_map(|(nth, fault)| Op::Fault { nth, fault }),
+        2 => prop_oneof![0..30u8, 20..200u8].prop_map(Op::Wait),
+        2 => Just(Op::UsePrevious),
+        2 => Just(Op::Sweep),
+        1 => Just(Op::SweepWithBrokenCurrent),
+        2 => Just(Op::HostilePrevious),
+        1 => Just(Op::StaleDescriptions),
     ]
 }
 
@@ -303,6 +325,14 @@ struct Sim {
     bob: String,
     /// Where the run is, for failure messages.
     at: String,
+    /// When each key was seen to leave AWSCURRENT (of either secret), and the AWSCURRENT key
+    /// each secret held at the last look: the grace of a key starts when it is demoted.
+    demoted_at: BTreeMap<String, EpochSecs>,
+    last_current: BTreeMap<&'static str, String>,
+    /// The AWSCURRENT version each secret had at the last look, and since when.
+    current_version: BTreeMap<&'static str, String>,
+    current_since: BTreeMap<&'static str, EpochSecs>,
+    settings: Settings,
 }
 
 /// People work on a human time scale: well after any invocation, so that a key they create is
@@ -343,6 +373,11 @@ impl Sim {
             other_done: 0,
             bob,
             at: String::new(),
+            demoted_at: BTreeMap::new(),
+            last_current: BTreeMap::new(),
+            current_version: BTreeMap::new(),
+            current_since: BTreeMap::new(),
+            settings: settings(case.policy),
         }
     }
 
@@ -471,6 +506,258 @@ impl Sim {
                 let at = state.calls.len() + usize::from(nth);
                 state.faults.insert(at, fault);
             }
+            Op::Wait(hours) => self.world.advance(u64::from(hours) * 3_600),
+            Op::UsePrevious => {
+                self.world.state().now += 60;
+                if let Some(previous) = self.key_of(AWSPREVIOUS) {
+                    self.world.use_key(&previous, "s3");
+                }
+            }
+            Op::Sweep => {
+                self.sweep(index)?;
+                self.check_hard_limit_kept()?;
+                self.check_invariants()?;
+            }
+            Op::SweepWithBrokenCurrent => {
+                let current = self.key_of(AWSCURRENT);
+                let active = |sim: &Self, id: &str| {
+                    sim.world.state().users[USER]
+                        .keys
+                        .iter()
+                        .any(|k| k.id == id && k.status == KeyStatus::Active)
+                };
+                let Some(current) = current.filter(|id| active(self, id)) else {
+                    return Ok(());
+                };
+                self.set_status(&current, KeyStatus::Inactive);
+                let before = self.world.state().users[USER].keys.clone();
+                self.sweep(index)?;
+                let after = self.world.state().users[USER].keys.clone();
+                prop_assert_eq!(
+                    &before,
+                    &after,
+                    "{}: the sweep changed keys while the AWSCURRENT key was inactive",
+                    self.at
+                );
+                self.set_status(&current, KeyStatus::Active);
+                self.check_invariants()?;
+            }
+            Op::HostilePrevious => {
+                let rotating = self.world.state().secrets[SECRET]
+                    .version_with(AWSPENDING)
+                    .is_some();
+                // The person's key: one they have, or one they make now if IAM allows it.
+                if self.human_active.is_empty()
+                    && self.world.state().users[USER].keys.len() < 2
+                {
+                    self.world.state().now += HUMAN_DELAY_SECS;
+                    let (id, _) = self.world.add_key(USER, KeyStatus::Active);
+                    self.human_active.insert(id.clone());
+                    self.human_keys.insert(id);
+                    self.after_person_made_a_key();
+                }
+                let person = self.human_active.iter().next().cloned();
+                let (Some(person), Some(saved), false) =
+                    (person, self.world.current_value(SECRET), rotating)
+                else {
+                    return Ok(());
+                };
+                self.world.state().now += HUMAN_DELAY_SECS;
+                self.world.put_current(
+                    SECRET,
+                    &format!(
+                        r#"{{"UserName":"alice","AccessKeyId":"{person}","SecretAccessKey":"written-by-hand-{person}"}}"#
+                    ),
+                );
+                self.world.put_current(SECRET, &saved);
+                self.track_demotions();
+            }
+            Op::StaleDescriptions => {
+                let mut state = self.world.state();
+                let tags = &mut state.users.get_mut(USER).expect("the user").tags;
+                for n in 0..12 {
+                    if tags.len() >= 44 {
+                        break;
+                    }
+                    tags.insert(
+                        format!("AKIASTALE{n:011}"),
+                        "a key deleted long ago".into(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A person sets the status of one of alice's keys, outside the fault plan.
+    fn set_status(&self, id: &str, status: KeyStatus) {
+        let mut state = self.world.state();
+        if let Some(key) = state
+            .users
+            .get_mut(USER)
+            .expect("the user")
+            .keys
+            .iter_mut()
+            .find(|k| k.id == id)
+        {
+            key.status = status;
+        }
+    }
+
+    /// The sweep, outside the fault plan's reach (its faults are the fleet tests' business),
+    /// with its invariants: it never touches the AWSCURRENT key, and retires only a key whose
+    /// grace has passed.
+    fn sweep(&mut self, index: usize) -> Result<(), TestCaseError> {
+        self.at = format!("op #{index}, the sweep");
+        self.world.restart();
+        self.world.state().now += 1;
+        let faults = std::mem::take(&mut self.world.state().faults);
+        let before = self.world.state().users[USER].keys.clone();
+        let current = self.key_of(AWSCURRENT);
+        let sweeper = Sweeper::new(self.world.ports(), self.settings.clone());
+        let summary = self
+            .runtime
+            .block_on(sweeper.run(Mode::for_policy(self.policy)));
+        self.world.state().faults = faults;
+        prop_assert!(summary.is_ok(), "{}: {:?}", self.at, summary);
+        if let Some(current) = current {
+            let status = |keys: &[crate::testing::Key]| {
+                keys.iter().find(|k| k.id == current).map(|k| k.status)
+            };
+            let after = self.world.state().users[USER].keys.clone();
+            prop_assert_eq!(
+                status(&before),
+                status(&after),
+                "{}: the sweep changed the AWSCURRENT key {}",
+                self.at,
+                current
+            );
+        }
+        self.check_grace_kept(&before, "the sweep")
+    }
+
+    /// Under `grace`, after a sweep no previous key of the secret's own stays active once
+    /// AWSCURRENT moved GRACE_MAX ago, whether a rotation is stuck in progress or not
+    /// (contract §9), as long as the AWSCURRENT key works.
+    fn check_hard_limit_kept(&self) -> Result<(), TestCaseError> {
+        if self.policy != OldKeyPolicy::Grace {
+            return Ok(());
+        }
+        let (Some(current), Some(previous)) = (self.key_of(AWSCURRENT), self.key_of(AWSPREVIOUS))
+        else {
+            return Ok(());
+        };
+        let Some(since) = self.current_since.get(SECRET) else {
+            return Ok(());
+        };
+        let state = self.world.state();
+        let now = state.now;
+        let user = &state.users[USER];
+        let active = |id: &str| {
+            user.keys
+                .iter()
+                .any(|k| k.id == id && k.status == KeyStatus::Active)
+        };
+        let owned = Ledger::from_tags(&tags_of(user), &SecretDigest::of(&secret_arn(SECRET)))
+            .records
+            .keys()
+            .any(|k| k.as_str() == previous);
+        if previous == current
+            || !active(&current)
+            || !owned
+            || self.human_keys.contains(&previous)
+            || now.saturating_sub(*since) < self.settings.grace_max.as_secs()
+        {
+            return Ok(());
+        }
+        prop_assert!(
+            !active(&previous),
+            "{}: the previous key {} is still active {} s after AWSCURRENT moved (GRACE_MAX {} s)",
+            self.at,
+            previous,
+            now.saturating_sub(*since),
+            self.settings.grace_max.as_secs()
+        );
+        Ok(())
+    }
+
+    /// Notes which keys left AWSCURRENT since the last look, and when.
+    fn track_demotions(&mut self) {
+        let now = self.world.state().now;
+        for secret in [SECRET, OTHER_SECRET] {
+            let version = self.world.state().secrets[secret]
+                .version_with(AWSCURRENT)
+                .map(|(id, _)| id.clone());
+            if let Some(version) = version
+                && self.current_version.get(secret) != Some(&version)
+            {
+                self.current_version.insert(secret, version);
+                self.current_since.insert(secret, now);
+            }
+        }
+        for secret in [SECRET, OTHER_SECRET] {
+            let current = {
+                let state = self.world.state();
+                Self::key_in_stage(&state, secret, AWSCURRENT)
+            };
+            let Some(current) = current else { continue };
+            if let Some(last) = self.last_current.insert(secret, current.clone())
+                && last != current
+            {
+                self.demoted_at.entry(last).or_insert(now);
+            }
+        }
+    }
+
+    fn key_in_stage(state: &crate::testing::State, secret: &str, stage: &str) -> Option<String> {
+        let (_, version) = state.secrets[secret].version_with(stage)?;
+        SecretValue::parse(&SecretString::new(version.value.clone()?))
+            .ok()?
+            .access_key_id()
+            .map(|k| k.as_str().to_owned())
+    }
+
+    /// Under `grace`, no rotation and no sweep deletes or deactivates a key that programs may
+    /// still use: one that left AWSCURRENT less than GRACE + USAGE_LAG ago, or was used within
+    /// that window, unless it left AWSCURRENT GRACE_MAX ago (contract §5 and §9).
+    fn check_grace_kept(
+        &self,
+        before: &[crate::testing::Key],
+        who: &str,
+    ) -> Result<(), TestCaseError> {
+        if self.policy != OldKeyPolicy::Grace {
+            return Ok(());
+        }
+        // An operation moves the clock by its steps' sleeps and deliveries: minutes at most.
+        const SLACK_SECS: u64 = 900;
+        let now = self.world.state().now;
+        let quiet = self.settings.grace.as_secs() + self.settings.usage_lag.as_secs();
+        let grace_max = self.settings.grace_max.as_secs();
+        let after = self.world.state().users[USER].keys.clone();
+        for key in before.iter().filter(|k| k.status == KeyStatus::Active) {
+            let still_active = after
+                .iter()
+                .any(|k| k.id == key.id && k.status == KeyStatus::Active);
+            let Some(demoted) = self.demoted_at.get(&key.id) else {
+                continue;
+            };
+            if still_active || self.human_keys.contains(&key.id) {
+                continue;
+            }
+            let age = now.saturating_sub(*demoted) + SLACK_SECS;
+            let used_recently = key
+                .last_used
+                .when
+                .is_some_and(|at| now.saturating_sub(at) <= quiet);
+            prop_assert!(
+                age >= grace_max || (age > quiet && !used_recently),
+                "{}: {} retired {} within its grace (demoted {} s ago, last used {:?})",
+                self.at,
+                who,
+                key.id,
+                now.saturating_sub(*demoted),
+                key.last_used.when.map(|at| now.saturating_sub(at))
+            );
         }
         Ok(())
     }
@@ -563,6 +850,7 @@ impl Sim {
         // Secrets Manager invokes each step a moment after the last.
         self.world.state().now += 1;
         let alerts_before = self.world.state().alert_attempts;
+        let keys_before = self.world.state().users[USER].keys.clone();
         let deadline_ms = self
             .deadline_secs
             .map(|secs| (self.world.state().now + secs) * 1000);
@@ -604,6 +892,8 @@ impl Sim {
         if let Err(error) = &result {
             self.check_error(error)?;
         }
+        self.check_grace_kept(&keys_before, "a rotation")?;
+        self.track_demotions();
         self.check_invariants()?;
         Ok(result)
     }
@@ -646,6 +936,13 @@ impl Sim {
 
     fn check_error(&self, error: &StepError) -> Result<(), TestCaseError> {
         let texts = [error.to_string(), format!("{error:?}")];
+        // The ledger's tags stay within IAM's limits, whatever tags the user carries.
+        prop_assert!(
+            !texts[0].contains("tag too long"),
+            "{}: a ledger tag broke IAM's limits: {}",
+            self.at,
+            texts[0]
+        );
         for secret in &self.world.state().issued_secrets {
             for text in &texts {
                 prop_assert!(
@@ -709,6 +1006,13 @@ impl Sim {
             prop_assert!(
                 keys.iter().any(|k| &k.id == id),
                 "{}: the rotator deleted {}, an active key the secret does not know",
+                at,
+                id
+            );
+            prop_assert!(
+                keys.iter()
+                    .any(|k| &k.id == id && k.status == KeyStatus::Active),
+                "{}: the rotator deactivated {}, a person's active key",
                 at,
                 id
             );
@@ -852,8 +1156,10 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     let logs = LogBuffer::default();
     let _capture = logs.capture();
     let mut sim = Sim::new(case, logs);
+    sim.track_demotions();
     for (index, op) in case.ops.iter().enumerate() {
         sim.apply(index, op)?;
+        sim.track_demotions();
     }
     Ok(())
 }
