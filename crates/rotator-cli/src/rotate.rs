@@ -6,8 +6,8 @@ use std::time::Instant;
 use anyhow::{Result, anyhow};
 use rotator_core::fleet::retire;
 use rotator_core::fleet::rotate::{self, Event, Outcome, StageChange};
-use rotator_core::notice::describe_last_use;
 use rotator_core::fleet::status::duration;
+use rotator_core::notice::describe_last_use;
 use rotator_core::{Ports, SecretId};
 
 use crate::cli::RotateArgs;
@@ -76,14 +76,13 @@ pub async fn run(ports: &Ports, args: &RotateArgs) -> Result<bool> {
 /// Deactivates the secret's active previous key before the rotation, and says so with its
 /// last use: a program that still used it fails from now on.
 async fn retire_previous(ports: &Ports, secret: &SecretId, args: &RotateArgs) -> Result<()> {
-    let metadata = ports.secrets.describe(secret).await.map_err(|error| {
-        anyhow!("DescribeSecret for {secret} failed: {error}")
-    })?;
+    let metadata = ports
+        .secrets
+        .describe(secret)
+        .await
+        .map_err(|error| anyhow!("DescribeSecret for {secret} failed: {error}"))?;
     match retire::retire_previous(ports, &metadata, &args.member.role()).await? {
-        None => println!(
-            "{}: no active previous key to deactivate",
-            metadata.name
-        ),
+        None => println!("{}: no active previous key to deactivate", metadata.name),
         Some(retired) => println!(
             "deactivated the previous key {} of {}, last used {}: a program still using it fails from now on",
             retired.key,

@@ -63,6 +63,8 @@ pub enum RotationError {
         rotated: String,
         last_use: String,
     },
+    #[error("the secret's AdoptAccessKeyId {key} cannot be adopted: {reason}. Nothing was changed")]
+    AdoptionRefused { key: AccessKeyId, reason: String },
     #[error("{problem}: it binds no IAM user, and no step acts on it")]
     NameNotManaged { problem: String },
     #[error(
@@ -156,6 +158,9 @@ impl RotationError {
             RotationError::PreviousKeyInGrace { .. } => {
                 "The rotation came early (by hand, or a schedule change): wait until the sweep retires the previous key, once unused for ROTATOR_GRACE + ROTATOR_USAGE_LAG. For an emergency (a leaked key), deactivate it first (rotator rotate --retire-previous SECRET), then rotate."
             }
+            RotationError::AdoptionRefused { .. } => {
+                "Correct AdoptAccessKeyId in the secret's value (rotator adopt SECRET lists the keys that can be adopted), or remove it; then rotate again."
+            }
             RotationError::NameNotManaged { .. } => {
                 "Name the secret <prefix><user> (or <prefix><12-digit account>/<user>) with the deployment's ROTATOR_SECRET_PREFIX, and check who may create secrets under the prefix and point their rotation at this function."
             }
@@ -229,6 +234,7 @@ impl StepError {
             RotationError::NotBoundToUser { .. } => "SecretNotBoundToUser",
             RotationError::NotBoundToAccount { .. } => "SecretNotBoundToAccount",
             RotationError::NameNotManaged { .. } => "SecretNameNotManaged",
+            RotationError::AdoptionRefused { .. } => "AdoptedKeyRefused",
             RotationError::PreviousKeyInGrace { .. } => "PreviousKeyInGrace",
             RotationError::MemberRoleNotAssumable { .. } => "MemberRoleNotAssumable",
             RotationError::TagQuotaExceeded { .. } => "TagQuotaExceeded",

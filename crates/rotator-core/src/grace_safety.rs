@@ -21,12 +21,8 @@ fn token(n: u32) -> String {
 /// A world with alice's secret rotated twice under `grace` (defaults: grace 24 h, lag 4 h,
 /// hard limit 7 d): AWSCURRENT holds the second key, AWSPREVIOUS the first, still active.
 async fn rotated_twice() -> (World, Rotator) {
-    let world = World::with_user_and_secret(
-        USER,
-        SECRET,
-        r#"{"UserName":"alice"}"#,
-        "owner@example.com",
-    );
+    let world =
+        World::with_user_and_secret(USER, SECRET, r#"{"UserName":"alice"}"#, "owner@example.com");
     let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Grace));
     for n in 1..=2 {
         world
@@ -186,7 +182,10 @@ async fn a_name_of_another_shape_binds_nobody() {
         );
         assert_eq!(world.state().alerts.len(), alerts + 1, "one alert");
     }
-    assert!(world.state().users[USER].keys.is_empty(), "no key for alice");
+    assert!(
+        world.state().users[USER].keys.is_empty(),
+        "no key for alice"
+    );
 
     // With another prefix configured, even `IamKeyRotator/alice` is not the deployment's.
     let world = World::with_user_and_secret(USER, SECRET, r#"{"UserName":"alice"}"#, "o@e.com");
@@ -274,7 +273,13 @@ async fn a_written_value_never_steers_retirement_onto_a_persons_key() {
     let (world, _) = rotated_twice().await;
     let current = world.key_in(SECRET, AWSCURRENT).expect("current");
     let rotators_previous = world.key_in(SECRET, AWSPREVIOUS).expect("previous");
-    world.state().users.get_mut(USER).expect("alice").keys.retain(|k| k.id != rotators_previous);
+    world
+        .state()
+        .users
+        .get_mut(USER)
+        .expect("alice")
+        .keys
+        .retain(|k| k.id != rotators_previous);
     let (persons, persons_secret) = world.add_key(USER, KeyStatus::Active);
     let current_value = world.current_value(SECRET).expect("a value");
     world.put_current(
@@ -284,8 +289,14 @@ async fn a_written_value_never_steers_retirement_onto_a_persons_key() {
         ),
     );
     world.put_current(SECRET, &current_value);
-    assert_eq!(world.key_in(SECRET, AWSPREVIOUS).as_deref(), Some(persons.as_str()));
-    assert_eq!(world.key_in(SECRET, AWSCURRENT).as_deref(), Some(current.as_str()));
+    assert_eq!(
+        world.key_in(SECRET, AWSPREVIOUS).as_deref(),
+        Some(persons.as_str())
+    );
+    assert_eq!(
+        world.key_in(SECRET, AWSCURRENT).as_deref(),
+        Some(current.as_str())
+    );
     world.advance(30 * DAY);
     let summary = sweep(&world).await;
     assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
@@ -339,7 +350,10 @@ async fn a_stuck_rotation_does_not_suspend_the_hard_limit() {
 async fn a_sweep_near_its_deadline_stops_early_and_reports_what_it_did() {
     let (world, _) = rotated_twice().await;
     for n in 0..5 {
-        world.add_secret(&format!("IamKeyRotator/other{n}"), r#"{"UserName":"nobody"}"#);
+        world.add_secret(
+            &format!("IamKeyRotator/other{n}"),
+            r#"{"UserName":"nobody"}"#,
+        );
     }
     let now_ms = world.state().now * 1000;
     let sweeper = Sweeper::new(world.ports(), settings(OldKeyPolicy::Grace));
@@ -415,5 +429,8 @@ async fn retiring_the_previous_key_lets_an_early_rotation_through() {
     let error = retire_previous(&world.ports(), &metadata, &MemberRole::default())
         .await
         .expect_err("the current key is gone");
-    assert!(matches!(error, RetireError::CurrentNotUsable { .. }), "{error}");
+    assert!(
+        matches!(error, RetireError::CurrentNotUsable { .. }),
+        "{error}"
+    );
 }

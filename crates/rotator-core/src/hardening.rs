@@ -230,7 +230,10 @@ async fn a_lost_create_answer_hidden_by_eventual_consistency_leaves_no_orphan() 
     assert!(b.current_key_works(SECRET).await);
     assert_eq!(
         b.tags(USER),
-        [format!("rotator:key:{}", b.key_of(SECRET, AWSCURRENT).expect("a key"))],
+        [format!(
+            "rotator:key:{}",
+            b.key_of(SECRET, AWSCURRENT).expect("a key")
+        )],
         "only the record of the key the secret holds"
     );
 }
@@ -252,7 +255,9 @@ async fn a_refused_create_withdraws_the_intent_and_spares_a_key_made_after_it() 
             .await
             .expect_err("refused");
         assert!(
-            b.tags(USER).iter().all(|t| !t.starts_with("rotator:intent:")),
+            b.tags(USER)
+                .iter()
+                .all(|t| !t.starts_with("rotator:intent:")),
             "{refusal:?}: {:?}",
             b.tags(USER)
         );
@@ -317,7 +322,11 @@ async fn the_tag_quota_is_checked_before_any_change() {
     let b = Bench::alice();
     b.world.add_user_tags(USER, 48);
     b.rotate(&token(1)).await.expect("48 tags leave room");
-    assert_eq!(b.tags(USER).len(), 49, "the 48 and the record of the new key");
+    assert_eq!(
+        b.tags(USER).len(),
+        49,
+        "the 48 and the record of the new key"
+    );
 }
 
 /// Defect 7: the alert says what is true when AWSCURRENT has moved already.

@@ -335,7 +335,9 @@ mod tests {
         }
         // A name whose own last part looks like a suffix keeps it apart from the shorter name.
         assert_ne!(
-            SecretDigest::of("arn:aws:secretsmanager:us-east-1:123456789012:secret:a/alice-123456-AbCdEf"),
+            SecretDigest::of(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:a/alice-123456-AbCdEf"
+            ),
             mine()
         );
     }

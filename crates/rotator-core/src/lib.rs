@@ -42,3 +42,6 @@ mod member_scenarios;
 
 #[cfg(test)]
 mod grace_safety;
+
+#[cfg(test)]
+mod adoption;

@@ -102,7 +102,11 @@ async fn a_member_accounts_user_rotates_through_the_member_role_and_the_central_
         "the central alice is another user"
     );
     assert_eq!(
-        member.state().users["alice"].tags.keys().cloned().collect::<Vec<_>>(),
+        member.state().users["alice"]
+            .tags
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
         [format!("rotator:key:{current}")],
         "the ledger closed in the member account: only the record of the key the secret holds"
     );

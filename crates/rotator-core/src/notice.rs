@@ -183,7 +183,9 @@ pub fn straggler_alert(stragglers: &[Straggler], settings: &Settings) -> Notice 
 /// as IAM reports)`.
 pub fn describe_last_use(used: &KeyLastUsed) -> String {
     match used.when {
-        None => "never (as far as IAM reports; it reports uses up to about four hours late)".to_owned(),
+        None => {
+            "never (as far as IAM reports; it reports uses up to about four hours late)".to_owned()
+        }
         Some(at) => format!(
             "{} (service {}, region {})",
             rfc3339(at),

@@ -24,9 +24,9 @@ use crate::StepError;
 use crate::config::{OldKeyPolicy, Settings};
 use crate::ledger::{Ledger, SecretDigest};
 use crate::ports::{CredentialCheck, EpochSecs, KeyStatus, PortErrorKind, PortResult, Tag};
-use crate::sweep::{Mode, Sweeper};
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Rotator};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString, SecretValue};
+use crate::sweep::{Mode, Sweeper};
 use crate::testing::{Fault, World, secret_arn, settings};
 use crate::types::{ClientRequestToken, EventError, RotationEvent, SecretId, Step};
 
@@ -547,9 +547,7 @@ impl Sim {
                     .version_with(AWSPENDING)
                     .is_some();
                 // The person's key: one they have, or one they make now if IAM allows it.
-                if self.human_active.is_empty()
-                    && self.world.state().users[USER].keys.len() < 2
-                {
+                if self.human_active.is_empty() && self.world.state().users[USER].keys.len() < 2 {
                     self.world.state().now += HUMAN_DELAY_SECS;
                     let (id, _) = self.world.add_key(USER, KeyStatus::Active);
                     self.human_active.insert(id.clone());
@@ -579,10 +577,7 @@ impl Sim {
                     if tags.len() >= 44 {
                         break;
                     }
-                    tags.insert(
-                        format!("AKIASTALE{n:011}"),
-                        "a key deleted long ago".into(),
-                    );
+                    tags.insert(format!("AKIASTALE{n:011}"), "a key deleted long ago".into());
                 }
             }
         }

@@ -118,10 +118,7 @@ impl Harness {
             .map(|k| format!("rotator:key:{}", k.id))
             .collect();
         assert!(
-            state.users[USER]
-                .tags
-                .keys()
-                .all(|tag| held.contains(tag)),
+            state.users[USER].tags.keys().all(|tag| held.contains(tag)),
             "{:?}",
             state.users[USER].tags
         );

@@ -76,6 +76,9 @@ pub struct SecretValue {
     /// The account of the user (`AccountId`); `None` is the function's own account.
     pub account: Option<AccountId>,
     pub key: Option<KeyPair>,
+    /// `AdoptAccessKeyId`: a key the user already held, which programs use, and which the
+    /// rotator took over to retire it as a previous key (contract §10).
+    pub adopted: Option<AccessKeyId>,
     /// Every other field, kept verbatim.
     pub other_fields: Map<String, Value>,
 }
@@ -107,6 +110,8 @@ const USER_NAME: &str = "UserName";
 const ACCESS_KEY_ID: &str = "AccessKeyId";
 const SECRET_ACCESS_KEY: &str = "SecretAccessKey";
 const ACCOUNT_ID: &str = "AccountId";
+/// The field of contract §10, which names a key the rotator adopts.
+pub const ADOPT_ACCESS_KEY_ID: &str = "AdoptAccessKeyId";
 
 impl SecretValue {
     /// Parses a stored value. Errors describe the problem without quoting the value.
@@ -138,6 +143,13 @@ impl SecretValue {
             .map(AccountId::new)
             .transpose()
             .map_err(SecretValueError::InvalidField)?;
+        let adopted = take_string(&mut fields, ADOPT_ACCESS_KEY_ID)?
+            .map(|id| {
+                AccessKeyId::new(id).map_err(|problem| {
+                    SecretValueError::InvalidField(format!("`{ADOPT_ACCESS_KEY_ID}`: {problem}"))
+                })
+            })
+            .transpose()?;
         let access_key_id = take_string(&mut fields, ACCESS_KEY_ID)?;
         let secret_access_key = take_string(&mut fields, SECRET_ACCESS_KEY)?;
         let key = match (access_key_id, secret_access_key) {
@@ -163,16 +175,19 @@ impl SecretValue {
             user_name,
             account,
             key,
+            adopted,
             other_fields: fields,
         })
     }
 
-    /// The same value holding another key: what createSecret stores as AWSPENDING.
-    pub fn with_key(&self, key: KeyPair) -> Self {
+    /// The same value holding another key: what createSecret stores as AWSPENDING. The
+    /// adopted key is carried only when `keep_adopted` says so (it is still to be retired).
+    pub fn with_key(&self, key: KeyPair, keep_adopted: bool) -> Self {
         Self {
             user_name: self.user_name.clone(),
             account: self.account.clone(),
             key: Some(key),
+            adopted: self.adopted.clone().filter(|_| keep_adopted),
             other_fields: self.other_fields.clone(),
         }
     }
@@ -186,6 +201,12 @@ impl SecretValue {
         );
         if let Some(account) = &self.account {
             fields.insert(ACCOUNT_ID.into(), Value::String(account.as_str().into()));
+        }
+        if let Some(adopted) = &self.adopted {
+            fields.insert(
+                ADOPT_ACCESS_KEY_ID.into(),
+                Value::String(adopted.as_str().into()),
+            );
         }
         if let Some(key) = &self.key {
             fields.insert(
@@ -203,6 +224,15 @@ impl SecretValue {
     /// The id of the key this value holds, if any.
     pub fn access_key_id(&self) -> Option<&AccessKeyId> {
         self.key.as_ref().map(|key| &key.access_key_id)
+    }
+
+    /// The adopted key still to be retired: `AdoptAccessKeyId` when it is not the key the
+    /// value holds (`rotator adopt --with-secret` stores the adopted pair itself, which is
+    /// then simply the current key).
+    pub fn adopted_other(&self) -> Option<&AccessKeyId> {
+        self.adopted
+            .as_ref()
+            .filter(|adopted| Some(*adopted) != self.access_key_id())
     }
 }
 
@@ -246,10 +276,13 @@ mod tests {
             r#"{{"UserName":"alice","AccessKeyId":"AKIAOLDOLDOLDOLD0001","SecretAccessKey":"{SECRET}","Team":"payments","Nested":{{"a":[1,2]}}}}"#
         ))
         .unwrap();
-        let renewed = value.with_key(KeyPair {
-            access_key_id: AccessKeyId::new("AKIANEWNEWNEWNEW0002").unwrap(),
-            secret_access_key: SecretAccessKey::new("new-secret"),
-        });
+        let renewed = value.with_key(
+            KeyPair {
+                access_key_id: AccessKeyId::new("AKIANEWNEWNEWNEW0002").unwrap(),
+                secret_access_key: SecretAccessKey::new("new-secret"),
+            },
+            false,
+        );
         let reparsed = SecretValue::parse(&renewed.to_secret_string()).unwrap();
         assert_eq!(reparsed.other_fields, value.other_fields);
         assert_eq!(reparsed.other_fields["Team"], "payments");
@@ -270,10 +303,13 @@ mod tests {
             value.account.as_ref().map(AccountId::as_str),
             Some("111122223333")
         );
-        let renewed = value.with_key(KeyPair {
-            access_key_id: AccessKeyId::new("AKIANEWNEWNEWNEW0002").unwrap(),
-            secret_access_key: SecretAccessKey::new("new-secret"),
-        });
+        let renewed = value.with_key(
+            KeyPair {
+                access_key_id: AccessKeyId::new("AKIANEWNEWNEWNEW0002").unwrap(),
+                secret_access_key: SecretAccessKey::new("new-secret"),
+            },
+            false,
+        );
         let reparsed = SecretValue::parse(&renewed.to_secret_string()).unwrap();
         assert_eq!(reparsed.account, value.account);
         assert!(reparsed.other_fields.is_empty());

@@ -222,6 +222,30 @@ impl Fixture {
             .collect())
     }
 
+    /// The rotator's tags on `user` once its rotations are over: the record
+    /// `rotator:key:<id>` of keys the user still holds (a secret keeps the record of the keys
+    /// it holds, by which it knows them as its own), and nothing else of the rotator's.
+    pub async fn ledger_settled(&self, user: &str) -> Result<BTreeMap<String, String>> {
+        let held: Vec<String> = self
+            .keys(user)
+            .await?
+            .into_iter()
+            .map(|(id, _)| format!("rotator:key:{id}"))
+            .collect();
+        let rotators: BTreeMap<String, String> = self
+            .user_tags(user)
+            .await?
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("rotator:"))
+            .collect();
+        if let Some(stray) = rotators.keys().find(|key| !held.contains(key)) {
+            anyhow::bail!(
+                "{user} has the rotator tag {stray}, which no key it holds explains: {rotators:?}"
+            );
+        }
+        Ok(rotators)
+    }
+
     /// Every staged version of the secret with its labels.
     pub async fn stages(&self, secret: &str) -> Result<BTreeMap<String, Vec<String>>> {
         let out = self

@@ -157,9 +157,13 @@ async fn run(service: &Service, event: LambdaEvent<Value>) -> Result<Value, Invo
 /// It stops beginning secrets shortly before the invocation's deadline (contract §9).
 async fn sweep(service: &Service, deadline_ms: Option<u64>) -> Result<Value, InvocationError> {
     let mode = Mode::for_policy(service.rotator.settings().old_key_policy);
-    let summary = service.sweeper.run_until(mode, deadline_ms).await.inspect_err(|error| {
-        tracing::error!(%error, "the sweep failed");
-    })?;
+    let summary = service
+        .sweeper
+        .run_until(mode, deadline_ms)
+        .await
+        .inspect_err(|error| {
+            tracing::error!(%error, "the sweep failed");
+        })?;
     metrics::emit(&service.metrics.sweep_line(&summary));
     Ok(serde_json::to_value(&summary).unwrap_or_else(|error| json!({"error": error.to_string()})))
 }

@@ -92,7 +92,7 @@ impl Env {
             !stages.values().flatten().any(|s| s == "AWSPENDING"),
             "{stages:?}"
         );
-        assert!(self.fx.user_tags(USER).await?.is_empty());
+        self.fx.ledger_settled(USER).await?;
         Ok(())
     }
 
@@ -249,6 +249,7 @@ async fn an_unknown_active_key_blocks_create_secret_with_one_alert_and_no_change
     let (unknown, unknown_secret) = env.fx.create_key(USER).await?;
     let keys_before = env.fx.keys(USER).await?;
     let current_before = env.current().await?;
+    let tags_before = env.fx.user_tags(USER).await?;
 
     let rotation = env.rotate().await?;
     let (step, output) = rotation.failure().expect("createSecret must fail");
@@ -261,7 +262,11 @@ async fn an_unknown_active_key_blocks_create_secret_with_one_alert_and_no_change
     assert_eq!(env.fx.keys(USER).await?, keys_before);
     assert_eq!(env.current().await?, current_before);
     assert!(env.fx.value(SECRET, "AWSPENDING").await?.is_none());
-    assert!(env.fx.user_tags(USER).await?.is_empty());
+    assert_eq!(
+        env.fx.user_tags(USER).await?,
+        tags_before,
+        "the tags are unchanged"
+    );
     let alerts = env.alerts()?;
     assert_eq!(
         alerts.len(),

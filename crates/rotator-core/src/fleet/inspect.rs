@@ -44,6 +44,8 @@ pub struct StagedVersion {
     pub version: String,
     /// `None` when the value was not read: the secret's state did not need it.
     pub value: Option<StagedValue>,
+    /// The value's `AdoptAccessKeyId` (contract §10), when it was read and names one.
+    pub adopted: Option<AccessKeyId>,
 }
 
 /// The `AWSPENDING` version of a rotation in progress (one that is not `AWSCURRENT`).
@@ -87,6 +89,8 @@ pub struct Inspection {
     pub ledger_keys: Vec<AccessKeyId>,
     /// The `AWSPREVIOUS` key's last use, read only while that key is active.
     pub previous_last_used: Option<KeyLastUsed>,
+    /// Keys that another secret's ledger records, when the user's tags were read.
+    pub foreign_keys: Vec<AccessKeyId>,
 }
 
 impl Inspection {
@@ -95,9 +99,41 @@ impl Inspection {
         self.current.as_ref()?.value.as_ref()?.key()
     }
 
-    /// The access key id in `AWSPREVIOUS`, when it was read.
+    /// The secret's previous key, the one its old-key policy and the sweep retire: a key that
+    /// the `AWSCURRENT` value adopted beside its own (contract §10: the adoption counts as a
+    /// rotation), else the key in `AWSPREVIOUS` (when it was read), or the key that value
+    /// adopted when it holds none of its own (the first rotation after an adoption).
     pub fn previous_key(&self) -> Option<&AccessKeyId> {
+        self.adopted_beside_current()
+            .or_else(|| self.previous_value_key())
+            .or_else(|| self.previous.as_ref()?.adopted.as_ref())
+    }
+
+    /// Whether [`Inspection::previous_key`] is an adopted key rather than one of the secret's
+    /// rotations.
+    pub fn previous_is_adopted(&self) -> bool {
+        let Some(previous) = self.previous_key() else {
+            return false;
+        };
+        [self.current.as_ref(), self.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|staged| staged.adopted.as_ref() == Some(previous))
+    }
+
+    /// The key the `AWSPREVIOUS` value holds, when it was read.
+    fn previous_value_key(&self) -> Option<&AccessKeyId> {
         self.previous.as_ref()?.value.as_ref()?.key()
+    }
+
+    /// The key the `AWSCURRENT` value adopted, when it also holds a key of its own.
+    fn adopted_beside_current(&self) -> Option<&AccessKeyId> {
+        let current = self.current_key()?;
+        self.current
+            .as_ref()?
+            .adopted
+            .as_ref()
+            .filter(|adopted| *adopted != current)
     }
 
     /// The access key id in `AWSPENDING`, when it was read.
@@ -122,18 +158,32 @@ impl Inspection {
 
     /// Whether `id` is a key the secret knows: one of its stages' or its ledger's.
     pub fn knows(&self, id: &AccessKeyId) -> bool {
-        [self.current_key(), self.previous_key(), self.pending_key()]
+        let adopted = [self.current.as_ref(), self.previous.as_ref()]
             .into_iter()
             .flatten()
-            .any(|known| known == id)
+            .filter_map(|staged| staged.adopted.as_ref());
+        [
+            self.current_key(),
+            self.previous_value_key(),
+            self.pending_key(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(adopted)
+        .any(|known| known == id)
             || self.ledger_keys.contains(id)
     }
 
     /// Whether the `AWSPREVIOUS` key is one the secret's own rotations made (its ledger records
     /// it): only such a key is the rotator's to retire.
     pub fn previous_owned(&self) -> bool {
-        self.previous_key()
-            .is_some_and(|key| self.ledger_keys.contains(key))
+        self.previous_key().is_some_and(|key| {
+            if self.previous_is_adopted() {
+                !self.foreign_keys.contains(key)
+            } else {
+                self.ledger_keys.contains(key)
+            }
+        })
     }
 
     /// Whether the `AWSCURRENT` key is one of the user's active keys.
@@ -205,11 +255,13 @@ pub async fn inspect_as(
             .map(|version| StagedVersion {
                 version: version.to_owned(),
                 value: None,
+                adopted: None,
             }),
         pending: None,
         keys: None,
         ledger_keys: Vec::new(),
         previous_last_used: None,
+        foreign_keys: Vec::new(),
         user,
     };
     let own = partition_and_account(&metadata.arn);
@@ -222,9 +274,11 @@ pub async fn inspect_as(
         own_account: own.as_ref().map(|(_, a)| a.as_str()),
     };
     if let Some(version) = current_version {
+        let (value, adopted) = reader.read(AWSCURRENT, None).await?;
         inspection.current = Some(StagedVersion {
             version: version.to_owned(),
-            value: Some(reader.read(AWSCURRENT, None).await?),
+            value: Some(value),
+            adopted,
         });
     }
     if let Some(version) = pending_version {
@@ -259,12 +313,14 @@ pub async fn inspect_as(
     if !inspection.unknown_keys().is_empty()
         && let Some(pending) = inspection.pending.as_mut()
     {
-        pending.value = Some(reader.read(AWSPENDING, Some(&pending.version)).await?);
+        pending.value = Some(reader.read(AWSPENDING, Some(&pending.version)).await?.0);
     }
     if !inspection.unknown_keys().is_empty()
         && let Some(previous) = inspection.previous.as_mut()
     {
-        previous.value = Some(reader.read(AWSPREVIOUS, None).await?);
+        let (value, adopted) = reader.read(AWSPREVIOUS, None).await?;
+        previous.value = Some(value);
+        previous.adopted = adopted;
     }
     let previous_active = inspection
         .previous_key_info()
@@ -277,6 +333,7 @@ pub async fn inspect_as(
             .map_err(FleetError::of("ListUserTags", user_name.as_str()))?;
         let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&inspection.arn));
         let previous = inspection.previous_key().cloned();
+        inspection.foreign_keys = ledger.foreign.iter().cloned().collect();
         inspection.ledger_keys = inspection
             .keys
             .iter()
@@ -332,12 +389,12 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// Reads the value at `stage` (pinned to `version` when given) and keeps only what it
-    /// says about its key.
+    /// says about its key, and the key it adopted (of a value bound to the secret's user).
     async fn read(
         &self,
         stage: &'static str,
         version: Option<&str>,
-    ) -> Result<StagedValue, FleetError> {
+    ) -> Result<(StagedValue, Option<AccessKeyId>), FleetError> {
         let text = self
             .ports
             .secrets
@@ -351,9 +408,11 @@ impl Reader<'_> {
             .await
             .map_err(FleetError::of("GetSecretValue", self.secret.as_str()))?;
         let Some(text) = text else {
-            return Ok(StagedValue::NoKey);
+            return Ok((StagedValue::NoKey, None));
         };
-        Ok(match SecretValue::parse(&text) {
+        let parsed = SecretValue::parse(&text);
+        let adopted = parsed.as_ref().ok().and_then(|value| value.adopted.clone());
+        let staged = match parsed {
             Err(problem) => StagedValue::Invalid(problem.to_string()),
             Ok(value) if !value.user_name.as_str().eq_ignore_ascii_case(self.user) => {
                 StagedValue::OtherUser(value.user_name.as_str().to_owned())
@@ -378,6 +437,9 @@ impl Reader<'_> {
                 .access_key_id()
                 .cloned()
                 .map_or(StagedValue::NoKey, StagedValue::Key),
-        })
+        };
+        let adopted =
+            adopted.filter(|_| matches!(staged, StagedValue::Key(_) | StagedValue::NoKey));
+        Ok((staged, adopted))
     }
 }

@@ -13,8 +13,8 @@ use crate::error::RotationError;
 use crate::ledger::{self, Intent, Ledger, MAX_TAGS_PER_USER, SecretDigest};
 use crate::notice;
 use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus, PortErrorKind, SecretMetadata};
-use crate::sweep::{Facts, PreviousKey, Windows, decide, may_go_now, rotated_at};
 use crate::secret_value::{KeyPair, SecretValue};
+use crate::sweep::{Facts, PreviousKey, Windows, decide, may_go_now, rotated_at};
 use crate::types::{AccessKeyId, RotationEvent, UserName};
 
 /// IAM allows two access keys per user.
@@ -58,18 +58,23 @@ impl Rotator {
                 until: intent.window_end() + ledger::SKEW_SECS,
             });
         }
+        check_adoption(&user, &current, &keys, &ledger)?;
         // Which key AWSPREVIOUS holds matters only when the user has a key besides AWSCURRENT's.
         let has_other_keys = keys
             .iter()
             .any(|key| Some(&key.id) != current.access_key_id());
-        // Only a key that this secret's own rotations made (its ledger records it) is the
-        // rotator's to retire: a value written by hand may name a person's key.
-        let previous_key = if has_other_keys {
-            self.previous_key(event, metadata)
+        // The previous key: a key adopted beside the secret's own (contract §10: the adoption
+        // counts as a rotation), else AWSPREVIOUS's. Only a key that this secret's own
+        // rotations made (its ledger records it), or one it adopted, is the rotator's to
+        // retire: a value written by hand may name a person's key.
+        let previous_key = match current.adopted_other() {
+            Some(adopted) if current.key.is_some() => Some(adopted.clone()),
+            _ if has_other_keys => self
+                .previous_key(event, metadata)
                 .await?
-                .filter(|key| owned(&ledger, key, "AWSPREVIOUS"))
-        } else {
-            None
+                .filter(|(key, adopted)| *adopted || owned(&ledger, key, "AWSPREVIOUS"))
+                .map(|(key, _)| key),
+            _ => None,
         };
         // Under `grace`, an active previous key goes only once the sweep would retire it.
         let in_grace = match &previous_key {
@@ -185,10 +190,20 @@ impl Rotator {
             }
             return Err(RotationError::port("TagUser")(error));
         }
-        let pending = current.with_key(KeyPair {
-            access_key_id: new_key.id.clone(),
-            secret_access_key: new_key.secret,
-        });
+        // An adopted key beside the secret's own that this rotation did not delete stays
+        // adopted: it is retired from the new version as from this one.
+        let keep_adopted = current.key.is_some()
+            && current.adopted_other().is_some_and(|adopted| {
+                keys.iter().any(|k| &k.id == adopted)
+                    && !doomed.iter().any(|(gone, _)| gone == adopted)
+            });
+        let pending = current.with_key(
+            KeyPair {
+                access_key_id: new_key.id.clone(),
+                secret_access_key: new_key.secret,
+            },
+            keep_adopted,
+        );
         self.store_pending(event, &pending).await?;
         info!(key = %new_key.id, token = %event.token, "stored the new key as AWSPENDING");
         Ok(Outcome::KeyCreated(new_key.id))
@@ -295,14 +310,16 @@ impl Rotator {
         }))
     }
 
-    /// The key in AWSPREVIOUS, when its value is the bound user's. A previous value that no
-    /// longer parses, or names another user or account, names no key: the rotator then
+    /// The key in AWSPREVIOUS, when its value is the bound user's, and whether the value adopted
+    /// it (`AdoptAccessKeyId` of a value that holds no key of its own, or names its own key):
+    /// the first rotation after an adoption leaves the adopted key there. A previous value that
+    /// no longer parses, or names another user or account, names no key: the rotator then
     /// simply does not count it as deletable.
     pub(super) async fn previous_key(
         &self,
         event: &RotationEvent,
         metadata: &SecretMetadata,
-    ) -> Result<Option<AccessKeyId>, RotationError> {
+    ) -> Result<Option<(AccessKeyId, bool)>, RotationError> {
         if metadata.version_with_stage(AWSPREVIOUS).is_none() {
             return Ok(None);
         }
@@ -312,7 +329,11 @@ impl Rotator {
                     warn!(error = %refused, "the AWSPREVIOUS value is not the bound user's; its key is not considered");
                     return Ok(None);
                 }
-                Ok(value.access_key_id().cloned())
+                Ok(match (value.access_key_id(), &value.adopted) {
+                    (Some(key), adopted) => Some((key.clone(), adopted.as_ref() == Some(key))),
+                    (None, Some(adopted)) => Some((adopted.clone(), true)),
+                    (None, None) => None,
+                })
             }
             Ok(None) => Ok(None),
             Err(RotationError::InvalidValue { source, .. }) => {
@@ -322,6 +343,34 @@ impl Rotator {
             Err(other) => Err(other),
         }
     }
+}
+
+/// Refuses a current value whose `AdoptAccessKeyId` is not one of the bound user's keys, or is
+/// a key another secret's ledger records (contract §10), before anything changes.
+pub(super) fn check_adoption(
+    user: &UserName,
+    current: &SecretValue,
+    keys: &[AccessKeyInfo],
+    ledger: &Ledger,
+) -> Result<(), RotationError> {
+    let Some(adopted) = &current.adopted else {
+        return Ok(());
+    };
+    let refused = |reason: String| RotationError::AdoptionRefused {
+        key: adopted.clone(),
+        reason,
+    };
+    if ledger.foreign.contains(adopted) {
+        return Err(refused(
+            "another secret's rotations made it (its ledger records it): a key is adopted by one secret only".into(),
+        ));
+    }
+    if !keys.iter().any(|k| &k.id == adopted) {
+        return Err(refused(format!(
+            "it is not one of user {user}'s access keys"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `key`, named by the `stage` value, is one that this secret's own rotations made:

@@ -43,10 +43,14 @@ impl Rotator {
         .await?;
         learnt.current = CurrentStage::Moved(new_key.clone());
         info!(token = %event.token, "the new version is AWSCURRENT");
-        let old_key = current
-            .access_key_id()
-            .filter(|old| Some(*old) != new_key.as_ref())
-            .cloned();
+        // The key that was current; on a secret that held none, the key it adopted (contract
+        // §10: the first rotation treats it as its previous key).
+        let old_key = match (current.access_key_id(), &current.adopted) {
+            (Some(old), adopted) => Some((old.clone(), adopted.as_ref() == Some(old))),
+            (None, Some(adopted)) => Some((adopted.clone(), true)),
+            (None, None) => None,
+        }
+        .filter(|(old, _)| Some(old) != new_key.as_ref());
         self.complete_finish(event, metadata, &pending.user_name, new_key, old_key)
             .await
     }
@@ -66,7 +70,7 @@ impl Rotator {
         let old_key = self
             .previous_key(event, metadata)
             .await?
-            .filter(|old| Some(old) != new_key.as_ref());
+            .filter(|(old, _)| Some(old) != new_key.as_ref());
         self.complete_finish(event, metadata, &current.user_name, new_key, old_key)
             .await
     }
@@ -80,7 +84,7 @@ impl Rotator {
         metadata: &SecretMetadata,
         user: &UserName,
         new_key: Option<AccessKeyId>,
-        old_key: Option<AccessKeyId>,
+        old_key: Option<(AccessKeyId, bool)>,
     ) -> Result<Outcome, RotationError> {
         let tags = self
             .ports
@@ -91,7 +95,16 @@ impl Rotator {
         let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&metadata.arn));
         // Only a key that the secret's own rotations made is retired: a value written by hand
         // may have named a person's key.
-        let old_key = old_key.filter(|old| owned(&ledger, old, "the previous AWSCURRENT"));
+        // An adopted key is the secret's too, unless another secret's rotations made it.
+        let old_key = old_key
+            .filter(|(old, adopted)| {
+                if *adopted {
+                    !ledger.foreign.contains(old)
+                } else {
+                    owned(&ledger, old, "the previous AWSCURRENT")
+                }
+            })
+            .map(|(old, _)| old);
         if let Some(old) = &old_key {
             self.retire(user, old).await?;
         }
@@ -147,9 +160,7 @@ impl Rotator {
             || ledger
                 .records
                 .iter()
-                .any(|(key, owner)| {
-                    owner != token && Some(key) != new_key && Some(key) != old_key
-                });
+                .any(|(key, owner)| owner != token && Some(key) != new_key && Some(key) != old_key);
         if others_pending {
             let keys = iam
                 .list_access_keys(user)

@@ -192,10 +192,7 @@ pub fn decide(facts: &Facts, windows: &Windows) -> Decision {
 /// it (contract §5). `Decision::Leave` and `Decision::AlertInUse` keep it: the programs that
 /// still use it would break.
 pub fn may_go_now(decision: Decision) -> bool {
-    matches!(
-        decision,
-        Decision::Deactivate | Decision::DeactivatePastMax
-    )
+    matches!(decision, Decision::Deactivate | Decision::DeactivatePastMax)
 }
 
 /// When AWSCURRENT moved: the later of `LastRotatedDate` and the AWSCURRENT version's
