@@ -262,3 +262,103 @@ async fn adoptions_of_keys_that_are_not_the_secrets_to_take_are_refused() {
 fn rotator_for(world: &World) -> Rotator {
     Rotator::new(world.ports(), settings(OldKeyPolicy::Grace))
 }
+
+/// `rotator adopt`'s core: it chooses the user's only unknown active key, refuses when there
+/// are several or the named key is not the user's, and writes `AdoptAccessKeyId`; with the
+/// key's secret, only a pair that authenticates as the bound user becomes the value.
+#[tokio::test]
+async fn adopt_chooses_the_only_unknown_key_and_checks_a_given_secret() {
+    use crate::accounts::MemberRole;
+    use crate::fleet::adopt::{AdoptError, adopt, plan};
+    use crate::secret_value::SecretAccessKey;
+    use crate::types::{AccessKeyId, ClientRequestToken};
+
+    let world = World::with_user_and_secret(USER, SECRET, r#"{"UserName":"alice"}"#, "o@e.com");
+    let (old, old_secret) = world.add_key(USER, KeyStatus::Active);
+    let describe = || async {
+        SecretStore::describe(&world, &SecretId::new(SECRET).expect("id"))
+            .await
+            .expect("described")
+    };
+    let role = MemberRole::default();
+    let ports = world.ports();
+    let chosen = plan(&ports, &describe().await, &role, "IamKeyRotator/", None)
+        .await
+        .expect("one candidate");
+    assert_eq!(chosen.key.as_str(), old);
+
+    // A wrong secret for the key: refused, nothing written.
+    let before = format!("{:?}", world.state().secrets);
+    let version = ClientRequestToken::new("adopt-0000000000000000000000000001").expect("token");
+    let error = adopt(
+        &ports,
+        &chosen,
+        &version,
+        Some(SecretAccessKey::new("wrong")),
+    )
+    .await
+    .expect_err("does not authenticate");
+    assert!(matches!(error, AdoptError::Refused { .. }), "{error}");
+    assert!(!error.to_string().contains("wrong"), "{error}");
+    assert_eq!(format!("{:?}", world.state().secrets), before);
+
+    // The right secret: the pair becomes AWSCURRENT, adopted.
+    adopt(
+        &ports,
+        &chosen,
+        &version,
+        Some(SecretAccessKey::new(old_secret.as_str())),
+    )
+    .await
+    .expect("adopted with its secret");
+    assert_eq!(
+        world.key_in(SECRET, AWSCURRENT).as_deref(),
+        Some(old.as_str())
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&world.current_value(SECRET).expect("value")).expect("json");
+    assert_eq!(value["AdoptAccessKeyId"], old.as_str());
+    world.schedule(SECRET, 90);
+    let state = state_of(&world).await;
+    assert!(
+        !matches!(state, State::Blocked | State::Broken),
+        "the adopted pair works and blocks nothing: {state:?}"
+    );
+
+    // The first rotation then retires the adopted pair like any previous key.
+    let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Delete));
+    world
+        .rotate_with(&rotator, SECRET, &token(1))
+        .await
+        .expect("rotation after --with-secret");
+    assert_eq!(key_status(&world, &old), None, "deleted as the old key");
+
+    // Several unknown keys: refused, naming them; a key of another user: refused.
+    let world = World::with_user_and_secret(USER, SECRET, r#"{"UserName":"alice"}"#, "o@e.com");
+    let (a, _) = world.add_key(USER, KeyStatus::Active);
+    let (b, _) = world.add_key(USER, KeyStatus::Active);
+    world.add_user("bob");
+    let (bobs, _) = world.add_key("bob", KeyStatus::Active);
+    let metadata = SecretStore::describe(&world, &SecretId::new(SECRET).expect("id"))
+        .await
+        .expect("described");
+    let error = plan(&world.ports(), &metadata, &role, "IamKeyRotator/", None)
+        .await
+        .expect_err("two candidates");
+    assert!(matches!(error, AdoptError::Several { .. }), "{error}");
+    assert!(error.to_string().contains(&a) && error.to_string().contains(&b));
+    let bobs = AccessKeyId::new(bobs.as_str()).expect("id");
+    let error = plan(
+        &world.ports(),
+        &metadata,
+        &role,
+        "IamKeyRotator/",
+        Some(&bobs),
+    )
+    .await
+    .expect_err("bob's key");
+    assert!(
+        error.to_string().contains("not one of user alice's"),
+        "{error}"
+    );
+}

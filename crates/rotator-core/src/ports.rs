@@ -231,6 +231,21 @@ pub trait SecretStore: Send + Sync {
         value: &SecretString,
         rotation_token: Option<&'a RotationToken>,
     ) -> PortResult<()>;
+    /// Stores `value` as a new version `token` labelled AWSCURRENT (`PutSecretValue` without
+    /// stages: the version that held AWSCURRENT becomes AWSPREVIOUS). Only `rotator adopt`
+    /// writes a current value; a store that does not serve it (a test's wrapper) refuses.
+    async fn put_current<'a>(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+    ) -> PortResult<()> {
+        let _ = (secret, token, value);
+        Err(PortError::new(
+            PortErrorKind::InvalidRequest,
+            "this secret store does not write current values",
+        ))
+    }
     /// Moves or removes a staging label (`UpdateSecretVersionStage`).
     async fn update_stage<'a>(
         &self,

@@ -637,6 +637,44 @@ impl SecretStore for World {
         })
     }
 
+    async fn put_current<'a>(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+    ) -> PortResult<()> {
+        self.call("secretsmanager:PutSecretValue", |s| {
+            let now = s.now;
+            let found = s.secret(secret)?;
+            if let Some(existing) = found.versions.get(token.as_str()) {
+                if existing.value.as_deref() == Some(value.expose()) {
+                    return Ok(());
+                }
+                return Err(PortError::new(
+                    PortErrorKind::InvalidRequest,
+                    "ResourceExistsException: a version with this token already holds another value",
+                ));
+            }
+            let replaced = found.version_with(AWSCURRENT).map(|(id, _)| id.clone());
+            found.strip_stage(AWSCURRENT);
+            if let Some(replaced) = replaced {
+                found.strip_stage(AWSPREVIOUS);
+                if let Some(old) = found.versions.get_mut(&replaced) {
+                    old.stages.push(AWSPREVIOUS.into());
+                }
+            }
+            found.versions.insert(
+                token.as_str().into(),
+                Version {
+                    value: Some(value.expose().into()),
+                    stages: vec![AWSCURRENT.into()],
+                    created: now,
+                },
+            );
+            Ok(())
+        })
+    }
+
     async fn update_stage<'a>(
         &self,
         secret: &SecretId,

@@ -95,6 +95,25 @@ impl SecretStore for SecretsManagerAdapter {
         Ok(())
     }
 
+    async fn put_current<'a>(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+    ) -> PortResult<()> {
+        // Without VersionStages, PutSecretValue labels the new version AWSCURRENT and the
+        // version that held it AWSPREVIOUS (Secrets Manager API reference, PutSecretValue).
+        self.client
+            .put_secret_value()
+            .secret_id(secret.as_str())
+            .client_request_token(token.as_str())
+            .secret_string(value.expose())
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+
     async fn update_stage<'a>(
         &self,
         secret: &SecretId,

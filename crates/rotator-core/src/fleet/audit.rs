@@ -385,11 +385,18 @@ impl Judge {
             created: key.created,
             last_used: key.last_used,
             detail: format!(
-                "{} holds {}, created {}, at least {} days old, that no managed secret holds",
+                "{} holds {}, created {}, at least {} days old, that no managed secret holds{}",
                 key.user,
                 active_key(key.id),
                 when(key.created),
-                self.max_age_days
+                self.max_age_days,
+                match (secret, key.id) {
+                    // Contract §10: the secret that binds the user can take the key over.
+                    (Some(secret), Some(id)) => {
+                        format!("; take it over with: rotator adopt '{secret}' --key {id}")
+                    }
+                    _ => String::new(),
+                }
             ),
         });
     }

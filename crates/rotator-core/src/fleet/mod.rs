@@ -36,6 +36,7 @@
 //! credential report against the managed secrets; [`rotate`] starts a rotation and follows
 //! its stages.
 
+pub mod adopt;
 pub mod audit;
 mod inspect;
 pub mod retire;

@@ -793,6 +793,10 @@ async fn an_old_key_that_no_secret_holds_is_found_and_a_young_one_is_not() {
     let finding = &audit.findings[0];
     assert_eq!(finding.key, None, "the report has no key ids");
     assert!(finding.detail.contains("no managed secret"), "{finding:?}");
+    assert!(
+        !finding.detail.contains("rotator adopt"),
+        "no secret binds the user"
+    );
     assert!(kinds(&audit, "fresh").is_empty(), "{audit:?}");
     assert_eq!(audit.users_with_keys, 2);
     assert_eq!(audit.managed_users, 0);
@@ -855,6 +859,14 @@ async fn a_managed_users_key_made_by_hand_is_unmanaged_and_two_active_keys_are_f
     assert_eq!(
         alice[0].key.as_ref().map(|k| k.as_str()),
         Some(by_hand.as_str())
+    );
+    // The secret that binds alice can take the key over (contract §10).
+    assert!(
+        alice[0].detail.contains(&format!(
+            "rotator adopt 'IamKeyRotator/alice' --key {by_hand}"
+        )),
+        "{:?}",
+        alice[0]
     );
     assert_eq!(
         alice[1].key.as_ref().map(|k| k.as_str()),

@@ -404,6 +404,13 @@ fn check_binding(
     })
 }
 
+/// Whether an STS caller ARN is the secret's bound user, of the account the secret binds:
+/// what testSecret requires of a new key, and `rotator adopt --with-secret` of an adopted one.
+pub fn caller_is_bound_user(metadata: &SecretMetadata, value: &SecretValue, arn: &str) -> bool {
+    arn_names_user(arn, &value.user_name)
+        && arn_in_account(arn, expected_account(metadata).as_ref())
+}
+
 /// The account whose user the secret holds: the one its name binds, or the secret's own.
 fn expected_account(metadata: &SecretMetadata) -> Option<AccountId> {
     bound_account(&metadata.name)
