@@ -41,6 +41,10 @@ pub enum Command {
     /// (AWSPREVIOUS) keys that nothing has used since the grace, and names those still in use;
     /// with --dry-run, only prints what it would do.
     Sweep(crate::sweep::SweepArgs),
+    /// Takes over a key that the secret's user already holds and programs use: the rotator
+    /// then retires it as a previous key (unused for the grace, or at the hard limit). With
+    /// --with-secret, the key's secret (from standard input) makes it the secret's value.
+    Adopt(AdoptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +131,34 @@ pub struct RotateArgs {
     /// grace, and this is the way to rotate at once, after a leak.
     #[arg(long)]
     pub retire_previous: bool,
+    #[command(flatten)]
+    pub member: MemberRoleArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// The secret's name or ARN.
+    #[arg(value_name = "SECRET", required_unless_present = "all", conflicts_with = "all", value_parser = non_empty)]
+    pub secret: Option<String>,
+    /// The access key id to adopt; by default the user's only active key that no secret knows
+    /// (with several, the command refuses and lists them).
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
+    pub key: Option<String>,
+    /// Read the key's secret access key from standard input (never from an argument), check
+    /// that the pair authenticates as the secret's user, and store it as AWSCURRENT.
+    #[arg(long, conflicts_with = "all")]
+    pub with_secret: bool,
+    /// Every managed secret whose user holds exactly one active key that no secret knows.
+    #[arg(long)]
+    pub all: bool,
+    /// Say what would be adopted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub fleet: Fleet,
     #[command(flatten)]
     pub member: MemberRoleArgs,
 }

@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 fine, 1 something needs attention, 2 an error (printed as one line).
 
+mod adopt;
 mod audit;
 mod cli;
 mod clients;
@@ -73,6 +74,7 @@ async fn run(cli: &Cli, requests: &RequestCounter) -> Result<bool> {
         Command::Audit(args) => audit::run(&ports, args).await,
         Command::Rotate(args) => rotate::run(&ports, args).await,
         Command::Sweep(args) => sweep::run(&ports, args).await,
+        Command::Adopt(args) => adopt::run(&ports, args).await,
     }
 }
 

@@ -1,0 +1,189 @@
+//! `rotator adopt`: a managed secret takes over a key its user already holds (contract §10), one
+//! secret at a time (`SECRET [--key ID] [--with-secret]`) or every secret whose user holds
+//! exactly one key that no secret knows (`--all`).
+
+use std::io::Read;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rotator_core::fleet::adopt::{self, AdoptError, AdoptPlan};
+use rotator_core::fleet::managed_secrets;
+use rotator_core::{AccessKeyId, ClientRequestToken, Ports, SecretAccessKey, SecretId};
+use serde::Serialize;
+
+use crate::cli::AdoptArgs;
+use crate::render::{Spinner, print_table, table};
+
+/// One secret's line of the report.
+#[derive(Debug, Serialize)]
+struct Line {
+    secret: String,
+    user: Option<String>,
+    key: Option<String>,
+    /// `adopted`, `would-adopt` (a dry run) or `skipped`.
+    result: &'static str,
+    detail: String,
+}
+
+/// Runs the command; returns whether something needs attention (a secret skipped because its
+/// user holds several keys no secret knows).
+pub async fn run(ports: &Ports, args: &AdoptArgs) -> Result<bool> {
+    if args.all {
+        return run_all(ports, args).await;
+    }
+    let name = args
+        .secret
+        .as_deref()
+        .ok_or_else(|| anyhow!("name the secret to adopt for, or give --all"))?;
+    let key = args
+        .key
+        .as_deref()
+        .map(AccessKeyId::new)
+        .transpose()
+        .map_err(|problem| anyhow!("--key: {problem}"))?;
+    // The secret access key comes from standard input only, read before any AWS call, and is
+    // never formatted (its type redacts it).
+    let secret_access_key = if args.with_secret {
+        Some(read_secret_access_key()?)
+    } else {
+        None
+    };
+    let secret = SecretId::new(name).map_err(|problem| anyhow!("{problem}"))?;
+    let metadata = ports
+        .secrets
+        .describe(&secret)
+        .await
+        .map_err(|error| anyhow!("DescribeSecret for {name} failed: {error}"))?;
+    let plan = adopt::plan(
+        ports,
+        &metadata,
+        &args.member.role(),
+        &args.fleet.prefix,
+        key.as_ref(),
+    )
+    .await?;
+    let line = carry_out(ports, &plan, args.dry_run, secret_access_key).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&line)?);
+    } else {
+        println!("{}: {}", line.secret, line.detail);
+    }
+    Ok(false)
+}
+
+async fn run_all(ports: &Ports, args: &AdoptArgs) -> Result<bool> {
+    let spinner = Spinner::new("reading the managed secrets");
+    let secrets = managed_secrets(ports, &args.fleet.prefix).await?;
+    let role = args.member.role();
+    let mut lines = Vec::new();
+    let mut attention = false;
+    for metadata in &secrets {
+        spinner.say(&format!("looking at {}", metadata.name));
+        let line = match adopt::plan(ports, metadata, &role, &args.fleet.prefix, None).await {
+            Ok(plan) => carry_out(ports, &plan, args.dry_run, None).await?,
+            Err(AdoptError::Call(error)) => return Err(error.into()),
+            Err(refusal) => {
+                attention |= matches!(refusal, AdoptError::Several { .. });
+                Line {
+                    secret: metadata.name.clone(),
+                    user: None,
+                    key: None,
+                    result: "skipped",
+                    detail: refusal.to_string(),
+                }
+            }
+        };
+        lines.push(line);
+    }
+    spinner.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(attention);
+    }
+    let mut out = table(&["SECRET", "USER", "KEY", "RESULT", "DETAIL"]);
+    for line in &lines {
+        out.add_row(vec![
+            line.secret.clone(),
+            line.user.clone().unwrap_or_else(|| "-".into()),
+            line.key.clone().unwrap_or_else(|| "-".into()),
+            line.result.to_owned(),
+            line.detail.clone(),
+        ]);
+    }
+    print_table(&out);
+    let adopted = lines.iter().filter(|l| l.result != "skipped").count();
+    println!(
+        "\n{} secrets: {adopted} {}, {} skipped",
+        lines.len(),
+        if args.dry_run { "would adopt" } else { "adopted" },
+        lines.len() - adopted
+    );
+    Ok(attention)
+}
+
+/// Writes the adoption (unless a dry run) and says what it did.
+async fn carry_out(
+    ports: &Ports,
+    plan: &AdoptPlan,
+    dry_run: bool,
+    secret_access_key: Option<SecretAccessKey>,
+) -> Result<Line> {
+    let with_secret = secret_access_key.is_some();
+    let what = if with_secret {
+        "and stores its pair as AWSCURRENT"
+    } else {
+        "as AdoptAccessKeyId in a new AWSCURRENT value"
+    };
+    let (result, detail) = if dry_run {
+        (
+            "would-adopt",
+            format!(
+                "would adopt {} of {} {what}; nothing was changed (a dry run)",
+                plan.key, plan.user
+            ),
+        )
+    } else {
+        adopt::adopt(ports, plan, &new_token()?, secret_access_key).await?;
+        (
+            "adopted",
+            format!(
+                "adopted {} of {} {what}; the rotator retires it as a previous key",
+                plan.key, plan.user
+            ),
+        )
+    };
+    Ok(Line {
+        secret: plan.secret.clone(),
+        user: Some(plan.user.clone()),
+        key: Some(plan.key.to_string()),
+        result,
+        detail,
+    })
+}
+
+/// The secret access key from standard input: one line, surrounding blanks removed.
+fn read_secret_access_key() -> Result<SecretAccessKey> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the secret access key from standard input")?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        bail!("--with-secret reads the key's secret access key from standard input, which was empty");
+    }
+    if secret.lines().count() > 1 {
+        bail!("--with-secret reads one line from standard input (the secret access key), not several");
+    }
+    Ok(SecretAccessKey::new(secret))
+}
+
+/// A fresh version id for the adoption's `PutSecretValue`: the time in nanoseconds and the
+/// process id, unique enough for one operator's writes.
+fn new_token() -> Result<ClientRequestToken> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_nanos();
+    ClientRequestToken::new(format!("adopt-{nanos:032x}-{:08x}", std::process::id()))
+        .map_err(|problem| anyhow!("{problem}"))
+}
