@@ -115,7 +115,11 @@ async fn run_all(ports: &Ports, args: &AdoptArgs) -> Result<bool> {
     println!(
         "\n{} secrets: {adopted} {}, {} skipped",
         lines.len(),
-        if args.dry_run { "would adopt" } else { "adopted" },
+        if args.dry_run {
+            "would adopt"
+        } else {
+            "adopted"
+        },
         lines.len() - adopted
     );
     Ok(attention)
@@ -169,10 +173,14 @@ fn read_secret_access_key() -> Result<SecretAccessKey> {
         .context("reading the secret access key from standard input")?;
     let secret = text.trim();
     if secret.is_empty() {
-        bail!("--with-secret reads the key's secret access key from standard input, which was empty");
+        bail!(
+            "--with-secret reads the key's secret access key from standard input, which was empty"
+        );
     }
     if secret.lines().count() > 1 {
-        bail!("--with-secret reads one line from standard input (the secret access key), not several");
+        bail!(
+            "--with-secret reads one line from standard input (the secret access key), not several"
+        );
     }
     Ok(SecretAccessKey::new(secret))
 }

@@ -52,7 +52,10 @@ async fn a_key_in_use_is_adopted_named_while_used_retired_once_unused_and_delete
     fx.caller_arn(&world.moto, &old, &old_secret).await?;
 
     world.rotate_ok(SECRET).await?;
-    let new = world.key_in(SECRET, "AWSCURRENT").await?.expect("the secret's key");
+    let new = world
+        .key_in(SECRET, "AWSCURRENT")
+        .await?
+        .expect("the secret's key");
     assert_ne!(new, old);
     assert_eq!(fx.key_status(USER, &old).await?.as_deref(), Some("Active"));
 
@@ -71,7 +74,10 @@ async fn a_key_in_use_is_adopted_named_while_used_retired_once_unused_and_delete
     tokio::time::sleep(Duration::from_secs(4)).await;
     let summary = fx.sweep(&world.function)?;
     assert_eq!(entry(&summary)["action"], "deactivated", "{summary}");
-    assert_eq!(fx.key_status(USER, &old).await?.as_deref(), Some("Inactive"));
+    assert_eq!(
+        fx.key_status(USER, &old).await?.as_deref(),
+        Some("Inactive")
+    );
 
     // The next rotation deletes it to make room.
     world.rotate_ok(SECRET).await?;
