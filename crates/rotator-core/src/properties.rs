@@ -196,6 +196,9 @@ enum Op {
     HostilePrevious,
     /// The IAM console's descriptions of long-deleted keys: tags named like key ids.
     StaleDescriptions,
+    /// Between rotations, an operator's `rotator adopt`: a person's active key (made now if
+    /// IAM allows one more) is written as `AdoptAccessKeyId` into a new AWSCURRENT value.
+    Adopt,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +268,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::SweepWithBrokenCurrent),
         2 => Just(Op::HostilePrevious),
         1 => Just(Op::StaleDescriptions),
+        2 => Just(Op::Adopt),
     ]
 }
 
@@ -332,6 +336,8 @@ struct Sim {
     /// The AWSCURRENT version each secret had at the last look, and since when.
     current_version: BTreeMap<&'static str, String>,
     current_since: BTreeMap<&'static str, EpochSecs>,
+    /// Keys an operator adopted (`rotator adopt`).
+    adopted: BTreeSet<String>,
     settings: Settings,
 }
 
@@ -377,6 +383,7 @@ impl Sim {
             last_current: BTreeMap::new(),
             current_version: BTreeMap::new(),
             current_since: BTreeMap::new(),
+            adopted: BTreeSet::new(),
             settings: settings(case.policy),
         }
     }
@@ -570,6 +577,44 @@ impl Sim {
                 self.world.put_current(SECRET, &saved);
                 self.track_demotions();
             }
+            Op::Adopt => {
+                let rotating = self.world.state().secrets[SECRET]
+                    .version_with(AWSPENDING)
+                    .is_some();
+                if rotating {
+                    return Ok(());
+                }
+                if self.human_active.is_empty() && self.world.state().users[USER].keys.len() < 2 {
+                    self.world.state().now += HUMAN_DELAY_SECS;
+                    let (id, _) = self.world.add_key(USER, KeyStatus::Active);
+                    self.human_active.insert(id.clone());
+                    self.human_keys.insert(id);
+                    self.after_person_made_a_key();
+                }
+                let Some(person) = self.human_active.iter().next().cloned() else {
+                    return Ok(());
+                };
+                let Some(text) = self.world.current_value(SECRET) else {
+                    return Ok(());
+                };
+                let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&text) else {
+                    return Ok(());
+                };
+                self.world.state().now += HUMAN_DELAY_SECS;
+                fields.insert("AdoptAccessKeyId".into(), person.clone().into());
+                self.world
+                    .put_current(SECRET, &Value::Object(fields).to_string());
+                // From now on the key is the secret's to retire, by the old-key policy and
+                // the sweep, within the grace rules; on a secret that holds a key, the
+                // adoption counts as its rotation.
+                self.human_active.remove(&person);
+                self.human_keys.remove(&person);
+                self.adopted.insert(person.clone());
+                if self.key_of(AWSCURRENT).is_some() {
+                    let now = self.world.state().now;
+                    self.demoted_at.insert(person, now);
+                }
+            }
             Op::StaleDescriptions => {
                 let mut state = self.world.state();
                 let tags = &mut state.users.get_mut(USER).expect("the user").tags;
@@ -704,11 +749,14 @@ impl Sim {
         }
     }
 
+    /// The key the programs use through `stage` of `secret`: its key, or, on a value that holds
+    /// none, the key it adopted (the programs' key until the first rotation).
     fn key_in_stage(state: &crate::testing::State, secret: &str, stage: &str) -> Option<String> {
         let (_, version) = state.secrets[secret].version_with(stage)?;
-        SecretValue::parse(&SecretString::new(version.value.clone()?))
-            .ok()?
+        let value = SecretValue::parse(&SecretString::new(version.value.clone()?)).ok()?;
+        value
             .access_key_id()
+            .or(value.adopted.as_ref())
             .map(|k| k.as_str().to_owned())
     }
 
@@ -925,7 +973,13 @@ impl Sim {
             .values()
             .filter_map(|v| v.value.as_deref())
             .filter_map(|text| SecretValue::parse(&SecretString::new(text)).ok())
-            .filter_map(|v| v.access_key_id().map(|k| k.as_str().to_owned()))
+            .flat_map(|v| {
+                [v.access_key_id().cloned(), v.adopted.clone()]
+                    .into_iter()
+                    .flatten()
+                    .map(|k| k.as_str().to_owned())
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -1115,6 +1169,7 @@ impl Sim {
                 Some(&key.id) == current.as_ref()
                     || Some(&key.id) == previous.as_ref()
                     || self.human_keys.contains(&key.id)
+                    || self.adopted.contains(&key.id)
                     || other.contains(&key.id),
                 "{}: after the rotation completed, {} is neither AWSCURRENT ({:?}) nor \
                  AWSPREVIOUS ({:?}) nor a person's key; keys: {:?}",
