@@ -54,6 +54,7 @@ async fn main() -> Result<()> {
             ("ROTATOR_ALERT_TOPIC_ARN", topic.clone()),
             ("ROTATOR_SENDER_EMAIL", SENDER.to_owned()),
             ("ROTATOR_OLD_KEY", POLICY.to_owned()),
+            ("ROTATOR_SECRET_PREFIX", "demo/".to_owned()),
         ],
     )?;
     println!(
@@ -169,7 +170,7 @@ async fn grace_demo(
     ));
     show_sweep(fx, &function)?;
     show_grace_keys(fx).await?;
-    show_new_messages(moto, topic, emails_seen, alerts_seen)?;
+    let emails_seen = show_new_messages(moto, topic, emails_seen, alerts_seen)?;
     if let Some(line) = metric_lines(&function)
         .iter()
         .rev()
@@ -183,6 +184,62 @@ async fn grace_demo(
             line["SweepErrors"]
         );
     }
+    adoption_demo(fx, moto, topic, &function, emails_seen, alerts_seen).await
+}
+
+/// Adoption (contract §10): a job already signs with a key made long before the rotator; the
+/// secret adopts it (`rotator adopt`), the first rotation gives the secret its own key, and
+/// the sweep retires the adopted key once the job has moved to the secret.
+async fn adoption_demo(
+    fx: &Fixture,
+    moto: &Moto,
+    topic: &str,
+    function: &Function,
+    emails_seen: usize,
+    alerts_seen: &mut usize,
+) -> Result<()> {
+    let user = "nightly-export";
+    let secret = "grace-demo/nightly-export";
+    fx.create_user(user).await?;
+    let (old, old_secret) = fx.create_key(user).await?;
+    fx.create_secret(secret, r#"{"UserName":"nightly-export"}"#, Some(OWNER))
+        .await?;
+    heading(&format!(
+        "Onboarding a user that already has a key: `{user}` holds {old}, which a nightly job uses"
+    ));
+    let run = run_cli(rotator_command(&cli_binary(), moto).args([
+        "adopt",
+        secret,
+        "--prefix",
+        GRACE_PREFIX,
+    ]))?;
+    println!("  $ rotator adopt {secret} --prefix {GRACE_PREFIX}");
+    for line in run.stdout.lines().chain(run.stderr.lines()) {
+        println!("  {line}");
+    }
+    let rotation = fx.rotate(function, secret).await?;
+    println!("  the first rotation:");
+    show_rotation(&rotation);
+    let emails_seen = show_new_messages(moto, topic, emails_seen, alerts_seen)?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    fx.caller_arn(moto, &old, &old_secret).await?;
+    println!("  (the nightly job still signs with the adopted key {old})");
+    heading("The sweep names the adopted key while the job uses it");
+    show_sweep(fx, function)?;
+    let emails_seen = show_new_messages(moto, topic, emails_seen, alerts_seen)?;
+    println!("  (the job now reads its key from the secret; nothing uses {old} any more)");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    heading("The next sweep retires it; the next rotation deletes it");
+    show_sweep(fx, function)?;
+    fx.rotate(function, secret).await?;
+    println!("  keys of {user} after the next rotation:");
+    for (id, status) in fx.keys(user).await? {
+        println!("    {id}  {status}");
+    }
+    println!(
+        "  ({old} is gone: the user was onboarded with no outage and no key deleted by hand)\n"
+    );
+    show_new_messages(moto, topic, emails_seen, alerts_seen)?;
     Ok(())
 }
 
