@@ -14,7 +14,14 @@ fn cli() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rotator"))
 }
 
-const GRACE: [&str; 4] = ["--grace", "2s", "--usage-lag", "0s"];
+const GRACE: [&str; 6] = [
+    "--old-key-policy",
+    "grace",
+    "--grace",
+    "2s",
+    "--usage-lag",
+    "0s",
+];
 
 fn sweep(world: &World, extra: &[&str]) -> Result<CliRun> {
     let mut args = vec!["sweep"];
@@ -102,6 +109,8 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
     // A hard limit shorter than the grace is refused, changing nothing.
     let refused = run_cli(rotator_command(cli(), &world.moto).args([
         "sweep",
+        "--old-key-policy",
+        "grace",
         "--grace",
         "1h",
         "--grace-max",
@@ -109,7 +118,13 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
     ]))?;
     assert_eq!(refused.code, Some(2), "{refused:?}");
     assert!(refused.stderr.contains("--grace-max"), "{refused:?}");
-    let unit = run_cli(rotator_command(cli(), &world.moto).args(["sweep", "--grace", "24"]))?;
+    let unit = run_cli(rotator_command(cli(), &world.moto).args([
+        "sweep",
+        "--old-key-policy",
+        "grace",
+        "--grace",
+        "24",
+    ]))?;
     assert_eq!(unit.code, Some(2), "{unit:?}");
     assert!(unit.stderr.contains("no unit"), "{unit:?}");
     assert_eq!(
@@ -117,4 +132,110 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
         Some("Active")
     );
     Ok(())
+}
+
+/// The function's guard-rails hold for the CLI: a prefix without its `/` (which would match
+/// other deployments' names), a missing policy, and a policy other than `grace` retire nothing.
+#[tokio::test]
+async fn sweep_refuses_a_prefix_without_its_slash_needs_the_policy_and_retires_only_under_grace()
+-> Result<()> {
+    let world = World::start(
+        &function_binary(),
+        WorldOptions::default().setting("ROTATOR_OLD_KEY", "grace"),
+    )
+    .await?;
+    let fx = &world.fx;
+    let secret = "IamKeyRotator/idle-user";
+    fx.create_user("idle-user").await?;
+    fx.create_secret(secret, r#"{"UserName":"idle-user"}"#, None)
+        .await?;
+    fx.rotate_direct(&world.function, secret).await?;
+    fx.rotate_direct(&world.function, secret).await?;
+    let old = world.key_in(secret, "AWSPREVIOUS").await?.expect("old key");
+    // Past the grace and never used: a grace sweep would deactivate it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (old_ref, fixture) = (&old, fx);
+    let still_active = move || async move {
+        assert_eq!(
+            fixture.key_status("idle-user", old_ref).await?.as_deref(),
+            Some("Active")
+        );
+        anyhow::Ok(())
+    };
+
+    for prefix in ["IamKeyRotator", "/", "Iam Key/"] {
+        let refused = run_cli(rotator_command(cli(), &world.moto).args([
+            "sweep",
+            "--old-key-policy",
+            "grace",
+            "--grace",
+            "2s",
+            "--usage-lag",
+            "0s",
+            "--prefix",
+            prefix,
+        ]))?;
+        assert_eq!(refused.code, Some(2), "{prefix:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains("--prefix") && refused.stderr.contains("ending with '/'"),
+            "{prefix:?}: {refused:?}"
+        );
+        still_active().await?;
+    }
+
+    let missing = run_cli(rotator_command(cli(), &world.moto).args([
+        "sweep",
+        "--grace",
+        "2s",
+        "--usage-lag",
+        "0s",
+    ]))?;
+    assert_eq!(missing.code, Some(2), "{missing:?}");
+    assert!(missing.stderr.contains("--old-key-policy"), "{missing:?}");
+    still_active().await?;
+
+    for policy in ["keep", "delete", "deactivate"] {
+        let counted = sweep_with_policy(&world, policy, &["--json"])?;
+        assert_eq!(counted.code, Some(0), "{policy}: {counted:?}");
+        let summary = counted.json()?;
+        assert_eq!(summary["mode"], "count-only", "{policy}: {summary:#}");
+        assert_eq!(summary["managedSecrets"], 1, "{summary:#}");
+        assert_eq!(summary["oldKeysRetired"], 0, "{summary:#}");
+        still_active().await?;
+    }
+    let table = sweep_with_policy(&world, "keep", &[])?;
+    assert_eq!(table.code, Some(0), "{table:?}");
+    assert!(
+        table.stdout.contains("policy is keep, not grace"),
+        "{table:?}"
+    );
+    let unknown = sweep_with_policy(&world, "Grace", &[])?;
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+    assert!(unknown.stderr.contains("--old-key-policy"), "{unknown:?}");
+    still_active().await?;
+
+    // A dry run needs no policy; under grace the sweep retires the key.
+    let dry = sweep_with_policy(&world, "", &["--dry-run", "--json"])?;
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    assert_eq!(dry.json()?["mode"], "dry-run");
+    still_active().await?;
+    let done = sweep_with_policy(&world, "grace", &["--json"])?;
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert_eq!(done.json()?["oldKeysRetired"], 1, "{done:?}");
+    assert_eq!(
+        fx.key_status("idle-user", &old).await?.as_deref(),
+        Some("Inactive")
+    );
+    Ok(())
+}
+
+/// `rotator sweep --old-key-policy POLICY` (no policy flag when `policy` is empty) with a grace
+/// of seconds.
+fn sweep_with_policy(world: &World, policy: &str, extra: &[&str]) -> Result<CliRun> {
+    let mut args = vec!["sweep", "--grace", "2s", "--usage-lag", "0s"];
+    if !policy.is_empty() {
+        args.extend(["--old-key-policy", policy]);
+    }
+    args.extend(extra);
+    run_cli(rotator_command(cli(), &world.moto).args(&args))
 }
