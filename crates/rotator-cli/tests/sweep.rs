@@ -1,6 +1,9 @@
 //! End to end: `rotator sweep [--dry-run]` against moto, on secrets that the real function
 //! binary rotated with the `grace` policy. moto records a key's last use at once, so the
-//! grace is seconds long and the usage lag `0s`.
+//! grace is seconds long and the usage lag `0s`. moto dates uses and rotations in whole
+//! seconds, and a busy machine may take seconds between a use and the sweep that must see it:
+//! the grace ([`GRACE_SECS`]) leaves room for both, and a key that must count as in use is
+//! used right before each sweep.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,11 +17,15 @@ fn cli() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rotator"))
 }
 
+/// The grace of the sweeps that must see a key in use: wide enough for a busy machine between
+/// the use and the sweep's clock, plus moto's whole seconds.
+const GRACE_SECS: u64 = 5;
+
 const GRACE: [&str; 6] = [
     "--old-key-policy",
     "grace",
     "--grace",
-    "2s",
+    "5s",
     "--usage-lag",
     "0s",
 ];
@@ -61,7 +68,8 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
                 .expect("old key"),
         );
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Past the grace since the rotations; a program still uses busy-user's old key.
+    tokio::time::sleep(Duration::from_secs(GRACE_SECS + 1)).await;
     fx.use_key_in(&world.moto, "IamKeyRotator/busy-user", "AWSPREVIOUS")
         .await?;
 
@@ -82,6 +90,8 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
         Some("Active")
     );
 
+    fx.use_key_in(&world.moto, "IamKeyRotator/busy-user", "AWSPREVIOUS")
+        .await?;
     let done = sweep(&world, &[])?;
     assert_eq!(done.code, Some(1), "{done:?}");
     let header = done.stdout.lines().next().unwrap_or_default();
