@@ -39,7 +39,8 @@ pub enum Command {
     Rotate(RotateArgs),
     /// The grace policy's sweep, as the function's schedule runs it: deactivates the old
     /// (AWSPREVIOUS) keys that nothing has used since the grace, and names those still in use;
-    /// with --dry-run, only prints what it would do.
+    /// with --dry-run, only prints what it would do. It needs the deployment's
+    /// --old-key-policy (unless --dry-run), and under another policy than grace only counts.
     Sweep(crate::sweep::SweepArgs),
     /// Takes over a key that the secret's user already holds and programs use: the rotator
     /// then retires it as a previous key (unused for the grace, or at the hard limit). With

@@ -4,19 +4,30 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow};
 use clap::Args;
 use rotator_core::Ports;
-use rotator_core::config::{self, Settings, format_duration, parse_duration};
+use rotator_core::accounts::{MEMBER_EXTERNAL_ID, MEMBER_ROLE_NAME};
+use rotator_core::config::{
+    self, DEFAULT_SECRET_PREFIX, OldKeyPolicy, Settings, format_duration, parse_duration,
+    parse_old_key_policy, parse_secret_prefix,
+};
 use rotator_core::sweep::{Action, Mode, SweepSummary, Sweeper};
 
-use crate::cli::{Fleet, MemberRoleArgs};
+use crate::cli::MemberRoleArgs;
 use crate::render::{Spinner, print_table, table};
 
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    #[command(flatten)]
-    pub fleet: Fleet,
+    /// The name prefix of the deployment's secrets, ending with `/` (the function's
+    /// ROTATOR_SECRET_PREFIX, checked the same way).
+    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_SECRET_PREFIX, value_parser = secret_prefix)]
+    pub prefix: String,
+    /// The deployment's old-key policy (the function's ROTATOR_OLD_KEY: delete, deactivate,
+    /// keep or grace). Required unless --dry-run: only under grace does the sweep deactivate
+    /// keys; under another policy it only counts, as the function's sweep does.
+    #[arg(long, value_name = "POLICY", value_parser = old_key_policy, required_unless_present = "dry_run")]
+    pub old_key_policy: Option<OldKeyPolicy>,
     /// Change nothing: print what the sweep would do.
     #[arg(long)]
     pub dry_run: bool,
@@ -38,49 +49,125 @@ pub struct SweepArgs {
     pub member: MemberRoleArgs,
 }
 
-/// The function's duration syntax: a whole number with a unit.
+/// The function's duration syntax (`ROTATOR_GRACE`'s parser).
 fn duration(text: &str) -> Result<Duration, String> {
     parse_duration(text)
+}
+
+/// The function's prefix rule (`ROTATOR_SECRET_PREFIX`'s parser).
+fn secret_prefix(text: &str) -> Result<String, String> {
+    parse_secret_prefix(text)
+}
+
+/// The function's policy names (`ROTATOR_OLD_KEY`'s parser).
+fn old_key_policy(text: &str) -> Result<OldKeyPolicy, String> {
+    parse_old_key_policy(text)
+}
+
+/// Each flag that stands for one of the function's variables, longest variable name first (so
+/// that `ROTATOR_GRACE` is not found inside `ROTATOR_GRACE_MAX`).
+const FLAGS: [(&str, &str); 7] = [
+    (MEMBER_EXTERNAL_ID, "--external-id"),
+    (MEMBER_ROLE_NAME, "--member-role"),
+    (config::SECRET_PREFIX, "--prefix"),
+    (config::GRACE_MAX, "--grace-max"),
+    (config::USAGE_LAG, "--usage-lag"),
+    (config::OLD_KEY, "--old-key-policy"),
+    (config::GRACE, "--grace"),
+];
+
+impl SweepArgs {
+    /// The function's settings for these flags, read by the function's own code
+    /// ([`Settings::from_lookup`]): every rule it applies to its variables (a grace of at least
+    /// 1s, a hard limit at least the grace, the prefix's `/`, an IAM role name) applies to the
+    /// flags, and an error names the flag. No alert topic and no sender: the terminal is the
+    /// report, the CLI sends no alert and no email.
+    fn settings(&self) -> Result<Settings> {
+        let values = [
+            (config::SECRET_PREFIX, Some(self.prefix.clone())),
+            (
+                config::OLD_KEY,
+                Some(
+                    self.old_key_policy
+                        .unwrap_or(OldKeyPolicy::Grace)
+                        .as_str()
+                        .to_owned(),
+                ),
+            ),
+            (config::GRACE, Some(format_duration(self.grace))),
+            (config::GRACE_MAX, Some(format_duration(self.grace_max))),
+            (config::USAGE_LAG, Some(format_duration(self.usage_lag))),
+            (MEMBER_ROLE_NAME, Some(self.member.member_role.clone())),
+            (MEMBER_EXTERNAL_ID, self.member.external_id.clone()),
+        ];
+        Settings::from_lookup(|name| {
+            values
+                .iter()
+                .find(|(variable, _)| *variable == name)
+                .and_then(|(_, value)| value.clone())
+        })
+        .map_err(|error| {
+            let mut problem = error.problem;
+            for (variable, flag) in FLAGS {
+                problem = problem.replace(variable, flag);
+            }
+            let flag = FLAGS
+                .iter()
+                .find(|(variable, _)| *variable == error.variable)
+                .map_or(error.variable, |(_, flag)| flag);
+            anyhow!("invalid {flag}: {problem}")
+        })
+    }
+
+    /// What the function's sweep would do under the deployment's policy: under another policy
+    /// than `grace` it only counts (a dry run then has nothing else to show).
+    fn mode(&self) -> Mode {
+        match (self.old_key_policy, self.dry_run) {
+            (Some(policy), _) if policy != OldKeyPolicy::Grace => Mode::for_policy(policy),
+            (Some(policy), false) => Mode::for_policy(policy),
+            // clap requires the policy unless --dry-run; without one, nothing may change.
+            (_, true) | (None, false) => Mode::DryRun,
+        }
+    }
 }
 
 /// Runs the command; returns whether something needs attention (an old key still in use, or
 /// a secret the sweep could not handle).
 pub async fn run(ports: &Ports, args: &SweepArgs) -> Result<bool> {
-    if args.grace_max < args.grace {
-        bail!(
-            "--grace-max ({}) is shorter than --grace ({}): the hard limit must be at least the grace",
-            format_duration(args.grace_max),
-            format_duration(args.grace)
-        );
-    }
-    if args.grace.is_zero() {
-        bail!("--grace must be at least 1s");
-    }
-    let settings = Settings {
-        grace: args.grace,
-        grace_max: args.grace_max,
-        usage_lag: args.usage_lag,
-        secret_prefix: args.fleet.prefix.clone(),
-        member_role: args.member.role(),
-        // The terminal is the report: the CLI sends no alert and no email.
-        old_key_policy: config::OldKeyPolicy::Grace,
-        ..Settings::default()
-    };
-    let mode = if args.dry_run {
-        Mode::DryRun
-    } else {
-        Mode::Retire
-    };
+    let settings = args.settings()?;
+    let mode = args.mode();
     let spinner = Spinner::new("sweeping the managed secrets");
     let summary = Sweeper::new(ports.clone(), settings).run(mode).await?;
     spinner.finish();
     let attention = summary.old_keys_in_use > 0 || summary.sweep_errors > 0;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if mode == Mode::CountOnly {
+        print_count_only(&summary, args.old_key_policy.unwrap_or(OldKeyPolicy::Grace));
     } else {
         print_human(&summary, args.dry_run);
     }
     Ok(attention)
+}
+
+/// The report of a sweep under another policy than `grace`: it retired nothing.
+fn print_count_only(summary: &SweepSummary, policy: OldKeyPolicy) {
+    println!(
+        "the old-key policy is {}, not grace: the sweep deactivates no key (count only, as the function's sweep)",
+        policy.as_str()
+    );
+    println!(
+        "{} managed secrets under {}: {} keys older than their interval, {} overdue, {} stuck, {} errors",
+        summary.managed_secrets,
+        summary.prefix,
+        summary.keys_older_than_interval,
+        summary.overdue_rotations,
+        summary.stuck_rotations,
+        summary.sweep_errors
+    );
+    for secret in summary.secrets.iter().filter(|s| s.action == Action::Error) {
+        println!("{}: {}", secret.secret, secret.detail);
+    }
 }
 
 fn print_human(summary: &SweepSummary, dry_run: bool) {

@@ -1,6 +1,9 @@
 //! End to end: `rotator sweep [--dry-run]` against moto, on secrets that the real function
 //! binary rotated with the `grace` policy. moto records a key's last use at once, so the
-//! grace is seconds long and the usage lag `0s`.
+//! grace is seconds long and the usage lag `0s`. moto dates uses and rotations in whole
+//! seconds, and a busy machine may take seconds between a use and the sweep that must see it:
+//! the grace ([`GRACE_SECS`]) leaves room for both, and a key that must count as in use is
+//! used right before each sweep.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +17,18 @@ fn cli() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rotator"))
 }
 
-const GRACE: [&str; 4] = ["--grace", "2s", "--usage-lag", "0s"];
+/// The grace of the sweeps that must see a key in use: wide enough for a busy machine between
+/// the use and the sweep's clock, plus moto's whole seconds.
+const GRACE_SECS: u64 = 5;
+
+const GRACE: [&str; 6] = [
+    "--old-key-policy",
+    "grace",
+    "--grace",
+    "5s",
+    "--usage-lag",
+    "0s",
+];
 
 fn sweep(world: &World, extra: &[&str]) -> Result<CliRun> {
     let mut args = vec!["sweep"];
@@ -54,7 +68,8 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
                 .expect("old key"),
         );
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Past the grace since the rotations; a program still uses busy-user's old key.
+    tokio::time::sleep(Duration::from_secs(GRACE_SECS + 1)).await;
     fx.use_key_in(&world.moto, "IamKeyRotator/busy-user", "AWSPREVIOUS")
         .await?;
 
@@ -75,6 +90,8 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
         Some("Active")
     );
 
+    fx.use_key_in(&world.moto, "IamKeyRotator/busy-user", "AWSPREVIOUS")
+        .await?;
     let done = sweep(&world, &[])?;
     assert_eq!(done.code, Some(1), "{done:?}");
     let header = done.stdout.lines().next().unwrap_or_default();
@@ -102,6 +119,8 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
     // A hard limit shorter than the grace is refused, changing nothing.
     let refused = run_cli(rotator_command(cli(), &world.moto).args([
         "sweep",
+        "--old-key-policy",
+        "grace",
         "--grace",
         "1h",
         "--grace-max",
@@ -109,7 +128,13 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
     ]))?;
     assert_eq!(refused.code, Some(2), "{refused:?}");
     assert!(refused.stderr.contains("--grace-max"), "{refused:?}");
-    let unit = run_cli(rotator_command(cli(), &world.moto).args(["sweep", "--grace", "24"]))?;
+    let unit = run_cli(rotator_command(cli(), &world.moto).args([
+        "sweep",
+        "--old-key-policy",
+        "grace",
+        "--grace",
+        "24",
+    ]))?;
     assert_eq!(unit.code, Some(2), "{unit:?}");
     assert!(unit.stderr.contains("no unit"), "{unit:?}");
     assert_eq!(
@@ -117,4 +142,110 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
         Some("Active")
     );
     Ok(())
+}
+
+/// The function's guard-rails hold for the CLI: a prefix without its `/` (which would match
+/// other deployments' names), a missing policy, and a policy other than `grace` retire nothing.
+#[tokio::test]
+async fn sweep_refuses_a_prefix_without_its_slash_needs_the_policy_and_retires_only_under_grace()
+-> Result<()> {
+    let world = World::start(
+        &function_binary(),
+        WorldOptions::default().setting("ROTATOR_OLD_KEY", "grace"),
+    )
+    .await?;
+    let fx = &world.fx;
+    let secret = "IamKeyRotator/idle-user";
+    fx.create_user("idle-user").await?;
+    fx.create_secret(secret, r#"{"UserName":"idle-user"}"#, None)
+        .await?;
+    fx.rotate_direct(&world.function, secret).await?;
+    fx.rotate_direct(&world.function, secret).await?;
+    let old = world.key_in(secret, "AWSPREVIOUS").await?.expect("old key");
+    // Past the grace and never used: a grace sweep would deactivate it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (old_ref, fixture) = (&old, fx);
+    let still_active = move || async move {
+        assert_eq!(
+            fixture.key_status("idle-user", old_ref).await?.as_deref(),
+            Some("Active")
+        );
+        anyhow::Ok(())
+    };
+
+    for prefix in ["IamKeyRotator", "/", "Iam Key/"] {
+        let refused = run_cli(rotator_command(cli(), &world.moto).args([
+            "sweep",
+            "--old-key-policy",
+            "grace",
+            "--grace",
+            "2s",
+            "--usage-lag",
+            "0s",
+            "--prefix",
+            prefix,
+        ]))?;
+        assert_eq!(refused.code, Some(2), "{prefix:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains("--prefix") && refused.stderr.contains("ending with '/'"),
+            "{prefix:?}: {refused:?}"
+        );
+        still_active().await?;
+    }
+
+    let missing = run_cli(rotator_command(cli(), &world.moto).args([
+        "sweep",
+        "--grace",
+        "2s",
+        "--usage-lag",
+        "0s",
+    ]))?;
+    assert_eq!(missing.code, Some(2), "{missing:?}");
+    assert!(missing.stderr.contains("--old-key-policy"), "{missing:?}");
+    still_active().await?;
+
+    for policy in ["keep", "delete", "deactivate"] {
+        let counted = sweep_with_policy(&world, policy, &["--json"])?;
+        assert_eq!(counted.code, Some(0), "{policy}: {counted:?}");
+        let summary = counted.json()?;
+        assert_eq!(summary["mode"], "count-only", "{policy}: {summary:#}");
+        assert_eq!(summary["managedSecrets"], 1, "{summary:#}");
+        assert_eq!(summary["oldKeysRetired"], 0, "{summary:#}");
+        still_active().await?;
+    }
+    let table = sweep_with_policy(&world, "keep", &[])?;
+    assert_eq!(table.code, Some(0), "{table:?}");
+    assert!(
+        table.stdout.contains("policy is keep, not grace"),
+        "{table:?}"
+    );
+    let unknown = sweep_with_policy(&world, "Grace", &[])?;
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+    assert!(unknown.stderr.contains("--old-key-policy"), "{unknown:?}");
+    still_active().await?;
+
+    // A dry run needs no policy; under grace the sweep retires the key.
+    let dry = sweep_with_policy(&world, "", &["--dry-run", "--json"])?;
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    assert_eq!(dry.json()?["mode"], "dry-run");
+    still_active().await?;
+    let done = sweep_with_policy(&world, "grace", &["--json"])?;
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert_eq!(done.json()?["oldKeysRetired"], 1, "{done:?}");
+    assert_eq!(
+        fx.key_status("idle-user", &old).await?.as_deref(),
+        Some("Inactive")
+    );
+    Ok(())
+}
+
+/// `rotator sweep --old-key-policy POLICY` (no policy flag when `policy` is empty) with a grace
+/// of seconds.
+fn sweep_with_policy(world: &World, policy: &str, extra: &[&str]) -> Result<CliRun> {
+    let mut args = vec!["sweep", "--grace", "2s", "--usage-lag", "0s"];
+    if !policy.is_empty() {
+        args.extend(["--old-key-policy", policy]);
+    }
+    args.extend(extra);
+    run_cli(rotator_command(cli(), &world.moto).args(&args))
 }

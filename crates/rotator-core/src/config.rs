@@ -138,17 +138,9 @@ impl Settings {
             None => Vec::new(),
             Some(value) => parse_addresses(&value).map_err(|p| error(DEFAULT_NOTIFY_EMAIL, p))?,
         };
-        let old_key_policy = match read(OLD_KEY).as_deref().map(str::trim) {
-            None | Some("delete") => OldKeyPolicy::Delete,
-            Some("deactivate") => OldKeyPolicy::Deactivate,
-            Some("keep") => OldKeyPolicy::Keep,
-            Some("grace") => OldKeyPolicy::Grace,
-            Some(other) => {
-                return Err(error(
-                    OLD_KEY,
-                    format!("{other:?} is not one of delete, deactivate, keep, grace"),
-                ));
-            }
+        let old_key_policy = match read(OLD_KEY) {
+            None => OldKeyPolicy::Delete,
+            Some(value) => parse_old_key_policy(&value).map_err(|p| error(OLD_KEY, p))?,
         };
         let test_timeout = match read(TEST_TIMEOUT_SECS) {
             None => Duration::from_secs(60),
@@ -199,21 +191,7 @@ impl Settings {
         }
         let secret_prefix = match read(SECRET_PREFIX) {
             None => DEFAULT_SECRET_PREFIX.to_owned(),
-            Some(value) => {
-                let prefix = value.trim();
-                if !prefix.ends_with('/')
-                    || prefix.len() < 2
-                    || prefix.contains(char::is_whitespace)
-                {
-                    return Err(error(
-                        SECRET_PREFIX,
-                        format!(
-                            "{value:?} is not a secret name prefix ending with '/' (such as {DEFAULT_SECRET_PREFIX})"
-                        ),
-                    ));
-                }
-                prefix.to_owned()
-            }
+            Some(value) => parse_secret_prefix(&value).map_err(|p| error(SECRET_PREFIX, p))?,
         };
         let member_role = MemberRole::from_lookup(read)?;
         Ok(Self {
@@ -229,6 +207,35 @@ impl Settings {
             secret_prefix,
         })
     }
+}
+
+/// Parses an old-key policy as `ROTATOR_OLD_KEY` takes it: `delete`, `deactivate`, `keep` or
+/// `grace`, in lower case (surrounding blanks are ignored). `rotator sweep --old-key-policy`
+/// takes it the same way.
+pub fn parse_old_key_policy(text: &str) -> Result<OldKeyPolicy, String> {
+    match text.trim() {
+        "delete" => Ok(OldKeyPolicy::Delete),
+        "deactivate" => Ok(OldKeyPolicy::Deactivate),
+        "keep" => Ok(OldKeyPolicy::Keep),
+        "grace" => Ok(OldKeyPolicy::Grace),
+        other => Err(format!(
+            "{other:?} is not one of delete, deactivate, keep, grace"
+        )),
+    }
+}
+
+/// Parses a secret name prefix as `ROTATOR_SECRET_PREFIX` takes it: at least one character
+/// followed by the `/` that ends it, no blank inside (surrounding blanks are ignored). The `/`
+/// keeps one deployment's prefix (`IamKeyRotator/`) from matching another's names
+/// (`IamKeyRotatorTest/...`). `rotator sweep --prefix` takes it the same way.
+pub fn parse_secret_prefix(text: &str) -> Result<String, String> {
+    let prefix = text.trim();
+    if !prefix.ends_with('/') || prefix.len() < 2 || prefix.contains(char::is_whitespace) {
+        return Err(format!(
+            "{text:?} is not a secret name prefix ending with '/' (such as {DEFAULT_SECRET_PREFIX})"
+        ));
+    }
+    Ok(prefix.to_owned())
 }
 
 /// Parses a duration with its unit: a whole number followed by `s`, `m`, `h` or `d` (`90s`,
@@ -375,6 +382,25 @@ mod tests {
         }
         assert_eq!(format_duration(Duration::from_secs(36 * 3600)), "36h");
         assert_eq!(format_duration(Duration::from_secs(61)), "61s");
+    }
+
+    #[test]
+    fn the_prefix_and_policy_parsers_that_the_cli_shares_are_the_variables_own() {
+        assert_eq!(
+            parse_secret_prefix(" Team/Keys/ ").as_deref(),
+            Ok("Team/Keys/")
+        );
+        for bad in ["IamKeyRotator", "/", "", "Iam Key/"] {
+            let problem = parse_secret_prefix(bad).unwrap_err();
+            assert!(problem.contains("ending with '/'"), "{problem}");
+            let error = settings(&[(SECRET_PREFIX, bad)]);
+            // An empty variable takes the default; every other bad prefix is refused.
+            assert_eq!(error.is_err(), !bad.is_empty(), "{bad:?}");
+        }
+        assert_eq!(parse_old_key_policy(" grace "), Ok(OldKeyPolicy::Grace));
+        assert_eq!(parse_old_key_policy("keep"), Ok(OldKeyPolicy::Keep));
+        assert!(parse_old_key_policy("Grace").is_err());
+        assert!(parse_old_key_policy("").is_err());
     }
 
     #[test]

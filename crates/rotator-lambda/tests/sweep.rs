@@ -1,10 +1,14 @@
 //! End to end: the `grace` policy and the sweep, with the built function under the Lambda
 //! Runtime API emulator and moto, whose authentication records each key's last use at once
 //! (IAM reports it up to hours late: `ROTATOR_USAGE_LAG` is `0s` here, and the core's tests
-//! cover the lag). Graces are seconds long, so the tests wait seconds.
+//! cover the lag). Graces are seconds long, so the tests wait seconds. moto dates rotations
+//! and uses in whole seconds, and a busy machine may take seconds for a rotation or between a
+//! use and the sweep that must see it: each grace leaves room for that, and the waits count
+//! from the moment that matters (the rotation's end, the last use), not from whenever the
+//! previous assertion finished.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rotator_harness::grace::metric_lines;
@@ -20,8 +24,9 @@ fn binary() -> &'static Path {
 }
 
 /// A world whose function rotates with `grace`, and alice's secret rotated twice: her first
-/// key is AWSPREVIOUS and still active. Returns (world, old key, new key).
-async fn rotated_twice(grace: &str, grace_max: &str) -> Result<(World, String, String)> {
+/// key is AWSPREVIOUS and still active. Returns (world, old key, new key, when the second
+/// rotation ended).
+async fn rotated_twice(grace: &str, grace_max: &str) -> Result<(World, String, String, Instant)> {
     let world = World::start(
         binary(),
         WorldOptions::default()
@@ -39,10 +44,11 @@ async fn rotated_twice(grace: &str, grace_max: &str) -> Result<(World, String, S
         .await?;
     world.rotate_ok(SECRET).await?;
     world.rotate_ok(SECRET).await?;
+    let rotated = Instant::now();
     let old = world.key_in(SECRET, "AWSPREVIOUS").await?.expect("old key");
     let new = world.key_in(SECRET, "AWSCURRENT").await?.expect("new key");
     assert_ne!(old, new);
-    Ok((world, old, new))
+    Ok((world, old, new, rotated))
 }
 
 /// The summary's entry for alice's secret.
@@ -53,14 +59,16 @@ fn entry(summary: &Value) -> &Value {
         .unwrap_or(&Value::Null)
 }
 
-async fn sleep(secs: u64) {
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+/// Waits until `secs` seconds have passed since `since` (at once if they have).
+async fn wait_until(since: Instant, secs: u64) {
+    tokio::time::sleep_until((since + Duration::from_secs(secs)).into()).await;
 }
 
 #[tokio::test]
 async fn a_straggler_is_named_then_its_key_retired_once_unused_and_deleted_by_the_next_rotation()
 -> Result<()> {
-    let (world, old, new) = rotated_twice("3s", "1h").await?;
+    // A grace that a rotation and a sweep fit in, on a busy machine too.
+    let (world, old, new, rotated) = rotated_twice("6s", "1h").await?;
     let fx = &world.fx;
     assert_eq!(fx.key_status(USER, &old).await?.as_deref(), Some("Active"));
     let emails = world.moto.ses_emails()?;
@@ -76,11 +84,12 @@ async fn a_straggler_is_named_then_its_key_retired_once_unused_and_deleted_by_th
     assert!(world.alerts()?.is_empty());
 
     // A program keeps using the old key past the grace: the sweep names it, and leaves it.
-    sleep(4).await;
+    wait_until(rotated, 7).await;
     assert_eq!(
         fx.use_key_in(&world.moto, SECRET, "AWSPREVIOUS").await?,
         old
     );
+    let used = Instant::now();
     let summary = fx.sweep(&world.function)?;
     assert_eq!(entry(&summary)["action"], "in-use", "{summary}");
     assert_eq!(entry(&summary)["lastUsed"]["service"], "sts");
@@ -109,7 +118,7 @@ async fn a_straggler_is_named_then_its_key_retired_once_unused_and_deleted_by_th
     assert!(emails[2].2.contains(&old), "{}", emails[2].2);
 
     // The program stops; once the grace has passed since its last use, the key goes.
-    sleep(4).await;
+    wait_until(used, 7).await;
     let summary = fx.sweep(&world.function)?;
     assert_eq!(entry(&summary)["action"], "deactivated", "{summary}");
     assert_eq!(summary["oldKeysRetired"], 1);
@@ -175,13 +184,14 @@ async fn a_straggler_is_named_then_its_key_retired_once_unused_and_deleted_by_th
 
 #[tokio::test]
 async fn past_the_hard_limit_a_key_in_use_is_deactivated_with_an_alert() -> Result<()> {
-    let (world, old, _) = rotated_twice("2s", "6s").await?;
+    // Past the grace the key is in use, long before the hard limit; past the limit it goes.
+    let (world, old, _, rotated) = rotated_twice("3s", "12s").await?;
     let fx = &world.fx;
-    sleep(3).await;
+    wait_until(rotated, 4).await;
     fx.use_key_in(&world.moto, SECRET, "AWSPREVIOUS").await?;
     let summary = fx.sweep(&world.function)?;
     assert_eq!(entry(&summary)["action"], "in-use", "{summary}");
-    sleep(4).await;
+    wait_until(rotated, 13).await;
     fx.use_key_in(&world.moto, SECRET, "AWSPREVIOUS").await?;
     let summary = fx.sweep(&world.function)?;
     assert_eq!(

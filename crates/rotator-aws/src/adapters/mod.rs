@@ -27,8 +27,10 @@ where
         None => {
             // An XML error the SDK could not read: moto wraps its authentication errors for
             // the Query services (IAM, STS, SNS) in <ErrorResponse><Errors><Error>, where AWS
-            // has no <Errors>. Their code and message are still in the body.
-            let body = error.raw_response().and_then(|r| r.body().bytes());
+            // has no <Errors>. Their code and message are still in the body. Only such a body
+            // is read: never a successful answer, nor a JSON one (Secrets Manager's), whose
+            // text may be a secret value.
+            let body = error.raw_response().and_then(xml_error_body);
             match body.and_then(|body| xml_text(body, "Code")) {
                 Some(code) => (code, body.and_then(|body| xml_text(body, "Message"))),
                 // Timeouts, network failures and the like carry no code.
@@ -58,6 +60,19 @@ fn display_chain(error: &(dyn std::error::Error + 'static)) -> String {
         cause = inner.source();
     }
     text
+}
+
+/// The body of an answer that is an XML error: an error status (4xx or 5xx) and a body that
+/// is XML (it begins with `<`, after blanks), whatever its `Content-Type` says (moto sends
+/// some XML errors as `text/html`, and an XML `Content-Type` on a body that is not XML says
+/// nothing the body could be trusted for). A JSON body never begins with `<`.
+fn xml_error_body(response: &HttpResponse) -> Option<&[u8]> {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return None;
+    }
+    let body = response.body().bytes()?;
+    body.trim_ascii_start().starts_with(b"<").then_some(body)
 }
 
 /// The text of the first `<name>` element in an XML body.
@@ -126,6 +141,83 @@ mod tests {
             "{}",
             port.message
         );
+    }
+
+    /// An SDK error that could not read `body`, answered with `status`.
+    fn unreadable<E>(status: u16, content_type: &str, body: &str) -> SdkError<E, HttpResponse> {
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+
+        let mut response = HttpResponse::new(
+            StatusCode::try_from(status).expect("a status"),
+            SdkBody::from(body),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", content_type.to_owned());
+        SdkError::response_error("the answer could not be read", response)
+    }
+
+    #[test]
+    fn a_secret_value_that_looks_like_an_xml_error_never_describes_the_error() {
+        type GetValue = aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+        let value = r#"{\"Note\":\"<Code>Leak</Code><Message>wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY</Message>\"}"#;
+        let answers = [
+            // Secrets Manager's successful JSON answer, cut short.
+            (
+                200,
+                "application/x-amz-json-1.1",
+                format!(r#"{{"SecretString":"{value}""#),
+            ),
+            // A successful answer, even one labelled XML.
+            (
+                200,
+                "text/xml",
+                format!("<Answer><Code>Leak</Code><Message>{value}</Message>"),
+            ),
+            // An error status with a JSON body.
+            (
+                400,
+                "application/x-amz-json-1.1",
+                format!(r#"{{"SecretString":"{value}"}}"#),
+            ),
+            // A JSON body labelled XML.
+            (500, "text/xml", format!(r#"{{"SecretString":"{value}"}}"#)),
+        ];
+        for (status, content_type, body) in answers {
+            let port = port_error(unreadable::<GetValue>(status, content_type, &body));
+            assert_eq!(port.kind, PortErrorKind::Service, "{status} {content_type}");
+            assert!(
+                !port.message.contains("wJalrXUtnFEMI") && !port.message.contains("Leak"),
+                "{status} {content_type}: {}",
+                port.message
+            );
+            assert!(
+                port.message.contains("the answer could not be read"),
+                "{}",
+                port.message
+            );
+        }
+    }
+
+    #[test]
+    fn an_xml_error_that_the_sdk_could_not_read_is_described_by_its_code() {
+        type ListKeys = aws_sdk_iam::operation::list_access_keys::ListAccessKeysError;
+        let body = "\n<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code>\
+                    <Message>The security token included in the request is invalid.</Message>\
+                    </Error></Errors></ErrorResponse>";
+        for content_type in ["text/xml", "text/html; charset=utf-8"] {
+            let port = port_error(unreadable::<ListKeys>(403, content_type, body));
+            assert_eq!(
+                port.kind,
+                PortErrorKind::InvalidCredentials,
+                "{content_type}"
+            );
+            assert_eq!(
+                port.message,
+                "InvalidClientTokenId: The security token included in the request is invalid."
+            );
+        }
     }
 
     #[test]

@@ -32,7 +32,8 @@
 //!   answer the questions that `status`, `audit` and the sweep share.
 //!
 //! [`status`] turns an inspection into a state (`ok`, `overdue`, `in-progress`, `stuck`,
-//! `rotation-disabled`, `broken`, `blocked`, `old-key-in-use`); [`audit`] matches the IAM
+//! `rotation-disabled`, `broken`, `blocked`, `old-key-in-use`; `unreadable` for a secret whose
+//! reads keep failing, which does not stop the others); [`audit`] matches the IAM
 //! credential report against the managed secrets; [`rotate`] starts a rotation and follows
 //! its stages.
 

@@ -143,6 +143,8 @@ pub async fn follow(
     let began = ports.clock.now_millis();
     let mut seen = started.stages_before.clone();
     let mut pending_key = None;
+    // A read of the new version's value that failed, kept until the stages are read again.
+    let mut failed_read: Option<FleetError> = None;
     loop {
         let metadata = describe(ports, &secret).await?;
         let changes = stage_changes(&seen, &metadata.versions);
@@ -172,11 +174,28 @@ pub async fn follow(
             };
             return Ok(Outcome::Failed { reason });
         }
-        if pending_key.is_none()
-            && let Some(key) = read_key(ports, &secret, &started.version, AWSPENDING).await?
-        {
-            on_event(&Event::PendingKey(key.clone()));
-            pending_key = Some(key);
+        // The stages were read again since the read failed, and still hold AWSPENDING on the
+        // new version: the failure was not the label moving away, it is an error.
+        if let Some(error) = failed_read.take() {
+            return Err(error);
+        }
+        if pending_key.is_none() {
+            match read_key(ports, &secret, &started.version, AWSPENDING).await {
+                Ok(Some(key)) => {
+                    on_event(&Event::PendingKey(key.clone()));
+                    pending_key = Some(key);
+                }
+                Ok(None) => {}
+                // AWSPENDING may have left the version between the DescribeSecret and this
+                // read (GetSecretValue with a VersionId and a VersionStage that no longer
+                // match fails: AWS documents that both must refer to the same version;
+                // moto answers InvalidRequestException). The rotation then completed, failed
+                // or moved on: read the stages again at once, and let them tell.
+                Err(error) => {
+                    failed_read = Some(error);
+                    continue;
+                }
+            }
         }
         if elapsed >= timeout {
             return Ok(Outcome::TimedOut {

@@ -7,20 +7,23 @@
 //!    user does not hold it, or no such user exists), inactive, or the value is not a rotator
 //!    secret or names another user; or `AWSCURRENT` holds no key at all while no rotation is
 //!    in progress (a first rotation in progress is `in-progress`).
-//! 2. `stuck`: an `AWSPENDING` version that is not `AWSCURRENT` is older than the stuck
+//! 2. `unreadable`: the secret's reads kept failing (throttled, refused, timed out) after the
+//!    SDK's retries, so its state is not known; programs reading it may well still work. Its
+//!    reason names the call and the error; the other secrets are read as usual.
+//! 3. `stuck`: an `AWSPENDING` version that is not `AWSCURRENT` is older than the stuck
 //!    threshold ([`DEFAULT_STUCK_AFTER_SECS`], one hour: a rotation's four steps take seconds,
 //!    testSecret waits at most minutes for a new key, and a Lambda invocation at most 15).
-//! 3. `blocked`: the user holds an active key that the secret does not know (no stage and no
+//! 4. `blocked`: the user holds an active key that the secret does not know (no stage and no
 //!    ledger record of this secret's) beside the `AWSCURRENT` key: the next rotation finds no
 //!    room (createSecret deletes neither) and fails.
-//! 4. `old-key-in-use`: the `AWSPREVIOUS` key is still active and IAM reports a use of it
+//! 5. `old-key-in-use`: the `AWSPREVIOUS` key is still active and IAM reports a use of it
 //!    after the last rotation (IAM reports uses up to about four hours late, so a key shown
 //!    unused may still be in use).
-//! 5. `rotation-disabled`: Secrets Manager will not rotate the secret.
-//! 6. `overdue`: the next rotation's date (or the last rotation plus the interval) has passed
+//! 6. `rotation-disabled`: Secrets Manager will not rotate the secret.
+//! 7. `overdue`: the next rotation's date (or the last rotation plus the interval) has passed
 //!    and no rotation is in progress.
-//! 7. `in-progress`: an `AWSPENDING` version younger than the stuck threshold.
-//! 8. `ok`: none of the above.
+//! 8. `in-progress`: an `AWSPENDING` version younger than the stuck threshold.
+//! 9. `ok`: none of the above.
 //!
 //! Every state but `ok` and `in-progress` needs attention.
 
@@ -45,6 +48,7 @@ const MAX_KEYS_PER_USER: usize = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum State {
     Broken,
+    Unreadable,
     Stuck,
     Blocked,
     OldKeyInUse,
@@ -56,8 +60,9 @@ pub enum State {
 
 impl State {
     /// Every state, in order of precedence.
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Broken,
+        State::Unreadable,
         State::Stuck,
         State::Blocked,
         State::OldKeyInUse,
@@ -71,6 +76,7 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Broken => "broken",
+            State::Unreadable => "unreadable",
             State::Stuck => "stuck",
             State::Blocked => "blocked",
             State::OldKeyInUse => "old-key-in-use",
@@ -372,17 +378,30 @@ pub async fn status(
         progress(Progress::Inspected);
         match inspection {
             Ok(inspection) => Ok(evaluate(&inspection, now, options)),
-            // One account out of reach must not hide the rest of the fleet.
-            Err(error) if error.operation == "AssumeRole" => Ok(out_of_reach(metadata, &error)),
-            Err(error) => Err(error),
+            // One account out of reach must not hide the rest of the fleet: its rotations
+            // fail too, so its rows are broken.
+            Err(error) if error.operation == "AssumeRole" => Ok(unknown_row(
+                metadata,
+                State::Broken,
+                format!(
+                    "the user's account cannot be read, and the function cannot rotate it either: {error}"
+                ),
+            )),
+            // Nor may one secret whose reads keep failing (throttled, refused, timed out):
+            // what it holds is unknown, and programs may still work.
+            Err(error) => Ok(unknown_row(
+                metadata,
+                State::Unreadable,
+                format!("the secret's state is unknown: {error}"),
+            )),
         }
     })
     .await
 }
 
-/// The row of a secret whose account's IAM cannot be reached: the member role cannot be
-/// assumed, so its rotations fail too.
-fn out_of_reach(metadata: &SecretMetadata, error: &FleetError) -> StatusRow {
+/// The row of a secret that could not be inspected, from its listing alone: `state` with
+/// `reason` (the failed call and its error).
+fn unknown_row(metadata: &SecretMetadata, state: State, reason: String) -> StatusRow {
     StatusRow {
         secret: metadata.name.clone(),
         arn: metadata.arn.clone(),
@@ -393,11 +412,9 @@ fn out_of_reach(metadata: &SecretMetadata, error: &FleetError) -> StatusRow {
         last_rotated: metadata.last_rotated,
         next_rotation: metadata.next_rotation,
         pending: None,
-        state: State::Broken,
-        states: vec![State::Broken],
-        reasons: vec![format!(
-            "the user's account cannot be read, and the function cannot rotate it either: {error}"
-        )],
+        state,
+        states: vec![state],
+        reasons: vec![reason],
     }
 }
 

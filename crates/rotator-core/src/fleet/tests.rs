@@ -435,7 +435,7 @@ async fn the_most_urgent_state_wins_and_every_state_is_listed() {
     let mut sorted = row.states.clone();
     sorted.sort();
     assert_eq!(sorted, row.states, "listed in order of precedence");
-    assert_eq!(State::ALL.len(), 8);
+    assert_eq!(State::ALL.len(), 9);
 }
 
 #[tokio::test]
@@ -728,26 +728,136 @@ async fn inspections_run_concurrently_within_the_bound() {
 }
 
 #[tokio::test]
-async fn an_error_names_the_call_and_the_secret() {
+async fn a_failed_read_makes_its_row_unreadable_naming_the_call_and_the_secret() {
     let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
     fleet.managed("alice").await;
     fleet.world.inject(
         "iam:ListAccessKeys",
         crate::testing::Fault::Fail(crate::ports::PortErrorKind::AccessDenied),
     );
-    let error = status(
+    let rows = status(
         &fleet.world.ports(),
         "IamKeyRotator/",
         &StatusOptions::default(),
         &no_progress,
     )
     .await
-    .expect_err("the call fails");
-    let text = error.to_string();
+    .expect("a secret's failure is its row's");
+    assert_eq!(rows[0].state, State::Unreadable, "{rows:?}");
+    assert_eq!(rows[0].states, [State::Unreadable]);
     assert!(
-        text.starts_with("ListAccessKeys for alice failed:"),
-        "{text}"
+        rows[0].reasons[0].contains("ListAccessKeys for alice failed:"),
+        "{rows:?}"
     );
+    assert!(rows[0].state.needs_attention());
+}
+
+/// A secret store whose reads of one secret's values always fail as throttled (the SDK's
+/// retries exhausted); every other call goes to the world.
+struct Throttled {
+    inner: World,
+    secret: String,
+}
+
+#[async_trait]
+impl SecretStore for Throttled {
+    async fn describe(&self, secret: &SecretId) -> PortResult<SecretMetadata> {
+        self.inner.describe(secret).await
+    }
+    async fn get_value<'a>(
+        &self,
+        secret: &SecretId,
+        version: VersionRef<'a>,
+    ) -> PortResult<Option<SecretString>> {
+        if secret.as_str() == self.secret {
+            return Err(crate::ports::PortError::new(
+                crate::ports::PortErrorKind::Throttled,
+                "ThrottlingException: Rate exceeded",
+            ));
+        }
+        self.inner.get_value(secret, version).await
+    }
+    async fn put_pending<'a>(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+        rotation_token: Option<&'a RotationToken>,
+    ) -> PortResult<()> {
+        self.inner
+            .put_pending(secret, token, value, rotation_token)
+            .await
+    }
+    async fn update_stage<'a>(
+        &self,
+        secret: &SecretId,
+        stage: &str,
+        move_to: Option<&'a str>,
+        remove_from: Option<&'a str>,
+    ) -> PortResult<()> {
+        self.inner
+            .update_stage(secret, stage, move_to, remove_from)
+            .await
+    }
+    async fn list_secrets(&self, name_prefix: &str) -> PortResult<Vec<SecretMetadata>> {
+        self.inner.list_secrets(name_prefix).await
+    }
+    async fn list_versions(&self, secret: &SecretId) -> PortResult<Vec<VersionInfo>> {
+        self.inner.list_versions(secret).await
+    }
+    async fn start_rotation(&self, secret: &SecretId) -> PortResult<Option<String>> {
+        SecretStore::start_rotation(&self.inner, secret).await
+    }
+}
+
+#[tokio::test]
+async fn a_secret_whose_reads_keep_being_throttled_is_unreadable_and_the_rest_are_reported() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    for user in ["alice", "bob", "carol"] {
+        fleet.managed(user).await;
+    }
+    let ports = Ports {
+        secrets: Arc::new(Throttled {
+            inner: fleet.world.clone(),
+            secret: secret("bob"),
+        }),
+        ..fleet.world.ports()
+    };
+    let rows = status(
+        &ports,
+        "IamKeyRotator/",
+        &StatusOptions::default(),
+        &no_progress,
+    )
+    .await
+    .expect("one secret's throttled reads do not hide the fleet");
+    let states: Vec<(&str, State)> = rows
+        .iter()
+        .map(|row| (row.user.as_str(), row.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("alice", State::Ok),
+            ("bob", State::Unreadable),
+            ("carol", State::Ok)
+        ]
+    );
+    let bob = &rows[1];
+    assert_eq!(bob.secret, secret("bob"));
+    assert!(bob.key.is_none(), "{bob:?}");
+    assert!(
+        bob.rotation_enabled,
+        "the listing's metadata is kept: {bob:?}"
+    );
+    assert!(
+        bob.reasons[0].contains("GetSecretValue for IamKeyRotator/bob failed")
+            && bob.reasons[0].contains("ThrottlingException"),
+        "{bob:?}"
+    );
+    assert!(bob.state.needs_attention());
+    // Ranked right after broken, before every state that an inspection can find.
+    assert!(State::Broken < State::Unreadable && State::Unreadable < State::Stuck);
 }
 
 // The audit.
@@ -1098,6 +1208,177 @@ async fn a_rotation_whose_pending_label_goes_away_failed_and_one_that_never_move
             waited: Duration::from_secs(30),
             pending: Some(started.version.clone())
         }
+    );
+}
+
+/// What happens to the rotation between the follower's `DescribeSecret` and its read of the
+/// pending value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Race {
+    /// The rotation is cancelled or abandoned: `AWSPENDING` comes off the new version.
+    Abandon,
+    /// The function runs every step: `AWSCURRENT` moves to the new version and `AWSPENDING`
+    /// comes off it.
+    Complete,
+}
+
+/// A secret store that plays the race of `rotator rotate --wait` that once failed CI under
+/// load: right after the first `DescribeSecret` that shows the rotation in progress, the
+/// rotation moves on, before the follower reads the pending value. Like Secrets Manager (and
+/// moto), it refuses a read by a version and a stage that the version no longer holds.
+struct Racing {
+    world: World,
+    rotator: Rotator,
+    secret: String,
+    race: Race,
+    raced: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl SecretStore for Racing {
+    async fn describe(&self, secret: &SecretId) -> PortResult<SecretMetadata> {
+        let metadata = self.world.describe(secret).await?;
+        if let Some(token) = metadata.version_with_stage(AWSPENDING)
+            && !self.raced.swap(true, Ordering::SeqCst)
+        {
+            match self.race {
+                Race::Abandon => self.world.abandon_rotation(&self.secret),
+                Race::Complete => {
+                    for step in Step::ALL {
+                        self.world
+                            .step_with(&self.rotator, &self.secret, token, step)
+                            .await
+                            .expect("the step succeeds");
+                    }
+                }
+            }
+        }
+        Ok(metadata)
+    }
+    async fn get_value<'a>(
+        &self,
+        secret: &SecretId,
+        version: VersionRef<'a>,
+    ) -> PortResult<Option<SecretString>> {
+        if let Some(id) = version.version_id {
+            let holds_stage = self
+                .world
+                .state()
+                .secrets
+                .get(secret.as_str())
+                .and_then(|found| found.versions.get(id))
+                .is_some_and(|found| found.stages.iter().any(|s| s == version.stage));
+            if !holds_stage {
+                return Err(crate::ports::PortError::new(
+                    crate::ports::PortErrorKind::InvalidRequest,
+                    "InvalidRequestException: You provided a VersionStage that is not associated to the provided VersionId.",
+                ));
+            }
+        }
+        self.world.get_value(secret, version).await
+    }
+    async fn put_pending<'a>(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+        rotation_token: Option<&'a RotationToken>,
+    ) -> PortResult<()> {
+        self.world
+            .put_pending(secret, token, value, rotation_token)
+            .await
+    }
+    async fn update_stage<'a>(
+        &self,
+        secret: &SecretId,
+        stage: &str,
+        move_to: Option<&'a str>,
+        remove_from: Option<&'a str>,
+    ) -> PortResult<()> {
+        self.world
+            .update_stage(secret, stage, move_to, remove_from)
+            .await
+    }
+    async fn list_secrets(&self, name_prefix: &str) -> PortResult<Vec<SecretMetadata>> {
+        self.world.list_secrets(name_prefix).await
+    }
+    async fn list_versions(&self, secret: &SecretId) -> PortResult<Vec<VersionInfo>> {
+        self.world.list_versions(secret).await
+    }
+    async fn start_rotation(&self, secret: &SecretId) -> PortResult<Option<String>> {
+        SecretStore::start_rotation(&self.world, secret).await
+    }
+}
+
+#[tokio::test]
+async fn a_pending_label_that_moves_between_two_reads_is_the_rotations_outcome_not_an_error() {
+    use crate::fleet::rotate::{Outcome, follow, start};
+    for race in [Race::Abandon, Race::Complete] {
+        let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+        fleet.managed("alice").await;
+        let ports = Ports {
+            secrets: Arc::new(Racing {
+                world: fleet.world.clone(),
+                rotator: fleet.rotator.clone(),
+                secret: secret("alice"),
+                race,
+                raced: std::sync::atomic::AtomicBool::new(false),
+            }),
+            ..fleet.world.ports()
+        };
+        let started = start(&ports, &secret_id("alice")).await.expect("starts");
+        let outcome = follow(
+            &ports,
+            &started,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            &mut |_| {},
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{race:?}: the race is no error: {error}"));
+        match (race, &outcome) {
+            (Race::Abandon, Outcome::Failed { reason }) => {
+                assert!(
+                    reason.contains("taken off") && reason.contains(&started.version),
+                    "{reason}"
+                );
+            }
+            (Race::Complete, Outcome::Completed { key, .. }) => {
+                assert_eq!(
+                    key.as_ref().map(|k| k.as_str().to_owned()),
+                    fleet.world.key_in(&secret("alice"), AWSCURRENT)
+                );
+            }
+            _ => panic!("{race:?}: {outcome:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pending_value_that_cannot_be_read_while_the_label_stays_is_an_error() {
+    use crate::fleet::rotate::{follow, start};
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    let ports = driving(&fleet, "alice", &[]);
+    let started = start(&ports, &secret_id("alice")).await.expect("starts");
+    fleet.world.inject(
+        "secretsmanager:GetSecretValue",
+        crate::testing::Fault::Fail(crate::ports::PortErrorKind::AccessDenied),
+    );
+    let error = follow(
+        &ports,
+        &started,
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+        &mut |_| {},
+    )
+    .await
+    .expect_err("a refused read with the rotation still pending is an error");
+    assert!(
+        error
+            .to_string()
+            .starts_with("GetSecretValue for IamKeyRotator/alice failed"),
+        "{error}"
     );
 }
 
