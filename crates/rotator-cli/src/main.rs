@@ -1,10 +1,12 @@
-//! `rotator`: the operator's view of the fleet (status, audit), rotations on demand, and the sweep.
+//! `rotator`: the operator's view of the fleet (status, audit), rotations on demand, the sweep,
+//! and the doctor that checks a deployment before its first rotation.
 //!
 //! Exit codes: 0 fine, 1 something needs attention, 2 an error (printed as one line).
 
 mod audit;
 mod cli;
 mod clients;
+mod doctor;
 mod render;
 mod rotate;
 mod status;
@@ -73,6 +75,10 @@ async fn run(cli: &Cli, requests: &RequestCounter) -> Result<bool> {
         Command::Audit(args) => audit::run(&ports, args).await,
         Command::Rotate(args) => rotate::run(&ports, args).await,
         Command::Sweep(args) => sweep::run(&ports, args).await,
+        Command::Doctor(args) => {
+            let deployment = clients::deployment(requests).await?;
+            doctor::run(&ports, &deployment, args).await
+        }
     }
 }
 

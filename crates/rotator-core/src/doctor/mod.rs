@@ -63,6 +63,7 @@ impl fmt::Display for Severity {
 /// What a finding is about; its name is stable in the JSON output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Check {
+    NoSecrets,
     SecretName,
     RotationDisabled,
     RotationFunction,
@@ -87,6 +88,7 @@ impl Check {
     /// The check's name in the output (`user-path`).
     pub fn as_str(self) -> &'static str {
         match self {
+            Check::NoSecrets => "no-secrets",
             Check::SecretName => "secret-name",
             Check::RotationDisabled => "rotation-disabled",
             Check::RotationFunction => "rotation-function",
@@ -205,6 +207,21 @@ pub async fn doctor(
     .await?;
 
     let mut findings = Vec::new();
+    if secrets.is_empty() {
+        findings.push(Finding {
+            severity: Severity::Error,
+            check: Check::NoSecrets,
+            subject: format!("{}*", options.prefix),
+            account: None,
+            secret: None,
+            user: None,
+            problem: format!(
+                "no secret is named {}*: the deployment has no users yet, or its prefix is another",
+                options.prefix
+            ),
+            fix: "add the users to infra/rotator.config.json and deploy (cargo xtask deploy), or pass --prefix <stack name>/".to_owned(),
+        });
+    }
     let mut unreachable = Vec::new();
     for (metadata, reading) in secrets.iter().zip(&readings) {
         findings.extend(checks::check_secret(

@@ -600,6 +600,21 @@ async fn a_refused_read_of_the_callers_own_is_an_error_not_a_finding() {
     assert!(error.to_string().contains("healthy"), "{error}");
 }
 
+#[tokio::test]
+async fn a_prefix_that_names_no_secret_is_a_finding() {
+    let world = healthy();
+    let mut options = options();
+    options.prefix = "Elsewhere/".into();
+    let report = doctor(&world.ports(), &world, &options, &|_| {})
+        .await
+        .expect("the doctor reads the world");
+    assert_eq!(report.secrets, 0);
+    assert_eq!(report.function, None);
+    let found = only(&report, Check::NoSecrets);
+    assert_eq!(found.len(), 1, "{:#?}", report.findings);
+    assert_eq!(found[0].subject, "Elsewhere/*");
+}
+
 #[test]
 fn names_take_the_contracts_shape() {
     let prefix = "IamKeyRotator/";
