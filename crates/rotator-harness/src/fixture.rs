@@ -207,6 +207,38 @@ impl Fixture {
             .context("no function ARN")
     }
 
+    /// Gives the function `function` (a name or an ARN) the environment `variables` and a
+    /// timeout of `timeout_secs` (`UpdateFunctionConfiguration`).
+    pub async fn configure_function(
+        &self,
+        function: &str,
+        variables: &[(&str, &str)],
+        timeout_secs: i32,
+    ) -> Result<()> {
+        let environment = aws_sdk_lambda::types::Environment::builder()
+            .set_variables(Some(
+                variables
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ))
+            .build();
+        self.lambda
+            .update_function_configuration()
+            .function_name(function)
+            .timeout(timeout_secs)
+            .environment(environment)
+            .send()
+            .await
+            .context("UpdateFunctionConfiguration")?;
+        Ok(())
+    }
+
+    /// The ARN of the placeholder function that `start_rotation` names.
+    pub fn function_arn(&self) -> &str {
+        &self.function_arn
+    }
+
     /// Creates an EventBridge Scheduler schedule `name` (default group, hourly) that invokes
     /// `target_arn` with `input`, enabled or not.
     pub async fn create_schedule(
