@@ -190,7 +190,7 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
         "the healthy user is named: {every:#?}"
     );
     // A user at `/`: the fix moves it under the deployment's path.
-    assert_eq!(subjects(&document, "user-path"), [at_root.clone()]);
+    assert_eq!(subjects(&document, "user-path"), [at_root.as_str()]);
     assert_eq!(
         findings(&document, "user-path")[0]["fix"],
         format!("aws iam update-user --user-name at-root --new-path {path}")
@@ -198,7 +198,7 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
     // Two keys, and one unknown key: the fixes adopt one and remove the other.
     assert_eq!(
         subjects(&document, "user-no-room"),
-        [two_keys.clone(), unknown_key.clone()]
+        [two_keys.as_str(), unknown_key.as_str()]
     );
     let no_room = findings(&document, "user-no-room");
     let fix = no_room[0]["fix"].as_str().unwrap_or_default();
@@ -223,7 +223,7 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
         no_room[1]
     );
     // A tag-full user.
-    assert_eq!(subjects(&document, "user-tags"), [tag_full.clone()]);
+    assert_eq!(subjects(&document, "user-tags"), [tag_full.as_str()]);
     assert!(
         findings(&document, "user-tags")[0]["problem"]
             .as_str()
@@ -233,7 +233,7 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
     // A secret pointing at another function.
     assert_eq!(
         subjects(&document, "rotation-function"),
-        [elsewhere.clone()]
+        [elsewhere.as_str()]
     );
     assert_eq!(
         findings(&document, "rotation-function")[0]["fix"],
@@ -242,7 +242,7 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
         )
     );
     // An unconfirmed subscription.
-    assert_eq!(subjects(&document, "alert-subscription"), [topic.clone()]);
+    assert_eq!(subjects(&document, "alert-subscription"), [topic.as_str()]);
     assert!(
         findings(&document, "alert-subscription")[0]["problem"]
             .as_str()

@@ -110,7 +110,7 @@ async fn run(world: &World) -> Report {
         .expect("the doctor reads the world")
 }
 
-fn only<'a>(report: &'a Report, check: Check) -> Vec<&'a Finding> {
+fn only(report: &Report, check: Check) -> Vec<&Finding> {
     report
         .findings
         .iter()
