@@ -13,8 +13,11 @@
 //!   pending one (`doctor/tests.rs`);
 //! - moto has no SES `GetAccount`; the patched one answers as for a new account, in the
 //!   sandbox, so the recipients are checked too;
-//! - moto lets anyone assume any role and keeps no 50-tag quota (49 tags are what is checked
-//!   here), so a member role that cannot be assumed is covered by the core's tests only.
+//! - moto lets anyone assume any role (see `crates/rotator-harness/src/members.rs`) and keeps
+//!   no 50-tag quota (49 tags are what is checked here), so a member role that cannot be
+//!   assumed is covered by the core's tests only; the member account's user here is read
+//!   through the member role as on AWS, `GetUser` included (which the function's own member
+//!   role does not grant).
 
 use std::path::Path;
 
@@ -29,6 +32,7 @@ fn cli() -> &'static Path {
 }
 
 const SWEEP: &str = r#"{"Action": "sweep"}"#;
+const MEMBER: &str = "111122223333";
 
 /// Seeds a deployment named `stack` (secrets `<stack>/<user>`, users under
 /// `/rotated/<stack>/`): its function with the variables the CDK app sets (under `grace`, a
@@ -172,12 +176,26 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
     )
     .await?;
 
+    // A user of a member account, created at `/` there, read through the member role.
+    moto.create_member_role(MEMBER, "IamKeyRotatorMember")
+        .await?;
+    let member = Fixture::in_member_account(&moto, MEMBER, "IamKeyRotatorMember").await?;
+    member.create_user("legacy-batch").await?;
+    let legacy = format!("IamKeyRotator/{MEMBER}/legacy-batch");
+    fx.create_secret(
+        &legacy,
+        &format!(r#"{{"UserName": "legacy-batch", "AccountId": "{MEMBER}"}}"#),
+        None,
+    )
+    .await?;
+    fx.configure_rotation(&legacy, &function).await?;
+
     let json = run_cli(rotator_command(cli(), &moto).args(["doctor", "--json"]))?;
     assert_eq!(json.code, Some(1), "{json:?}");
     let document = json.json()?;
     assert_eq!(document["prefix"], "IamKeyRotator/");
     assert_eq!(document["user_path"], path);
-    assert_eq!(document["secrets"], 6);
+    assert_eq!(document["secrets"], 7);
     assert_eq!(document["function"]["arn"], function.as_str());
     assert_eq!(document["function"]["timeout_seconds"], 120);
     assert_eq!(document["function"]["old_key_policy"], "grace");
@@ -189,12 +207,26 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
             .all(|f| f["secret"] != healthy.as_str() && f["user"] != "healthy"),
         "the healthy user is named: {every:#?}"
     );
-    // A user at `/`: the fix moves it under the deployment's path.
-    assert_eq!(subjects(&document, "user-path"), [at_root.as_str()]);
+    // A user at `/`: the fix moves it under the deployment's path; in a member account, with
+    // that account's credentials.
     assert_eq!(
-        findings(&document, "user-path")[0]["fix"],
+        subjects(&document, "user-path"),
+        [legacy.as_str(), at_root.as_str()]
+    );
+    let moved = findings(&document, "user-path");
+    assert_eq!(moved[0]["account"], MEMBER);
+    assert_eq!(
+        moved[0]["fix"],
+        format!(
+            "aws iam update-user --user-name legacy-batch --new-path {path} with credentials for account {MEMBER}"
+        )
+    );
+    assert_eq!(moved[1]["account"], Value::Null);
+    assert_eq!(
+        moved[1]["fix"],
         format!("aws iam update-user --user-name at-root --new-path {path}")
     );
+    assert_eq!(document["accounts"], serde_json::json!([MEMBER]));
     // Two keys, and one unknown key: the fixes adopt one and remove the other.
     assert_eq!(
         subjects(&document, "user-no-room"),
@@ -283,7 +315,7 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
     );
     // Nothing else: every finding above is an error, and there is no other.
     assert_eq!(document["counts"]["error"], every.len());
-    assert_eq!(every.len(), 9, "{every:#?}");
+    assert_eq!(every.len(), 10, "{every:#?}");
     for finding in &every {
         for field in ["severity", "check", "subject", "problem", "fix"] {
             assert!(finding[field].is_string(), "{field} of {finding}");
@@ -305,7 +337,7 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
     );
     assert!(
         lines.last().is_some_and(|l| l.starts_with(
-            "6 secrets under IamKeyRotator/, function IamKeyRotator-Function: 9 errors, 0 warnings"
+            "7 secrets under IamKeyRotator/ (users in 1 member account), function IamKeyRotator-Function: 10 errors, 0 warnings"
         )),
         "{}",
         human.stdout
