@@ -275,6 +275,37 @@ pub fn check_user(
     findings
 }
 
+/// When every user read lives outside `user_path` under one and the same other path, that path
+/// is likelier the deployment's than `--user-path`'s (a custom `managedUserPath`, say): one
+/// warning says so, beside each user's finding.
+pub fn check_user_path_option(readings: &[SecretReading], user_path: &str) -> Vec<Finding> {
+    let paths: Vec<&str> = readings
+        .iter()
+        .filter_map(|r| r.user.as_ref().map(|u| u.path.as_str()))
+        .collect();
+    let Some(first) = paths.first() else {
+        return Vec::new();
+    };
+    if paths.len() < 2 || *first == user_path || paths.iter().any(|p| p != first) {
+        return Vec::new();
+    }
+    vec![Finding {
+        severity: Severity::Warning,
+        check: Check::UserPath,
+        subject: "--user-path".to_owned(),
+        account: None,
+        secret: None,
+        user: None,
+        problem: format!(
+            "none of the {} users lives under {user_path}, and all live under {first}",
+            paths.len()
+        ),
+        fix: format!(
+            "if {first} is the deployment's path (the stack's ManagedUserPath output), run rotator doctor --user-path {first}; if not, move each user as its finding says"
+        ),
+    }]
+}
+
 /// What blocks the next rotation: active keys the secret does not know.
 fn no_room_problem(
     inspection: &Inspection,

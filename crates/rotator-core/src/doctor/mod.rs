@@ -235,6 +235,10 @@ pub async fn doctor(
         }
     }
     findings.extend(checks::check_member_roles(&unreachable));
+    findings.extend(checks::check_user_path_option(
+        &readings,
+        &options.user_path,
+    ));
 
     let function = match &function_arn {
         None => None,

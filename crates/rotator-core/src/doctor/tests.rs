@@ -601,6 +601,38 @@ async fn a_refused_read_of_the_callers_own_is_an_error_not_a_finding() {
 }
 
 #[tokio::test]
+async fn users_all_under_another_path_suggest_the_user_path_option() {
+    let world = healthy();
+    add_managed(&world, "second");
+    for user in ["healthy", "second"] {
+        world.state().users.get_mut(user).expect("added").path = "/custom/IamKeyRotator/".into();
+    }
+    let report = run(&world).await;
+    let path = only(&report, Check::UserPath);
+    assert_eq!(path.len(), 3, "{:#?}", report.findings);
+    let hint = path
+        .iter()
+        .find(|f| f.subject == "--user-path")
+        .expect("the hint");
+    assert_eq!(hint.severity, Severity::Warning);
+    assert!(
+        hint.fix.contains("--user-path /custom/IamKeyRotator/"),
+        "{}",
+        hint.fix
+    );
+    // One user elsewhere among users at the path gives no hint.
+    world.state().users.get_mut("healthy").expect("added").path = PATH.into();
+    let report = run(&world).await;
+    assert!(
+        only(&report, Check::UserPath)
+            .iter()
+            .all(|f| f.subject != "--user-path"),
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[tokio::test]
 async fn a_prefix_that_names_no_secret_is_a_finding() {
     let world = healthy();
     let mut options = options();
