@@ -9,7 +9,7 @@ use rotator_core::fleet::DEFAULT_PREFIX;
 use rotator_core::fleet::audit::DEFAULT_MAX_AGE_DAYS;
 
 /// The state of the IAM access keys that the rotator manages, an audit of the account's keys,
-/// and rotations on demand. AWS credentials, region and endpoint come from the standard SDK
+/// rotations on demand, the sweep, and a check of a deployment before its first rotation. AWS credentials, region and endpoint come from the standard SDK
 /// configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
 ///
 /// Exit codes: 0 when everything is fine (`status`: every secret ok or in progress; `audit`:
