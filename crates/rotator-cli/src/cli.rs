@@ -9,12 +9,12 @@ use rotator_core::fleet::DEFAULT_PREFIX;
 use rotator_core::fleet::audit::DEFAULT_MAX_AGE_DAYS;
 
 /// The state of the IAM access keys that the rotator manages, an audit of the account's keys,
-/// and rotations on demand. AWS credentials, region and endpoint come from the standard SDK
+/// rotations on demand, the sweep, and a check of a deployment before its first rotation. AWS credentials, region and endpoint come from the standard SDK
 /// configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
 ///
 /// Exit codes: 0 when everything is fine (`status`: every secret ok or in progress; `audit`:
 /// no finding; `rotate`: started, or completed with --wait; `sweep`: no old key still in use
-/// and no error), 1 when something needs
+/// and no error; `doctor`: no finding), 1 when something needs
 /// attention, 2 on an error (a bad argument, AWS unreachable or refusing).
 #[derive(Debug, Parser)]
 #[command(name = "rotator", version)]
@@ -46,6 +46,11 @@ pub enum Command {
     /// then retires it as a previous key (unused for the grace, or at the hard limit). With
     /// --with-secret, the key's secret (from standard input) makes it the secret's value.
     Adopt(AdoptArgs),
+    /// Checks a live deployment before its first rotation, changing nothing: its secrets, their
+    /// users (path, keys, tags), the function's configuration and timeout, the alert topic's
+    /// subscriptions, the SES sender (and recipients in the sandbox), the sweep's schedule and the
+    /// member roles. One line per finding, with the command or step that fixes it.
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +119,21 @@ pub struct AuditArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub fleet: Fleet,
+    /// The IAM path the deployment's users must live under [default: /rotated/<prefix without
+    /// its slash>/, the CDK app's].
+    #[arg(long, value_name = "PATH", value_parser = iam_path)]
+    pub user_path: Option<String>,
+    /// Print JSON (documented in the README) instead of one line per finding.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub member: MemberRoleArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct RotateArgs {
     /// The secret's name or ARN.
     #[arg(value_name = "SECRET", value_parser = non_empty)]
@@ -168,6 +188,21 @@ pub struct AdoptArgs {
 fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|problem| format!("{problem} (write a duration such as 90s, 30m, 1h or 2d)"))
+}
+
+/// An IAM path: `/`, or `/` and printable ASCII ending with `/`, at most 512 characters (IAM API
+/// reference, `CreateUser`'s `Path`).
+fn iam_path(text: &str) -> Result<String, String> {
+    let valid = text.len() <= 512
+        && text.starts_with('/')
+        && text.ends_with('/')
+        && text.chars().all(|c| ('!'..='~').contains(&c));
+    if !valid {
+        return Err(format!(
+            "{text:?} is not an IAM path (it starts and ends with /, such as /rotated/IamKeyRotator/)"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 fn account_id(text: &str) -> Result<AccountId, String> {

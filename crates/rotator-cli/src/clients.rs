@@ -1,13 +1,13 @@
 //! The core's ports over the AWS SDK for the CLI: IAM (other accounts' through the member role)
-//! and Secrets Manager from the standard configuration with the function's time limits, every
-//! request counted.
+//! and Secrets Manager from the standard configuration with the function's time limits, and the
+//! doctor's deployment reader, every request counted.
 
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use rotator_aws::adapters::{
-    AssumedRoleIam, IamAdapter, SecretsManagerAdapter, StsCredentialCheck,
+    AssumedRoleIam, DeploymentAdapter, IamAdapter, SecretsManagerAdapter, StsCredentialCheck,
 };
 use rotator_aws::{RequestCounter, SystemClock};
 use rotator_core::Ports;
@@ -47,6 +47,30 @@ pub async fn ports(requests: &RequestCounter) -> Result<Ports> {
         notifier: Arc::new(NoNotices),
         clock: Arc::new(SystemClock),
     })
+}
+
+/// What `rotator doctor` reads beside the ports: Lambda, SNS, SES and EventBridge Scheduler,
+/// from the same configuration, every request counted.
+pub async fn deployment(requests: &RequestCounter) -> Result<DeploymentAdapter> {
+    let config = rotator_aws::sdk_config().await;
+    let lambda = aws_sdk_lambda::config::Builder::from(&config)
+        .interceptor(requests.for_service("lambda"))
+        .build();
+    let sns = aws_sdk_sns::config::Builder::from(&config)
+        .interceptor(requests.for_service("sns"))
+        .build();
+    let ses = aws_sdk_sesv2::config::Builder::from(&config)
+        .interceptor(requests.for_service("sesv2"))
+        .build();
+    let scheduler = aws_sdk_scheduler::config::Builder::from(&config)
+        .interceptor(requests.for_service("scheduler"))
+        .build();
+    Ok(DeploymentAdapter::new(
+        aws_sdk_lambda::Client::from_conf(lambda),
+        aws_sdk_sns::Client::from_conf(sns),
+        aws_sdk_sesv2::Client::from_conf(ses),
+        aws_sdk_scheduler::Client::from_conf(scheduler),
+    ))
 }
 
 /// The CLI reports on its terminal; it sends no alerts or emails.

@@ -1,4 +1,5 @@
-//! `rotator`: the operator's view of the fleet (status, audit), rotations on demand, and the sweep.
+//! `rotator`: the operator's view of the fleet (status, audit), rotations on demand, the sweep,
+//! and the doctor that checks a deployment before its first rotation.
 //!
 //! Exit codes: 0 fine, 1 something needs attention, 2 an error (printed as one line).
 
@@ -6,6 +7,7 @@ mod adopt;
 mod audit;
 mod cli;
 mod clients;
+mod doctor;
 mod render;
 mod rotate;
 mod status;
@@ -75,6 +77,10 @@ async fn run(cli: &Cli, requests: &RequestCounter) -> Result<bool> {
         Command::Rotate(args) => rotate::run(&ports, args).await,
         Command::Sweep(args) => sweep::run(&ports, args).await,
         Command::Adopt(args) => adopt::run(&ports, args).await,
+        Command::Doctor(args) => {
+            let deployment = clients::deployment(requests).await?;
+            doctor::run(&ports, &deployment, args).await
+        }
     }
 }
 

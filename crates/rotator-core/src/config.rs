@@ -1,5 +1,6 @@
 //! The function's configuration, read once from `ROTATOR_*` environment variables.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::accounts::MemberRole;
@@ -238,6 +239,15 @@ pub fn parse_secret_prefix(text: &str) -> Result<String, String> {
     Ok(prefix.to_owned())
 }
 
+impl Settings {
+    /// Reads the configuration from a map of variables, such as a function's environment as
+    /// `GetFunctionConfiguration` gives it, exactly as the function reads its own (`rotator
+    /// doctor` checks a deployed function this way).
+    pub fn from_variables(variables: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| variables.get(name).cloned())
+    }
+}
+
 /// Parses a duration with its unit: a whole number followed by `s`, `m`, `h` or `d` (`90s`,
 /// `30m`, `24h`, `7d`), at most a year.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -311,6 +321,30 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         })
+    }
+
+    #[test]
+    fn a_map_of_variables_is_read_as_the_environment_is() {
+        let variables: BTreeMap<String, String> = [
+            (OLD_KEY, "grace"),
+            (GRACE, "2h"),
+            (SECRET_PREFIX, "Team/"),
+            ("AWS_REGION", "eu-west-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let from_map = Settings::from_variables(&variables).unwrap();
+        let from_lookup =
+            settings(&[(OLD_KEY, "grace"), (GRACE, "2h"), (SECRET_PREFIX, "Team/")]).unwrap();
+        assert_eq!(from_map, from_lookup);
+        assert_eq!(from_map.grace, Duration::from_secs(7200));
+        let bad: BTreeMap<String, String> =
+            [(TEST_TIMEOUT_SECS.to_owned(), "soon".to_owned())].into();
+        assert_eq!(
+            Settings::from_variables(&bad).unwrap_err().variable,
+            TEST_TIMEOUT_SECS
+        );
     }
 
     #[test]

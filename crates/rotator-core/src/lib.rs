@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod config;
 pub mod credential_report;
+pub mod doctor;
 pub mod error;
 pub mod fleet;
 pub mod ledger;

@@ -116,6 +116,17 @@ pub trait Iam: Send + Sync {
     /// The account's credential report (`GenerateCredentialReport`, then `GetCredentialReport`
     /// once it is ready): one row per IAM user, for an account of any size.
     async fn credential_report(&self) -> PortResult<Vec<CredentialReportRow>>;
+    /// The user's ARN and IAM path (`GetUser`); `NotFound` when IAM has no such user. Only
+    /// `rotator doctor` reads it.
+    async fn get_user(&self, user: &UserName) -> PortResult<UserInfo>;
+}
+
+/// An IAM user as `GetUser` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub arn: String,
+    /// The user's IAM path, such as `/rotated/IamKeyRotator/`; `/` for a user created without one.
+    pub path: String,
 }
 
 /// A key's last use, as `GetAccessKeyLastUsed` reports it.
@@ -170,6 +181,8 @@ pub struct SecretMetadata {
     /// The secret's name: its last segment names the IAM user it is bound to.
     pub name: String,
     pub rotation_enabled: bool,
+    /// The ARN of the secret's rotation function (`RotationLambdaARN`), when it has one.
+    pub rotation_function: Option<String>,
     /// The schedule's interval in days, when rotation has one (`AutomaticallyAfterDays`).
     pub rotation_interval_days: Option<u64>,
     /// When the last rotation completed (`LastRotatedDate`).
@@ -284,6 +297,71 @@ pub struct Notice {
 pub trait Notifier: Send + Sync {
     async fn alert(&self, notice: &Notice) -> PortResult<()>;
     async fn email(&self, to: &[String], notice: &Notice) -> PortResult<()>;
+}
+
+/// The function's configuration, as `lambda:GetFunctionConfiguration` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FunctionConfig {
+    pub arn: String,
+    pub name: String,
+    /// How long an invocation may run, in seconds (Lambda allows at most 900).
+    pub timeout_secs: u64,
+    /// Its environment variables (`ROTATOR_*` among them).
+    pub variables: BTreeMap<String, String>,
+}
+
+/// One subscription of an SNS topic (`ListSubscriptionsByTopic`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSubscription {
+    /// `email`, `sqs`, `https`, ...
+    pub protocol: String,
+    /// The address, queue or URL that receives the messages.
+    pub endpoint: String,
+    /// Whether its owner confirmed it: SNS lists an unconfirmed subscription with the ARN
+    /// `PendingConfirmation`, and delivers nothing to it.
+    pub confirmed: bool,
+}
+
+/// An SES identity (address or domain) as `sesv2:GetEmailIdentity` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailIdentity {
+    /// `VerifiedForSendingStatus`: whether SES sends from (and, in the sandbox, to) it.
+    pub verified_for_sending: bool,
+    /// `VerificationStatus` (`PENDING`, `SUCCESS`, `FAILED`, ...), when SES gives it.
+    pub status: Option<String>,
+}
+
+/// An EventBridge Scheduler schedule (`ListSchedules`, then `GetSchedule` for its input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleInfo {
+    pub group: String,
+    pub name: String,
+    pub enabled: bool,
+    /// The ARN the schedule invokes.
+    pub target_arn: String,
+    /// The input it sends, when it sends one.
+    pub input: Option<String>,
+}
+
+/// What `rotator doctor` reads of a deployment beside its secrets and users: the function,
+/// the alert topic, SES and the sweep's schedule. Every listing is read to its last page.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait DeploymentReader: Send + Sync {
+    /// The function's configuration (`GetFunctionConfiguration`), by name or ARN; `NotFound`
+    /// when there is no such function.
+    async fn function(&self, function: &str) -> PortResult<FunctionConfig>;
+    /// Every subscription of the topic (`ListSubscriptionsByTopic`, all pages); `NotFound`
+    /// when there is no such topic.
+    async fn subscriptions(&self, topic_arn: &str) -> PortResult<Vec<TopicSubscription>>;
+    /// An SES identity (`GetEmailIdentity`); `NotFound` when SES has no such identity.
+    async fn email_identity(&self, identity: &str) -> PortResult<EmailIdentity>;
+    /// Whether the SES account has production access in this region (`GetAccount`'s
+    /// `ProductionAccessEnabled`): without it, it is in the sandbox.
+    async fn email_production_access(&self) -> PortResult<bool>;
+    /// Every schedule of every group whose target is `function_arn` (or a version or alias of
+    /// it), with its input (`ListSchedules`, all pages, then `GetSchedule` for each match).
+    async fn schedules_for(&self, function_arn: &str) -> PortResult<Vec<ScheduleInfo>>;
 }
 
 /// Time, so that back-off and key ages are testable without waiting.

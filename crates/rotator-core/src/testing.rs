@@ -11,9 +11,10 @@ use async_trait::async_trait;
 
 use crate::config::{OldKeyPolicy, Settings};
 use crate::ports::{
-    AccessKeyInfo, Clock, CredentialCheck, CredentialReportRow, EpochSecs, Iam, KeyLastUsed,
-    KeyStatus, MemberAccounts, NewAccessKey, Notice, Notifier, PortError, PortErrorKind,
-    PortResult, ReportedKey, SecretMetadata, SecretStore, Tag, VersionInfo, VersionRef,
+    AccessKeyInfo, Clock, CredentialCheck, CredentialReportRow, DeploymentReader, EmailIdentity,
+    EpochSecs, FunctionConfig, Iam, KeyLastUsed, KeyStatus, MemberAccounts, NewAccessKey, Notice,
+    Notifier, PortError, PortErrorKind, PortResult, ReportedKey, ScheduleInfo, SecretMetadata,
+    SecretStore, Tag, TopicSubscription, UserInfo, VersionInfo, VersionRef,
 };
 use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports};
 use crate::secret_value::{KeyPair, SecretAccessKey, SecretString};
@@ -69,6 +70,8 @@ pub fn settings(policy: OldKeyPolicy) -> Settings {
 pub struct User {
     pub keys: Vec<Key>,
     pub tags: BTreeMap<String, String>,
+    /// The user's IAM path; empty means `/`.
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,6 +90,8 @@ pub struct Secret {
     pub last_rotated: Option<EpochSecs>,
     pub versions: BTreeMap<String, Version>,
     pub tags: BTreeMap<String, String>,
+    /// The rotation function's ARN (`RotationLambdaARN`), when the secret has one.
+    pub rotation_function: Option<String>,
 }
 
 impl Secret {
@@ -130,6 +135,16 @@ pub struct State {
     pub account: Option<String>,
     /// Other accounts' worlds by the ARN of their member role, with the external id it needs.
     pub members: BTreeMap<String, (World, Option<String>)>,
+    /// Lambda functions by ARN, for `rotator doctor`.
+    pub functions: BTreeMap<String, FunctionConfig>,
+    /// SNS topics by ARN, with their subscriptions.
+    pub topics: BTreeMap<String, Vec<TopicSubscription>>,
+    /// SES identities (addresses and domains).
+    pub identities: BTreeMap<String, EmailIdentity>,
+    /// Whether SES has production access (else the sandbox).
+    pub ses_production: bool,
+    /// EventBridge Scheduler schedules.
+    pub schedules: Vec<ScheduleInfo>,
     next_key: u32,
     next_version: u32,
 }
@@ -534,6 +549,22 @@ impl Iam for World {
         })
     }
 
+    async fn get_user(&self, user: &UserName) -> PortResult<UserInfo> {
+        self.call("iam:GetUser", |s| {
+            let account = s.account.clone().unwrap_or_else(|| ACCOUNT.to_owned());
+            let found = s.user(user)?;
+            let path = if found.path.is_empty() {
+                "/".to_owned()
+            } else {
+                found.path.clone()
+            };
+            Ok(UserInfo {
+                arn: format!("arn:aws:iam::{account}:user{path}{user}"),
+                path,
+            })
+        })
+    }
+
     async fn credential_report(&self) -> PortResult<Vec<CredentialReportRow>> {
         self.call("iam:GetCredentialReport", |s| {
             let account = s.account.clone().unwrap_or_else(|| ACCOUNT.to_owned());
@@ -780,6 +811,7 @@ fn metadata(name: &str, found: &Secret) -> SecretMetadata {
         arn: secret_arn(name),
         name: name.to_owned(),
         rotation_enabled: found.rotation_enabled,
+        rotation_function: found.rotation_function.clone(),
         rotation_interval_days: found.rotation_interval_days,
         last_rotated: found.last_rotated,
         next_rotation: found
@@ -872,6 +904,57 @@ impl MemberAccounts for World {
                 PortErrorKind::AccessDenied,
                 format!("AccessDenied: not authorized to perform sts:AssumeRole on {role_arn}"),
             )),
+        })
+    }
+}
+
+#[async_trait]
+impl DeploymentReader for World {
+    async fn function(&self, function: &str) -> PortResult<FunctionConfig> {
+        self.call("lambda:GetFunctionConfiguration", |s| {
+            s.functions
+                .values()
+                .find(|f| f.arn == function || f.name == function)
+                .cloned()
+                .ok_or_else(|| not_found(format!("function {function}")))
+        })
+    }
+
+    async fn subscriptions(&self, topic_arn: &str) -> PortResult<Vec<TopicSubscription>> {
+        self.call("sns:ListSubscriptionsByTopic", |s| {
+            s.topics
+                .get(topic_arn)
+                .cloned()
+                .ok_or_else(|| not_found(format!("topic {topic_arn}")))
+        })
+    }
+
+    async fn email_identity(&self, identity: &str) -> PortResult<EmailIdentity> {
+        self.call("sesv2:GetEmailIdentity", |s| {
+            s.identities
+                .get(identity)
+                .cloned()
+                .ok_or_else(|| not_found(format!("identity {identity}")))
+        })
+    }
+
+    async fn email_production_access(&self) -> PortResult<bool> {
+        self.call("sesv2:GetAccount", |s| Ok(s.ses_production))
+    }
+
+    async fn schedules_for(&self, function_arn: &str) -> PortResult<Vec<ScheduleInfo>> {
+        self.call("scheduler:ListSchedules", |s| {
+            Ok(s.schedules
+                .iter()
+                .filter(|schedule| {
+                    schedule.target_arn == function_arn
+                        || schedule
+                            .target_arn
+                            .strip_prefix(function_arn)
+                            .is_some_and(|rest| rest.starts_with(':'))
+                })
+                .cloned()
+                .collect())
         })
     }
 }

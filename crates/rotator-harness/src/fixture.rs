@@ -12,7 +12,7 @@ use aws_sdk_secretsmanager::types::{RotationRulesType, Tag};
 use serde_json::{Value, json};
 
 use crate::lambda::{Function, Invocation};
-use crate::moto::Moto;
+use crate::moto::{ACCOUNT, Moto};
 
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
@@ -68,6 +68,8 @@ pub struct Fixture {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sns: aws_sdk_sns::Client,
     pub ses: aws_sdk_sesv2::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
     function_arn: String,
 }
 
@@ -79,6 +81,8 @@ impl Fixture {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
             ses: aws_sdk_sesv2::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            scheduler: aws_sdk_scheduler::Client::new(&config),
             config,
             function_arn: moto.function_arn.clone(),
         }
@@ -142,6 +146,165 @@ impl Fixture {
             .email_identity(address)
             .send()
             .await?;
+        Ok(())
+    }
+
+    /// Subscribes `endpoint` to the topic with `protocol` (`email`, `sqs`, ...).
+    pub async fn subscribe(&self, topic_arn: &str, protocol: &str, endpoint: &str) -> Result<()> {
+        self.sns
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol(protocol)
+            .endpoint(endpoint)
+            .send()
+            .await
+            .context("Subscribe")?;
+        Ok(())
+    }
+
+    /// Creates a Lambda function that is never run (moto has no Docker here) with the
+    /// environment `variables` and a timeout of `timeout_secs`; returns its ARN. It runs as the
+    /// role that `Moto::start` created.
+    pub async fn create_function(
+        &self,
+        name: &str,
+        variables: &[(&str, &str)],
+        timeout_secs: i32,
+    ) -> Result<String> {
+        use aws_sdk_lambda::primitives::Blob;
+        use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+        // An empty zip archive: its end-of-central-directory record alone.
+        let mut empty_zip = vec![0x50, 0x4b, 0x05, 0x06];
+        empty_zip.extend([0u8; 18]);
+        let environment = Environment::builder()
+            .set_variables(Some(
+                variables
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ))
+            .build();
+        let created = self
+            .lambda
+            .create_function()
+            .function_name(name)
+            .runtime(Runtime::Providedal2023)
+            .role(format!("arn:aws:iam::{ACCOUNT}:role/iam-key-rotator"))
+            .handler("bootstrap")
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(empty_zip))
+                    .build(),
+            )
+            .timeout(timeout_secs)
+            .environment(environment)
+            .send()
+            .await
+            .context("CreateFunction")?;
+        created
+            .function_arn()
+            .map(str::to_owned)
+            .context("no function ARN")
+    }
+
+    /// Gives the function `function` (a name or an ARN) the environment `variables` and a
+    /// timeout of `timeout_secs` (`UpdateFunctionConfiguration`).
+    pub async fn configure_function(
+        &self,
+        function: &str,
+        variables: &[(&str, &str)],
+        timeout_secs: i32,
+    ) -> Result<()> {
+        let environment = aws_sdk_lambda::types::Environment::builder()
+            .set_variables(Some(
+                variables
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ))
+            .build();
+        self.lambda
+            .update_function_configuration()
+            .function_name(function)
+            .timeout(timeout_secs)
+            .environment(environment)
+            .send()
+            .await
+            .context("UpdateFunctionConfiguration")?;
+        Ok(())
+    }
+
+    /// The ARN of the placeholder function that `start_rotation` names.
+    pub fn function_arn(&self) -> &str {
+        &self.function_arn
+    }
+
+    /// Creates an EventBridge Scheduler schedule `name` (default group, hourly) that invokes
+    /// `target_arn` with `input`, enabled or not.
+    pub async fn create_schedule(
+        &self,
+        name: &str,
+        target_arn: &str,
+        input: &str,
+        enabled: bool,
+    ) -> Result<()> {
+        use aws_sdk_scheduler::types::{
+            FlexibleTimeWindow, FlexibleTimeWindowMode, ScheduleState, Target,
+        };
+        self.scheduler
+            .create_schedule()
+            .name(name)
+            .schedule_expression("rate(1 hour)")
+            .flexible_time_window(
+                FlexibleTimeWindow::builder()
+                    .mode(FlexibleTimeWindowMode::Off)
+                    .build()?,
+            )
+            .target(
+                Target::builder()
+                    .arn(target_arn)
+                    .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/iam-key-rotator"))
+                    .input(input)
+                    .build()?,
+            )
+            .state(if enabled {
+                ScheduleState::Enabled
+            } else {
+                ScheduleState::Disabled
+            })
+            .send()
+            .await
+            .context("CreateSchedule")?;
+        Ok(())
+    }
+
+    /// Gives `secret` a rotation schedule (every 90 days) with `function_arn` as its rotation
+    /// function, without a rotation in progress: what a deployment leaves before its first
+    /// rotation. (moto labels a new version AWSPENDING and runs nothing; the label is taken off.)
+    pub async fn configure_rotation(&self, secret: &str, function_arn: &str) -> Result<()> {
+        let token = new_token();
+        self.secrets
+            .rotate_secret()
+            .secret_id(secret)
+            .client_request_token(&token)
+            .rotation_lambda_arn(function_arn)
+            .rotation_rules(
+                RotationRulesType::builder()
+                    .automatically_after_days(90)
+                    .build(),
+            )
+            .rotate_immediately(true)
+            .send()
+            .await
+            .context("RotateSecret")?;
+        self.secrets
+            .update_secret_version_stage()
+            .secret_id(secret)
+            .version_stage("AWSPENDING")
+            .remove_from_version_id(&token)
+            .send()
+            .await
+            .context("taking AWSPENDING off the configured rotation")?;
         Ok(())
     }
 

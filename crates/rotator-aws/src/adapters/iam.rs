@@ -10,7 +10,7 @@ use aws_sdk_iam::types::ReportStateType;
 use rotator_core::credential_report;
 use rotator_core::ports::{
     AccessKeyInfo, CredentialReportRow, Iam, KeyLastUsed, KeyStatus, NewAccessKey, PortError,
-    PortErrorKind, PortResult, Tag,
+    PortErrorKind, PortResult, Tag, UserInfo,
 };
 use rotator_core::{AccessKeyId, SecretAccessKey, UserName};
 
@@ -195,6 +195,21 @@ impl Iam for IamAdapter {
                 .and_then(|date| u64::try_from(date.secs()).ok()),
             service: known(used.service_name()),
             region: known(used.region()),
+        })
+    }
+
+    async fn get_user(&self, user: &UserName) -> PortResult<UserInfo> {
+        let output = self
+            .client
+            .get_user()
+            .user_name(user.as_str())
+            .send()
+            .await
+            .map_err(port_error)?;
+        let found = output.user().ok_or_else(|| invalid_response("no user"))?;
+        Ok(UserInfo {
+            arn: found.arn().to_owned(),
+            path: found.path().to_owned(),
         })
     }
 

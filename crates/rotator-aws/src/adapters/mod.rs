@@ -1,11 +1,13 @@
 //! The core's ports implemented with the AWS SDK for Rust, and the mapping of SDK errors.
 
+mod deployment;
 mod iam;
 mod members;
 mod notify;
 mod secrets;
 mod sts;
 
+pub use deployment::DeploymentAdapter;
 pub use iam::IamAdapter;
 pub use members::AssumedRoleIam;
 pub use notify::NotifierAdapter;
@@ -86,9 +88,11 @@ fn xml_text(body: &[u8], name: &str) -> Option<String> {
 /// The port error kind for an AWS error code.
 pub(crate) fn kind_of(code: &str) -> PortErrorKind {
     match code {
-        "NoSuchEntity" | "NoSuchEntityException" | "ResourceNotFoundException" | "NotFound" => {
-            PortErrorKind::NotFound
-        }
+        "NoSuchEntity"
+        | "NoSuchEntityException"
+        | "ResourceNotFoundException"
+        | "NotFound"
+        | "NotFoundException" => PortErrorKind::NotFound,
         "InvalidClientTokenId"
         | "SignatureDoesNotMatch"
         | "UnrecognizedClientException"

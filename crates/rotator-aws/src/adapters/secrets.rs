@@ -38,6 +38,7 @@ impl SecretStore for SecretsManagerAdapter {
             arn: output.arn(),
             name: output.name().unwrap_or(secret.as_str()),
             rotation_enabled: output.rotation_enabled(),
+            rotation_function: output.rotation_lambda_arn(),
             rules: output.rotation_rules(),
             last_rotated: output.last_rotated_date(),
             next_rotation: output.next_rotation_date(),
@@ -158,6 +159,7 @@ impl SecretStore for SecretsManagerAdapter {
                     arn: entry.arn(),
                     name,
                     rotation_enabled: entry.rotation_enabled(),
+                    rotation_function: entry.rotation_lambda_arn(),
                     rules: entry.rotation_rules(),
                     last_rotated: entry.last_rotated_date(),
                     next_rotation: entry.next_rotation_date(),
@@ -213,6 +215,7 @@ struct Listed<'a> {
     arn: Option<&'a str>,
     name: &'a str,
     rotation_enabled: Option<bool>,
+    rotation_function: Option<&'a str>,
     rules: Option<&'a RotationRulesType>,
     last_rotated: Option<&'a DateTime>,
     next_rotation: Option<&'a DateTime>,
@@ -225,6 +228,11 @@ fn metadata(listed: Listed<'_>) -> SecretMetadata {
         arn: listed.arn.unwrap_or(listed.name).to_owned(),
         name: listed.name.to_owned(),
         rotation_enabled: listed.rotation_enabled.unwrap_or(false),
+        // moto answers an empty ARN for a secret without a rotation function.
+        rotation_function: listed
+            .rotation_function
+            .filter(|arn| !arn.is_empty())
+            .map(str::to_owned),
         rotation_interval_days: listed
             .rules
             .and_then(RotationRulesType::automatically_after_days)

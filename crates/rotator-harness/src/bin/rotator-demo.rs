@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: full rotations on this machine, through the real function and the
 //! Lambda Runtime API, against the moto emulator, a `grace` rotation whose old key a straggler
-//! still uses, and the operator's view of the fleet (`rotator status`). No AWS account is needed.
+//! still uses, and the operator's view of the fleet (`rotator status`, then `rotator doctor`).
+//! No AWS account is needed.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,9 @@ const SECRET: &str = "demo/billing-export";
 const SENDER: &str = "rotator@example.com";
 const OWNER: &str = "owner@example.com";
 const POLICY: &str = "deactivate";
+/// The demo's prefix and the IAM path of its user, as a deployment named `demo` has them.
+const PREFIX: &str = "demo/";
+const USER_PATH: &str = "/rotated/demo/";
 /// The `grace` part: its own user, secret (under a prefix of its own) and function.
 const GRACE_USER: &str = "report-upload";
 const GRACE_PREFIX: &str = "grace-demo/";
@@ -37,26 +41,39 @@ async fn main() -> Result<()> {
     );
     let fx = Fixture::new(&moto).await;
     let topic = fx.create_topic("rotator-alerts").await?;
+    // An SQS subscription is confirmed at once (an email one waits for its owner's click).
+    fx.subscribe(
+        &topic,
+        "sqs",
+        "arn:aws:sqs:us-east-1:123456789012:rotator-alerts",
+    )
+    .await?;
     fx.verify_sender(SENDER).await?;
-    fx.create_user(USER).await?;
+    // SES starts in the sandbox, where it mails only verified recipients.
+    fx.verify_sender(OWNER).await?;
+    fx.create_user_at(USER, USER_PATH).await?;
     let initial =
         r#"{"UserName":"billing-export","Service":"nightly billing export to the SaaS vendor"}"#;
     fx.create_secret(SECRET, initial, Some(OWNER)).await?;
-    println!("▸ created IAM user `{USER}`, alert topic `rotator-alerts`, verified sender {SENDER}");
+    println!(
+        "▸ created IAM user `{USER}` under {USER_PATH}, alert topic `rotator-alerts`, verified sender {SENDER} and recipient {OWNER}"
+    );
     println!("▸ created secret `{SECRET}` = {initial}");
     println!("  with tag NotifyEmail = {OWNER}");
 
     let binary = function_binary();
-    let function = Function::start(
-        &binary,
-        &moto,
-        &[
-            ("ROTATOR_ALERT_TOPIC_ARN", topic.clone()),
-            ("ROTATOR_SENDER_EMAIL", SENDER.to_owned()),
-            ("ROTATOR_OLD_KEY", POLICY.to_owned()),
-            ("ROTATOR_SECRET_PREFIX", "demo/".to_owned()),
-        ],
-    )?;
+    let settings = [
+        ("ROTATOR_ALERT_TOPIC_ARN", topic.clone()),
+        ("ROTATOR_SENDER_EMAIL", SENDER.to_owned()),
+        ("ROTATOR_OLD_KEY", POLICY.to_owned()),
+        ("ROTATOR_SECRET_PREFIX", PREFIX.to_owned()),
+    ];
+    let function = Function::start(&binary, &moto, &settings)?;
+    // The function that Secrets Manager names (moto's placeholder) gets the same configuration,
+    // as the deployed one has it, for `rotator doctor` to read.
+    let variables: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fx.configure_function(fx.function_arn(), &variables, 120)
+        .await?;
     println!(
         "▸ started the function {} under the Lambda Runtime API emulator (cargo lambda watch), ROTATOR_OLD_KEY={POLICY}\n",
         binary.display()
@@ -111,6 +128,9 @@ async fn main() -> Result<()> {
 
     heading("The fleet as an operator sees it: `rotator status --prefix demo/`");
     show_status(&moto)?;
+
+    heading("Is the deployment ready? `rotator doctor --prefix demo/`");
+    show_doctor(&moto)?;
 
     drop(function);
     drop(moto);
@@ -308,6 +328,30 @@ fn show_status(moto: &Moto) -> Result<()> {
         match run.code {
             Some(0) => "every secret is ok or in progress",
             Some(1) => "something needs attention: the key made by hand blocks the next rotation",
+            _ => "an error",
+        }
+    );
+    Ok(())
+}
+
+/// Runs `rotator doctor` on the demo's deployment and prints what it printed.
+fn show_doctor(moto: &Moto) -> Result<()> {
+    let run = run_cli(rotator_command(&cli_binary(), moto).args(["doctor", "--prefix", PREFIX]))?;
+    for line in run.stdout.lines().chain(run.stderr.lines()) {
+        if line.is_empty() {
+            println!();
+        } else {
+            println!("  {line}");
+        }
+    }
+    println!(
+        "  (exit code {}: {})",
+        run.code.map_or("none".to_owned(), |code| code.to_string()),
+        match run.code {
+            Some(0) => "nothing wrong",
+            Some(1) => {
+                "findings: the key made by hand, and no sweep schedule (the demo drives the function itself)"
+            }
             _ => "an error",
         }
     );
