@@ -4,7 +4,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { RotatorConfig } from './config';
-import { Rotator } from './rotator';
+import { MemberRolesStack } from './member-roles-stack';
+import { Rotator, boundedName } from './rotator';
 
 /** The properties of a RotatorStack. */
 export interface RotatorStackProps extends StackProps {
@@ -18,6 +19,11 @@ export interface RotatorStackProps extends StackProps {
 export class RotatorStack extends Stack {
   /** The rotator deployed by this stack. */
   readonly rotator: Rotator;
+  /**
+   * With an organization: the stack `<stack>MemberRoles`, a sibling of this one in the same app, that holds the
+   * StackSet of the member role, so that no failure of the StackSet rolls this stack back.
+   */
+  readonly memberRoles?: MemberRolesStack;
 
   constructor(scope: Construct, id: string, props: RotatorStackProps) {
     super(scope, id, props);
@@ -45,5 +51,21 @@ export class RotatorStack extends Stack {
         organization: config.organization,
       },
     });
+    if (config.organization !== undefined) {
+      // A sibling in the app, not a nested stack: a nested stack's failure would roll this stack back too. It imports
+      // the function role's ARN, so CDK deploys the central stack first (`cdk deploy --all`).
+      this.memberRoles = new MemberRolesStack(scope, `${id}MemberRoles`, {
+        // CloudFormation's 128 characters: a longer central name is shortened, with a hash of it.
+        stackName: boundedName(this.stackName, 'MemberRoles', 128),
+        description: `IAM access key rotator: the StackSet of the member role that ${this.stackName} assumes in the organization's accounts.`,
+        env: props.env,
+        centralStackName: this.stackName,
+        centralRoleArn: this.rotator.role.roleArn,
+        roleName: config.memberRoleName,
+        externalId: config.memberExternalId,
+        deploymentUserPath: this.rotator.deploymentUserPath,
+        organization: config.organization,
+      });
+    }
   }
 }

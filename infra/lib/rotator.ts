@@ -1,7 +1,6 @@
 /** The Rotator construct: the rotation Lambda, its least-privilege role, one rotated secret per managed user (spread over nested stacks), and the alerting around them. */
 import { createHash } from 'node:crypto';
 import { Aws, CfnOutput, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -17,7 +16,6 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULTS, type ManagedUser, type OldKeyPolicy, type OrganizationConfig } from './config';
-import { CENTRAL_ROLE_PARAMETER, memberTemplate } from './member-stack';
 import { METRIC_NAMESPACE, RotatorMetrics, STEP_METRICS, STEP_NAMES, STEP_PERIOD, SWEEP_METRICS, SWEEP_PERIOD } from './metrics';
 import { RotatorDashboard } from './dashboard';
 import { SecretShard, secretLogicalId, secretName } from './secret-shard';
@@ -166,8 +164,6 @@ export class Rotator extends Construct {
   readonly metrics: RotatorMetrics;
   /** The CloudWatch dashboard of the deployment. */
   readonly dashboard: RotatorDashboard;
-  /** The StackSet that rolls the member role out to the organizational units, when an organization is configured. */
-  readonly memberStackSet?: cloudformation.CfnStackSet;
   /** The accounts named by the users, other than the deployment's own (which the synthesis may not know). */
   readonly memberAccounts: readonly string[];
 
@@ -731,28 +727,6 @@ export class Rotator extends Construct {
       metrics: this.metrics,
       alarms: allAlarms,
     });
-
-    // With an organization, a StackSet rolls the member role out to every account of its organizational units, and
-    // to every account that joins them later.
-    if (crossAccount && members.organization !== undefined) {
-      const organization = members.organization;
-      this.memberStackSet = new cloudformation.CfnStackSet(this, 'MemberRoleStackSet', {
-        stackSetName: boundedName(stack.stackName, '-MemberRole', 128),
-        description: `The member role ${members.roleName} of the IAM access key rotator ${stack.stackName}.`,
-        permissionModel: 'SERVICE_MANAGED',
-        autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
-        callAs: organization.callAs,
-        capabilities: ['CAPABILITY_NAMED_IAM'],
-        managedExecution: { Active: true },
-        operationPreferences: { maxConcurrentPercentage: 25, failureTolerancePercentage: 10, regionConcurrencyType: 'PARALLEL' },
-        parameters: [{ parameterKey: CENTRAL_ROLE_PARAMETER, parameterValue: this.role.roleArn }],
-        // IAM is global: one stack instance per account, in this stack's region.
-        stackInstancesGroup: [{ deploymentTargets: { organizationalUnitIds: [...organization.organizationalUnits] }, regions: [Aws.REGION] }],
-        templateBody: JSON.stringify(
-          memberTemplate({ roleName: members.roleName, externalId: members.externalId, deploymentUserPath: this.deploymentUserPath }),
-        ),
-      });
-    }
 
     new CfnOutput(this, 'FunctionRoleArn', {
       description: 'The function\'s role: the member role of each member account trusts this ARN (-c centralRoleArn=...).',
