@@ -1,6 +1,6 @@
 /** The Rotator construct: the rotation Lambda, its least-privilege role, one rotated secret per managed user (spread over nested stacks), and the alerting around them. */
 import { createHash } from 'node:crypto';
-import { Aws, CfnOutput, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Aspects, Aws, CfnOutput, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -19,6 +19,7 @@ import { DEFAULTS, type ManagedUser, type OldKeyPolicy, type OrganizationConfig 
 import { METRIC_NAMESPACE, RotatorMetrics, STEP_METRICS, STEP_NAMES, STEP_PERIOD, SWEEP_METRICS, SWEEP_PERIOD } from './metrics';
 import { RotatorDashboard } from './dashboard';
 import { SecretShard, secretLogicalId, secretName } from './secret-shard';
+import { ShardsLast } from './shards-last';
 import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId, userKey } from './shards';
 import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, ROTATOR_TAG_KEYS, deploymentUserPath, managedUserStatements } from './user-grants';
 
@@ -496,17 +497,22 @@ export class Rotator extends Construct {
     }
     this.secrets = secrets;
     this.shards = shards;
+    // Every other resource of the stack exists before the first shard is created (see ShardsLast).
+    Aspects.of(stack).add(new ShardsLast(stack, created.slice(0, PARALLEL_SHARDS), created));
 
     // Failed and abandoned rotations of these secrets reach the alert topic even when the function cannot
     // report them itself (it timed out, could not start, or was never invoked).
     this.rotationFailureRule = new events.Rule(this, 'RotationFailureRule', {
-      description: 'Forwards failed and abandoned rotations of the rotator secrets to the alert topic.',
+      description: 'Forwards failed and abandoned rotations, and failed rotation tests, of the rotator secrets to the alert topic.',
       eventPattern: {
         source: ['aws.secretsmanager'],
         detailType: ['AWS Service Event via CloudTrail'],
         detail: {
           eventSource: ['secretsmanager.amazonaws.com'],
-          eventName: ['RotationFailed', 'RotationAbandoned'],
+          // TestRotationFailed: a schedule created or changed without an immediate rotation runs only testSecret, and
+          // Secrets Manager records its failure under this name (Secrets Manager user guide, "AWS CloudTrail entries
+          // for Secrets Manager").
+          eventName: ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'],
           // A prefix rather than the list of ARNs, which would outgrow the 4,096-character pattern quota.
           additionalEventData: {
             SecretId: events.Match.prefix(
