@@ -74,6 +74,8 @@ export interface RotatorProps {
   readonly sweepSchedule?: string;
   /** How the function reaches users of other accounts; needed when a user names an account. */
   readonly members?: MemberAccess;
+  /** The first value of each user's secret, by user key, as pinned by first-values.ts; computed when absent. */
+  readonly firstValues?: ReadonlyMap<string, string>;
 }
 
 /** The time that the function gets beyond the testSecret budget, for the other API calls of a step. */
@@ -480,7 +482,8 @@ export class Rotator extends Construct {
         deploymentName: stack.stackName,
         rotationTarget,
         rotationInterval: props.rotationInterval ?? Duration.days(90),
-        rotateImmediately: props.rotateImmediately ?? true,
+        rotateImmediately: props.rotateImmediately ?? DEFAULTS.rotateImmediately,
+        firstValues: props.firstValues,
       });
       const resource = nested.nestedStackResource!;
       resource.overrideLogicalId(shardId(shard));
