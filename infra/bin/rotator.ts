@@ -1,5 +1,5 @@
 /** The CDK app: reads the configuration file and the CDK context, then synthesizes the rotator stack under cdk-nag's AWS Solutions checks. */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -59,4 +59,10 @@ app.synth();
 
 // Recorded once the synthesis has succeeded; a file that would not change is left alone.
 const record = `${JSON.stringify(stack.firstValues, null, 2)}\n`;
-if (!existsSync(firstValuesPath) || readFileSync(firstValuesPath, 'utf8') !== record) writeFileSync(firstValuesPath, record);
+// Written to a file of its own and renamed over the record, so that a synthesis running beside this one never
+// reads half a file.
+if (!existsSync(firstValuesPath) || readFileSync(firstValuesPath, 'utf8') !== record) {
+  const partial = `${firstValuesPath}.${process.pid}.tmp`;
+  writeFileSync(partial, record);
+  renameSync(partial, firstValuesPath);
+}
