@@ -1,4 +1,5 @@
 /** The deployment configuration: its typed shape, its defaults and the validator that checks a parsed rotator.config.json. */
+import { formatDuration, largestRotationDays, maxActiveKeyAge } from './key-age';
 
 /** What finishSecret does with the previous access key (ROTATOR_OLD_KEY). */
 export type OldKeyPolicy = 'delete' | 'deactivate' | 'keep' | 'grace';
@@ -20,6 +21,11 @@ export interface ManagedUser {
    * `<stack>/<account>/<user>`, holds `AccountId`, and the function reaches the user through the member role.
    */
   readonly account?: string;
+  /**
+   * An access key that the user already holds and programs use today, which the rotator takes over (contract §10): it
+   * becomes `AdoptAccessKeyId` in the secret's first value. It applies when the secret is created only.
+   */
+  readonly adoptKey?: string;
 }
 
 /** The organization that the member role is rolled out to by a StackSet. */
@@ -48,6 +54,10 @@ export interface RotatorConfig {
   readonly rotateImmediately: boolean;
   readonly logRetentionDays: number;
   readonly reservedConcurrency?: number;
+  /** The account's Lambda concurrency quota, against which reservedConcurrency is checked. */
+  readonly accountConcurrency: number;
+  /** The oldest that an active access key may get (AWS Config access-keys-rotated, Security Hub IAM.3, CIS: 90). */
+  readonly maxKeyAgeDays: number;
   /** With `grace`: the shortest time the previous key stays active, and how long it must go unused (`ROTATOR_GRACE`). */
   readonly grace: string;
   /** With `grace`: the age of a rotation at which its previous key is deactivated even in use (`ROTATOR_GRACE_MAX`). */
@@ -68,12 +78,20 @@ export interface RotatorConfig {
 export const DEFAULTS = {
   createSenderIdentity: true,
   oldKeyPolicy: 'grace' as OldKeyPolicy,
-  rotationDays: 90,
+  // The largest interval whose keys stay within maxKeyAgeDays under the other defaults (see key-age.ts): 81 days + the
+  // 1-day rotation window + graceMax 7 d + an hourly sweep + the credential report's 4 h = 89 d 5 h, under 90 days.
+  rotationDays: 81,
+  maxKeyAgeDays: 90,
+  // Lambda's default concurrency quota per account and region; new accounts may have less (Lambda developer guide,
+  // "Configuring reserved concurrency").
+  accountConcurrency: 1_000,
   testTimeoutSecs: 60,
   managedUserPath: '/rotated/',
   architecture: 'arm64' as ArchitectureName,
   artifactPath: '../target/lambda/rotator-lambda/bootstrap.zip',
-  rotateImmediately: true,
+  // No rotation during the deployment: the first rotations are started afterwards, in bounded batches, with
+  // `rotator rotate --all --max-in-flight N --wait` (see the infra README, "First deployment").
+  rotateImmediately: false,
   logRetentionDays: 365,
   grace: '24h',
   graceMax: '7d',
@@ -150,6 +168,8 @@ const TOP_LEVEL_FIELDS = new Set([
   'rotateImmediately',
   'logRetentionDays',
   'reservedConcurrency',
+  'accountConcurrency',
+  'maxKeyAgeDays',
   'grace',
   'graceMax',
   'usageLag',
@@ -158,7 +178,13 @@ const TOP_LEVEL_FIELDS = new Set([
   'memberExternalId',
   'organization',
 ]);
-const USER_FIELDS = new Set(['name', 'notifyEmails', 'account']);
+const USER_FIELDS = new Set(['name', 'notifyEmails', 'account', 'adoptKey']);
+
+/** An access key id, as the function accepts one: 16 to 128 upper-case letters and digits (AKIA...). */
+const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
+
+/** What Lambda keeps unreserved in every account: a reservation may leave no less (Lambda developer guide). */
+export const MIN_UNRESERVED_CONCURRENCY = 100;
 const ORGANIZATION_FIELDS = new Set(['id', 'organizationalUnits', 'callAs']);
 
 /** IAM user names: 1 to 64 of letters, digits and + = . @ _ - (IAM's rule, less the comma that secret names refuse). */
@@ -333,8 +359,23 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
           );
         }
       }
+      let adoptKey: string | undefined;
+      if (entry.adoptKey !== undefined) {
+        if (typeof entry.adoptKey !== 'string' || !ACCESS_KEY_ID.test(entry.adoptKey)) {
+          // The value is not echoed: a secret access key pasted into the wrong field must not reach a log.
+          check.fail(
+            `${field}.adoptKey`,
+            `must be an access key id of the user ${JSON.stringify(entry.name)} (16 to 128 upper-case letters and digits, such as "AKIAIOSFODNN7EXAMPLE")`,
+          );
+        } else adoptKey = entry.adoptKey;
+      }
       if (name !== undefined) {
-        users.push({ name, ...(notifyEmails ? { notifyEmails } : {}), ...(account !== undefined ? { account } : {}) });
+        users.push({
+          name,
+          ...(notifyEmails ? { notifyEmails } : {}),
+          ...(account !== undefined ? { account } : {}),
+          ...(adoptKey !== undefined ? { adoptKey } : {}),
+        });
       }
     });
   }
@@ -451,10 +492,32 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
       );
     }
   }
-  const reservedConcurrency =
+  const accountConcurrency =
+    raw.accountConcurrency === undefined
+      ? DEFAULTS.accountConcurrency
+      : check.integer('accountConcurrency', raw.accountConcurrency, 1, 1_000_000);
+  let reservedConcurrency =
     raw.reservedConcurrency === undefined
       ? undefined
-      : check.integer('reservedConcurrency', raw.reservedConcurrency, 1, 1000);
+      : check.integer('reservedConcurrency', raw.reservedConcurrency, 1, 1_000_000);
+  if (reservedConcurrency !== undefined && accountConcurrency !== undefined) {
+    // Lambda refuses a reservation that leaves the account less than 100 unreserved, so CloudFormation would fail the
+    // function, and with it the deployment (Lambda developer guide, "Configuring reserved concurrency").
+    const most = accountConcurrency - MIN_UNRESERVED_CONCURRENCY;
+    if (reservedConcurrency > most) {
+      reservedConcurrency = check.fail(
+        'reservedConcurrency',
+        most < 1
+          ? `cannot be reserved in an account whose concurrency quota (accountConcurrency) is ${accountConcurrency}: Lambda keeps ${MIN_UNRESERVED_CONCURRENCY} unreserved; leave reservedConcurrency out, or raise the quota first`
+          : `must be at most accountConcurrency (${accountConcurrency}) less the ${MIN_UNRESERVED_CONCURRENCY} that Lambda keeps unreserved, ${most}, less what other functions of the account reserve; got ${reservedConcurrency}`,
+      );
+    }
+  } else if (raw.accountConcurrency !== undefined && raw.reservedConcurrency === undefined) {
+    check.fail('accountConcurrency', 'applies only with reservedConcurrency');
+  }
+  const maxKeyAgeDays =
+    raw.maxKeyAgeDays === undefined ? DEFAULTS.maxKeyAgeDays : check.integer('maxKeyAgeDays', raw.maxKeyAgeDays, 1, 2000);
+  checkKeyAge(check, raw, { rotationDays, oldKeyPolicy, grace, graceMax, usageLag, sweepSchedule, maxKeyAgeDays });
 
   if (check.problems.length > 0) throw new ConfigError(source, check.problems);
   return {
@@ -472,6 +535,8 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
     rotateImmediately: rotateImmediately!,
     logRetentionDays: logRetentionDays!,
     ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),
+    accountConcurrency: accountConcurrency!,
+    maxKeyAgeDays: maxKeyAgeDays!,
     grace: grace!,
     graceMax: graceMax!,
     usageLag: usageLag!,
@@ -480,6 +545,59 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
     ...(memberExternalId !== undefined ? { memberExternalId } : {}),
     ...(organization !== undefined ? { organization } : {}),
   };
+}
+
+/**
+ * Refuses a schedule under which a key can stay active longer than maxKeyAgeDays (the age at which AWS Config's
+ * access-keys-rotated, Security Hub's IAM.3 and CIS flag it), and, under grace, a rotationDays shorter than grace +
+ * usageLag (every rotation would meet a previous key still in its grace).
+ */
+function checkKeyAge(
+  check: Checker,
+  raw: Record<string, unknown>,
+  fields: {
+    rotationDays?: number;
+    oldKeyPolicy?: OldKeyPolicy;
+    grace?: string;
+    graceMax?: string;
+    usageLag?: string;
+    sweepSchedule?: string;
+    maxKeyAgeDays?: number;
+  },
+): void {
+  const { rotationDays, oldKeyPolicy, grace, graceMax, usageLag, sweepSchedule, maxKeyAgeDays } = fields;
+  if (
+    rotationDays === undefined ||
+    oldKeyPolicy === undefined ||
+    grace === undefined ||
+    graceMax === undefined ||
+    usageLag === undefined ||
+    sweepSchedule === undefined ||
+    maxKeyAgeDays === undefined
+  ) {
+    return; // Another message already names the field that is wrong.
+  }
+  const inputs = { rotationDays, oldKeyPolicy, graceMaxSecs: durationSeconds(graceMax)!, sweepSchedule };
+  const age = maxActiveKeyAge(inputs);
+  if (age.total > maxKeyAgeDays * 86_400) {
+    const fitting = largestRotationDays(maxKeyAgeDays, inputs);
+    // The message goes to the first of the fields that the file sets, which is what made the age too long.
+    const culprit = (['rotationDays', 'graceMax', 'sweepSchedule', 'maxKeyAgeDays'] as const).find((f) => raw[f] !== undefined) ?? 'rotationDays';
+    check.fail(
+      culprit,
+      `lets a key stay active ${formatDuration(age.total)} (${age.terms.map(([name]) => name).join(' + ')}), longer than maxKeyAgeDays (${maxKeyAgeDays} d), ` +
+        `at which AWS Config's access-keys-rotated, Security Hub's IAM.3 and CIS flag it: ` +
+        (fitting > 0 ? `set rotationDays to at most ${fitting}` : 'no rotationDays fits') +
+        (oldKeyPolicy === 'grace' ? ', or shorten graceMax or sweepSchedule' : '') +
+        (fitting > 0 ? '' : ', or raise maxKeyAgeDays'),
+    );
+  }
+  if (oldKeyPolicy === 'grace' && rotationDays * 86_400 < durationSeconds(grace)! + durationSeconds(usageLag)!) {
+    check.fail(
+      'rotationDays',
+      `must be at least grace (${grace}) + usageLag (${usageLag}): a rotation sooner would always meet the previous key still in its grace; got ${rotationDays}`,
+    );
+  }
 }
 
 /** Validates the `organization` field: its id, the organizational units (or root) to roll the member role out to, and callAs. */

@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { App, Aws, BootstraplessSynthesizer, CfnOutput, CfnParameter, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { App, Aws, CfnOutput, CliCredentialsStackSynthesizer, CfnParameter, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { managedUserStatements } from './user-grants';
@@ -44,8 +44,11 @@ export class MemberStack extends Stack {
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
     // The stack has no assets, so it needs no bootstrapped account: neither `cdk deploy` in a member account nor
-    // a StackSet instance has a CDK bootstrap stack to rely on.
-    super(scope, id, { synthesizer: new BootstraplessSynthesizer(), ...props });
+    // a StackSet instance has a CDK bootstrap stack to rely on. BootstraplessSynthesizer() would not do: without
+    // arguments it still names the cdk-hnb659fds deploy and execution roles in the manifest, and the CLI passes
+    // that execution role to CloudFormation, which refuses it in an account never bootstrapped (aws/aws-cdk#20648).
+    // CliCredentialsStackSynthesizer names no role: `cdk deploy` deploys with the caller's own credentials.
+    super(scope, id, { synthesizer: new CliCredentialsStackSynthesizer(), ...props });
     this.centralRoleArn =
       props.centralRoleArn ??
       new CfnParameter(this, CENTRAL_ROLE_PARAMETER, {

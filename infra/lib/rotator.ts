@@ -1,7 +1,6 @@
 /** The Rotator construct: the rotation Lambda, its least-privilege role, one rotated secret per managed user (spread over nested stacks), and the alerting around them. */
 import { createHash } from 'node:crypto';
-import { Aws, CfnOutput, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
+import { Aspects, Aws, CfnOutput, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -17,10 +16,10 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULTS, type ManagedUser, type OldKeyPolicy, type OrganizationConfig } from './config';
-import { CENTRAL_ROLE_PARAMETER, memberTemplate } from './member-stack';
 import { METRIC_NAMESPACE, RotatorMetrics, STEP_METRICS, STEP_NAMES, STEP_PERIOD, SWEEP_METRICS, SWEEP_PERIOD } from './metrics';
 import { RotatorDashboard } from './dashboard';
 import { SecretShard, secretLogicalId, secretName } from './secret-shard';
+import { ShardsLast } from './shards-last';
 import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId, userKey } from './shards';
 import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, ROTATOR_TAG_KEYS, deploymentUserPath, managedUserStatements } from './user-grants';
 
@@ -75,6 +74,8 @@ export interface RotatorProps {
   readonly sweepSchedule?: string;
   /** How the function reaches users of other accounts; needed when a user names an account. */
   readonly members?: MemberAccess;
+  /** The first value of each user's secret, by user key, as pinned by first-values.ts; computed when absent. */
+  readonly firstValues?: ReadonlyMap<string, string>;
 }
 
 /** The time that the function gets beyond the testSecret budget, for the other API calls of a step. */
@@ -166,8 +167,6 @@ export class Rotator extends Construct {
   readonly metrics: RotatorMetrics;
   /** The CloudWatch dashboard of the deployment. */
   readonly dashboard: RotatorDashboard;
-  /** The StackSet that rolls the member role out to the organizational units, when an organization is configured. */
-  readonly memberStackSet?: cloudformation.CfnStackSet;
   /** The accounts named by the users, other than the deployment's own (which the synthesis may not know). */
   readonly memberAccounts: readonly string[];
 
@@ -483,7 +482,8 @@ export class Rotator extends Construct {
         deploymentName: stack.stackName,
         rotationTarget,
         rotationInterval: props.rotationInterval ?? Duration.days(90),
-        rotateImmediately: props.rotateImmediately ?? true,
+        rotateImmediately: props.rotateImmediately ?? DEFAULTS.rotateImmediately,
+        firstValues: props.firstValues,
       });
       const resource = nested.nestedStackResource!;
       resource.overrideLogicalId(shardId(shard));
@@ -500,17 +500,22 @@ export class Rotator extends Construct {
     }
     this.secrets = secrets;
     this.shards = shards;
+    // Every other resource of the stack exists before the first shard is created (see ShardsLast).
+    Aspects.of(stack).add(new ShardsLast(stack, created.slice(0, PARALLEL_SHARDS), created));
 
     // Failed and abandoned rotations of these secrets reach the alert topic even when the function cannot
     // report them itself (it timed out, could not start, or was never invoked).
     this.rotationFailureRule = new events.Rule(this, 'RotationFailureRule', {
-      description: 'Forwards failed and abandoned rotations of the rotator secrets to the alert topic.',
+      description: 'Forwards failed and abandoned rotations, and failed rotation tests, of the rotator secrets to the alert topic.',
       eventPattern: {
         source: ['aws.secretsmanager'],
         detailType: ['AWS Service Event via CloudTrail'],
         detail: {
           eventSource: ['secretsmanager.amazonaws.com'],
-          eventName: ['RotationFailed', 'RotationAbandoned'],
+          // TestRotationFailed: a schedule created or changed without an immediate rotation runs only testSecret, and
+          // Secrets Manager records its failure under this name (Secrets Manager user guide, "AWS CloudTrail entries
+          // for Secrets Manager").
+          eventName: ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'],
           // A prefix rather than the list of ARNs, which would outgrow the 4,096-character pattern quota.
           additionalEventData: {
             SecretId: events.Match.prefix(
@@ -731,28 +736,6 @@ export class Rotator extends Construct {
       metrics: this.metrics,
       alarms: allAlarms,
     });
-
-    // With an organization, a StackSet rolls the member role out to every account of its organizational units, and
-    // to every account that joins them later.
-    if (crossAccount && members.organization !== undefined) {
-      const organization = members.organization;
-      this.memberStackSet = new cloudformation.CfnStackSet(this, 'MemberRoleStackSet', {
-        stackSetName: boundedName(stack.stackName, '-MemberRole', 128),
-        description: `The member role ${members.roleName} of the IAM access key rotator ${stack.stackName}.`,
-        permissionModel: 'SERVICE_MANAGED',
-        autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
-        callAs: organization.callAs,
-        capabilities: ['CAPABILITY_NAMED_IAM'],
-        managedExecution: { Active: true },
-        operationPreferences: { maxConcurrentPercentage: 25, failureTolerancePercentage: 10, regionConcurrencyType: 'PARALLEL' },
-        parameters: [{ parameterKey: CENTRAL_ROLE_PARAMETER, parameterValue: this.role.roleArn }],
-        // IAM is global: one stack instance per account, in this stack's region.
-        stackInstancesGroup: [{ deploymentTargets: { organizationalUnitIds: [...organization.organizationalUnits] }, regions: [Aws.REGION] }],
-        templateBody: JSON.stringify(
-          memberTemplate({ roleName: members.roleName, externalId: members.externalId, deploymentUserPath: this.deploymentUserPath }),
-        ),
-      });
-    }
 
     new CfnOutput(this, 'FunctionRoleArn', {
       description: 'The function\'s role: the member role of each member account trusts this ARN (-c centralRoleArn=...).',

@@ -5,6 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { ManagedUser } from './config';
+import { firstSecretValue } from './first-values';
 import { userKey } from './shards';
 
 /** The properties of a SecretShard. */
@@ -19,6 +20,8 @@ export interface SecretShardProps {
   readonly rotationInterval: Duration;
   /** Whether creating (or changing) a rotation schedule starts a rotation at once. */
   readonly rotateImmediately: boolean;
+  /** The first value of each user's secret, by user key (see first-values.ts); computed for a user absent here. */
+  readonly firstValues?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -53,8 +56,9 @@ export class SecretShard extends NestedStack {
     let previous: secretsmanager.RotationSchedule | undefined;
     for (const user of props.users) {
       const key = userKey(user);
-      const value: Record<string, SecretValue> = { UserName: SecretValue.unsafePlainText(user.name) };
-      if (user.account !== undefined) value.AccountId = SecretValue.unsafePlainText(user.account);
+      // The text is fixed by firstSecretValue and, once synthesized, by the record of first values: CloudFormation
+      // would write a changed text over the deployed secret's rotated value (see first-values.ts). It holds no secret.
+      const value = SecretValue.unsafePlainText(props.firstValues?.get(key) ?? firstSecretValue(user));
       // Construct ids of users without an account start with "Secret-" and others with "AccountSecret-", so
       // that no user name can make two of them collide.
       const id = user.account === undefined ? `Secret-${user.name}` : `AccountSecret-${user.account}-${user.name}`;
@@ -64,7 +68,7 @@ export class SecretShard extends NestedStack {
           user.account === undefined
             ? `IAM access key of the user ${user.name}, rotated by ${props.deploymentName}.`
             : `IAM access key of the user ${user.name} of the account ${user.account}, rotated by ${props.deploymentName}.`,
-        secretObjectValue: value,
+        secretStringValue: value,
       });
       (secret.node.defaultChild as secretsmanager.CfnSecret).overrideLogicalId(secretLogicalId(key));
       if (user.notifyEmails && user.notifyEmails.length > 0) {

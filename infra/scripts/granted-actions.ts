@@ -12,10 +12,18 @@ export interface Grants {
   readonly memberRoles: number;
 }
 
-/** Whether a CloudFormation value refers to the role, by one of the logical ids or parameter names that stand for it. */
+/**
+ * Whether a CloudFormation value refers to the role, by one of the logical ids or parameter names that stand for it, or
+ * by reading another stack's output that holds it (`Fn::GetStackOutput` of an output `output:<name>` in `names`, or
+ * `Fn::ImportValue` of an export `export:<name>`): the StackSet lives in a stack of its own, which reads the function
+ * role's ARN from the central stack.
+ */
 function refersTo(value: any, names: ReadonlySet<string>): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (typeof value.Ref === 'string') return names.has(value.Ref);
+  if (typeof value['Fn::ImportValue'] === 'string') return names.has(`export:${value['Fn::ImportValue']}`);
+  const output = value['Fn::GetStackOutput']?.OutputName;
+  if (typeof output === 'string') return names.has(`output:${output}`);
   const getAtt = value['Fn::GetAtt'];
   if (Array.isArray(getAtt)) return names.has(getAtt[0]);
   return false;
@@ -95,8 +103,10 @@ export function grantedActions(dir: string): Grants {
   const member = new Set<string>();
   let memberRoles = 0;
   let functions = 0;
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.template.json') && !f.endsWith('.nested.template.json'))) {
-    const template: Template = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+  const tops = readdirSync(dir)
+    .filter((f) => f.endsWith('.template.json') && !f.endsWith('.nested.template.json'))
+    .map((file) => ({ file, template: JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Template & { Outputs?: Record<string, any> } }));
+  for (const { file, template } of tops) {
     for (const [id, resource] of Object.entries(template.Resources ?? {})) {
       if (resource.Type !== 'AWS::Lambda::Function') continue;
       functions++;
@@ -104,6 +114,14 @@ export function grantedActions(dir: string): Grants {
       if (typeof role !== 'string') throw new Error(`the function ${id} in ${file} has no role of this template`);
       grantsOf(dir, template, new Set([role]), out);
       memberRoles += memberGrantsOf(dir, template, new Set([role]), member);
+      // The outputs of the role, through which another stack of the app (the StackSet's) passes it on.
+      const exported = Object.entries(template.Outputs ?? {})
+        .filter(([, output]) => refersTo(output.Value, new Set([role])))
+        .flatMap(([name, output]) => [`output:${name}`, ...(typeof output.Export?.Name === 'string' ? [`export:${output.Export.Name}`] : [])]);
+      if (exported.length === 0) continue;
+      for (const other of tops) {
+        if (other.template !== template) memberRoles += memberGrantsOf(dir, other.template, new Set(exported), member);
+      }
     }
   }
   if (functions !== 1) throw new Error(`expected one Lambda function in ${dir}, found ${functions}`);

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, DEFAULTS, MAX_MEMBER_ACCOUNTS, MAX_USERS, durationSeconds, isEmailAddress, parseConfig } from '../lib/config';
+import { largestRotationDays, sweepPeriodSeconds } from '../lib/key-age';
 import { INFRA_DIR } from './support/fixtures';
 
 const MINIMAL = { users: [{ name: 'alice' }] };
@@ -40,22 +41,25 @@ describe('parseConfig', () => {
       usageLag: '4h',
       sweepSchedule: 'rate(1 hour)',
       memberRoleName: 'IamKeyRotatorMember',
-      rotationDays: 90,
+      rotationDays: 81,
+      maxKeyAgeDays: 90,
+      accountConcurrency: 1000,
       testTimeoutSecs: 60,
       managedUserPath: '/rotated/',
       architecture: 'arm64',
       artifactPath: '../target/lambda/rotator-lambda/bootstrap.zip',
-      rotateImmediately: true,
+      // The first rotations are started after the deployment, in bounded batches (rotator rotate --all).
+      rotateImmediately: false,
       logRetentionDays: 365,
     });
-    assert.equal(DEFAULTS.rotateImmediately, true);
+    assert.equal(DEFAULTS.rotateImmediately, false);
   });
 
   it('keeps every field that is given', () => {
     const full = {
       users: [
         { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['a@example.com', 'b@example.org'] },
-        { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['c@example.com'], account: '111122223333' },
+        { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['c@example.com'], account: '111122223333', adoptKey: 'AKIAIOSFODNN7EXAMPLE' },
       ],
       senderEmail: 'rotator@example.com',
       createSenderIdentity: false,
@@ -70,6 +74,7 @@ describe('parseConfig', () => {
       memberExternalId: 'rotator-external-id',
       organization: { id: 'o-a1b2c3d4e5', organizationalUnits: ['ou-ab12-34cd56ef', 'r-ab12'], callAs: 'DELEGATED_ADMIN' },
       rotationDays: 1000,
+      maxKeyAgeDays: 1002,
       testTimeoutSecs: 840,
       managedUserPath: '/team/rotated/',
       architecture: 'x86_64',
@@ -77,6 +82,7 @@ describe('parseConfig', () => {
       rotateImmediately: false,
       logRetentionDays: 30,
       reservedConcurrency: 2,
+      accountConcurrency: 102,
     };
     assert.deepEqual(parseConfig({ ...full, $comment: 'ignored' }, 'x.json'), full);
   });
@@ -164,7 +170,7 @@ describe('parseConfig', () => {
     rejectsField('createSenderIdentity', 'no', 'must be true or false');
     rejectsField('logRetentionDays', 366, 'must be a period that CloudWatch Logs offers');
     rejectsField('logRetentionDays', 0, 'must be a whole number');
-    rejectsField('reservedConcurrency', 0, 'must be a whole number from 1 to 1000');
+    rejectsField('reservedConcurrency', 0, 'must be a whole number from 1 to 1000000');
     rejectsField('rotationdays', 30, 'is not a known field');
   });
 
@@ -191,7 +197,7 @@ describe('parseConfig', () => {
 
   it('takes the sweep schedule as a Scheduler rate or cron expression', () => {
     for (const good of ['rate(1 hour)', 'rate(30 minutes)', 'rate(2 days)', 'cron(0 * * * ? *)']) {
-      assert.equal(parseConfig({ ...MINIMAL, sweepSchedule: good }, 'x.json').sweepSchedule, good);
+      assert.equal(parseConfig({ ...MINIMAL, sweepSchedule: good, rotationDays: 30 }, 'x.json').sweepSchedule, good);
     }
     for (const bad of ['rate(1 hours)', 'rate(2 hour)', 'rate(0 minutes)', 'every hour', 'at(2030-01-01T00:00:00)', 'cron()']) {
       rejectsField('sweepSchedule', bad, 'must be an EventBridge Scheduler expression');
@@ -247,6 +253,75 @@ describe('parseConfig', () => {
 
   it('refuses createSenderIdentity without a sender', () => {
     rejects({ ...MINIMAL, createSenderIdentity: true }, 'createSenderIdentity needs senderEmail');
+  });
+});
+
+describe('reservedConcurrency', () => {
+  it('leaves the 100 that Lambda keeps unreserved, from the account\'s quota', () => {
+    assert.equal(parseConfig({ ...MINIMAL, reservedConcurrency: 900 }, 'x.json').reservedConcurrency, 900);
+    // Before, 901 to 1000 passed the synthesis and failed the deployment (and rolled it back) at the function.
+    rejectsField('reservedConcurrency', 901, 'must be at most accountConcurrency (1000) less the 100 that Lambda keeps unreserved, 900');
+    assert.equal(parseConfig({ ...MINIMAL, reservedConcurrency: 4900, accountConcurrency: 5000 }, 'x.json').reservedConcurrency, 4900);
+    rejects({ ...MINIMAL, reservedConcurrency: 5, accountConcurrency: 10 }, 'reservedConcurrency cannot be reserved in an account whose concurrency quota (accountConcurrency) is 10');
+    rejects({ ...MINIMAL, accountConcurrency: 10 }, 'accountConcurrency applies only with reservedConcurrency');
+  });
+});
+
+describe('maxKeyAgeDays', () => {
+  it('makes the default rotationDays the largest whose keys stay within 90 days under the other defaults', () => {
+    // 81 d + the 1-day rotation window + graceMax 7 d + the hourly sweep + the credential report's 4 h = 89 d 5 h.
+    assert.equal(DEFAULTS.rotationDays, largestRotationDays(90, { oldKeyPolicy: 'grace', graceMaxSecs: 7 * 86_400, sweepSchedule: 'rate(1 hour)' }));
+    assert.equal(DEFAULTS.rotationDays, 81);
+    assert.equal(parseConfig({ ...MINIMAL, rotationDays: 81 }, 'x.json').rotationDays, 81);
+    // Before, the default 90 left a previous key active up to 7 days past the 90 that the checks allow.
+    rejects(
+      { ...MINIMAL, rotationDays: 82 },
+      'rotator.config.json: rotationDays lets a key stay active 90 d 5 h (rotationDays (82 d) + the rotation window (1 d) + graceMax (7 d) + the sweep\'s period (1 h, sweepSchedule) + IAM\'s credential report delay (4 h)), longer than maxKeyAgeDays (90 d)',
+      'set rotationDays to at most 81',
+    );
+  });
+
+  it('counts graceMax and the sweep only under grace, twice the interval under keep, and names the field set', () => {
+    assert.equal(parseConfig({ ...MINIMAL, oldKeyPolicy: 'delete', rotationDays: 88 }, 'x.json').rotationDays, 88);
+    rejects({ ...MINIMAL, oldKeyPolicy: 'delete', rotationDays: 89 }, 'rotationDays lets a key stay active 90 d 4 h', 'at most 88');
+    assert.equal(parseConfig({ ...MINIMAL, oldKeyPolicy: 'keep', rotationDays: 43 }, 'x.json').rotationDays, 43);
+    rejects({ ...MINIMAL, oldKeyPolicy: 'keep', rotationDays: 44 }, 'rotationDays lets a key stay active 90 d 4 h (2 × rotationDays (44 d)', 'at most 43');
+    rejects({ ...MINIMAL, graceMax: '9d' }, 'rotator.config.json: graceMax lets a key stay active', 'set rotationDays to at most 79');
+    rejects({ ...MINIMAL, sweepSchedule: 'rate(2 days)' }, 'rotator.config.json: sweepSchedule lets a key stay active', "the sweep's period (2 d, sweepSchedule)");
+    rejects({ ...MINIMAL, sweepSchedule: 'cron(0 3 ? * MON *)' }, "the sweep's period (31 d, sweepSchedule)");
+    assert.equal(parseConfig({ ...MINIMAL, sweepSchedule: 'cron(15 3 * * ? *)', rotationDays: 80 }, 'x.json').rotationDays, 80);
+    assert.equal(parseConfig({ ...MINIMAL, maxKeyAgeDays: 365, rotationDays: 350 }, 'x.json').maxKeyAgeDays, 365);
+    rejectsField('maxKeyAgeDays', 0, 'must be a whole number from 1 to 2000');
+  });
+
+  it('reads the sweep\'s longest gap from its expression', () => {
+    assert.deepEqual(
+      ['rate(1 hour)', 'rate(30 minutes)', 'rate(2 days)', 'cron(15 * * * ? *)', 'cron(0 3 * * ? *)', 'cron(0 3 ? * MON *)', 'cron(0 3 1 * ? *)'].map(sweepPeriodSeconds),
+      [3_600, 1_800, 172_800, 3_600, 86_400, 31 * 86_400, 31 * 86_400],
+    );
+  });
+
+  it('refuses a rotationDays shorter than grace + usageLag under grace', () => {
+    rejects({ ...MINIMAL, rotationDays: 1, grace: '24h', usageLag: '4h' }, 'rotator.config.json: rotationDays must be at least grace (24h) + usageLag (4h)');
+    assert.equal(parseConfig({ ...MINIMAL, rotationDays: 2 }, 'x.json').rotationDays, 2);
+    assert.equal(parseConfig({ ...MINIMAL, oldKeyPolicy: 'delete', rotationDays: 1 }, 'x.json').rotationDays, 1);
+  });
+});
+
+describe('adoptKey', () => {
+  it('takes an access key id per user, and names the user and the field of a malformed one without echoing it', () => {
+    const parsed = parseConfig({ users: [{ name: 'alice', adoptKey: 'AKIAIOSFODNN7EXAMPLE' }, { name: 'bob' }] }, 'x.json');
+    assert.deepEqual(parsed.users, [{ name: 'alice', adoptKey: 'AKIAIOSFODNN7EXAMPLE' }, { name: 'bob' }]);
+    for (const bad of ['akiaiosfodnn7example', 'AKIA', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 42, '']) {
+      assert.throws(
+        () => parseConfig({ users: [{ name: 'ok' }, { name: 'bob', adoptKey: bad }] }, 'rotator.config.json'),
+        (error: Error) => {
+          assert.match(error.message, /rotator\.config\.json: users\[1\]\.adoptKey must be an access key id of the user "bob"/);
+          if (typeof bad === 'string' && bad.length > 4) assert.ok(!error.message.includes(bad), 'the value is not echoed');
+          return true;
+        },
+      );
+    }
   });
 });
 

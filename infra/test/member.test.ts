@@ -26,8 +26,8 @@ function memberStack(props: { externalId?: string; roleName?: string } = {}) {
     externalId: props.externalId,
     deploymentUserPath: '/rotated/IamKeyRotator/',
   });
-  app.synth();
-  return { stack, template: Template.fromStack(stack).toJSON() };
+  const assembly = app.synth();
+  return { stack, template: Template.fromStack(stack).toJSON(), artifact: assembly.getStackArtifact(stack.artifactId) };
 }
 
 /** The statements of the central function's policy, by Sid. */
@@ -59,6 +59,15 @@ describe('the member stack', () => {
     // No CDK bootstrap version check: member accounts need not be bootstrapped.
     assert.equal(template.Parameters, undefined);
     assert.equal(template.Rules, undefined);
+  });
+
+  it('is deployed with the caller\'s credentials: the manifest names no bootstrap role for the CLI to assume or pass', () => {
+    // BootstraplessSynthesizer() named cdk-hnb659fds-deploy-role and cdk-hnb659fds-cfn-exec-role here, and
+    // CloudFormation refuses an execution role that does not exist (aws/aws-cdk#20648).
+    const { artifact } = memberStack();
+    assert.equal(artifact.assumeRoleArn, undefined);
+    assert.equal(artifact.cloudFormationExecutionRoleArn, undefined);
+    assert.equal(artifact.lookupRole, undefined);
   });
 
   it('trusts only the central function\'s role, by ARN, without a condition when no external id is configured', () => {
@@ -133,6 +142,7 @@ describe('the central stack with users in named member accounts', () => {
     });
     assert.equal(functionStatements(template).AssumeMemberRolesInOrganization, undefined);
     template.resourceCountIs('AWS::CloudFormation::StackSet', 0);
+    assert.equal(stack.memberRoles, undefined, 'no StackSet stack: the member roles are deployed per account');
   });
 
   it('tells the function the member role\'s name and the external id', () => {
@@ -184,6 +194,7 @@ describe('the central stack without member accounts', () => {
     const env = (Object.values(template.findResources('AWS::Lambda::Function'))[0] as any).Properties.Environment.Variables;
     assert.equal(env.ROTATOR_MEMBER_ROLE_NAME, undefined);
     template.resourceCountIs('AWS::CloudFormation::StackSet', 0);
+    assert.equal(synthStack(BASE_CONFIG).stack.memberRoles, undefined);
   });
 });
 
@@ -195,8 +206,9 @@ describe('the central stack with an organization', () => {
     organization: ORGANIZATION,
   };
   const { stack, template } = synthStack(fields);
-  const stackSet = (Object.values(template.findResources('AWS::CloudFormation::StackSet')) as any[])[0];
-  const ROLE_ARN = { 'Fn::GetAtt': [stack.resolve((stack.rotator.role.node.defaultChild as any).logicalId), 'Arn'] };
+  const memberRoles = Template.fromStack(stack.memberRoles!);
+  const stackSet = (Object.values(memberRoles.findResources('AWS::CloudFormation::StackSet')) as any[])[0];
+  const roleLogicalId = stack.resolve((stack.rotator.role.node.defaultChild as any).logicalId);
 
   it('may assume the member role in the accounts of those units of the organization only', () => {
     assert.deepEqual(functionStatements(template).AssumeMemberRolesInOrganization, {
@@ -224,8 +236,35 @@ describe('the central stack with an organization', () => {
     assert.deepEqual(stackSet.Properties.ManagedExecution, { Active: true });
   });
 
+  it('keeps the StackSet out of the central stack, in a stack of its own that the central stack never waits for', () => {
+    // Inside the central stack, a StackSet operation that ended FAILED rolled back the function and the secrets.
+    template.resourceCountIs('AWS::CloudFormation::StackSet', 0);
+    assert.equal(stack.memberRoles!.stackName, 'TestRotatorMemberRoles');
+    assert.deepEqual(
+      stack.memberRoles!.dependencies.map((s) => s.stackName),
+      ['TestRotator'],
+      'the member roles stack is deployed after the central one',
+    );
+    assert.deepEqual(stack.dependencies, [], 'the central stack depends on nothing');
+  });
+
+  it('tolerates a failure in every account, so that one refusing account fails neither the operation nor the stack', () => {
+    // 10 % rounded down to zero accounts for a unit of fewer than ten: one existing role failed the whole rollout.
+    assert.deepEqual(stackSet.Properties.OperationPreferences, {
+      FailureTolerancePercentage: 100,
+      MaxConcurrentPercentage: 25,
+      RegionConcurrencyType: 'PARALLEL',
+    });
+  });
+
   it('passes the function\'s role to the member template, which requires the external id', () => {
-    assert.deepEqual(stackSet.Properties.Parameters, [{ ParameterKey: CENTRAL_ROLE_PARAMETER, ParameterValue: ROLE_ARN }]);
+    const [parameter] = stackSet.Properties.Parameters;
+    assert.equal(parameter.ParameterKey, CENTRAL_ROLE_PARAMETER);
+    // A weak cross-stack reference (cdk.json's defaultCrossStackReferences): the central stack publishes its role's
+    // ARN as an output, without an export that would lock it.
+    const { StackName, OutputName } = parameter.ParameterValue['Fn::GetStackOutput'];
+    assert.equal(StackName, 'TestRotator');
+    assert.deepEqual(template.toJSON().Outputs[OutputName].Value, { 'Fn::GetAtt': [roleLogicalId, 'Arn'] });
     const body = JSON.parse(stackSet.Properties.TemplateBody);
     assert.deepEqual(
       body,
@@ -238,8 +277,8 @@ describe('the central stack with an organization', () => {
   });
 
   it('can act as a delegated administrator', () => {
-    const { template: t } = synthStack({ ...fields, organization: { ...ORGANIZATION, callAs: 'DELEGATED_ADMIN' } });
-    t.hasResourceProperties('AWS::CloudFormation::StackSet', { CallAs: 'DELEGATED_ADMIN' });
+    const { stack: s } = synthStack({ ...fields, organization: { ...ORGANIZATION, callAs: 'DELEGATED_ADMIN' } });
+    Template.fromStack(s.memberRoles!).hasResourceProperties('AWS::CloudFormation::StackSet', { CallAs: 'DELEGATED_ADMIN' });
   });
 
   it('passes cdk-nag with the member role\'s account wildcard acknowledged for its reason', () => {

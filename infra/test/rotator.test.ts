@@ -483,8 +483,9 @@ describe('the secrets', () => {
       assert.deepEqual({ ...schedule.Properties, RotationLambdaARN: undefined }, {
         SecretId: { Ref: secretId },
         RotationLambdaARN: undefined,
-        RotationRules: { ScheduleExpression: 'rate(90 days)' },
-        RotateImmediatelyOnUpdate: true,
+        // The defaults: the largest interval within 90 days of key age, and no rotation during the deployment.
+        RotationRules: { ScheduleExpression: 'rate(81 days)' },
+        RotateImmediatelyOnUpdate: false,
       });
     }
   });
@@ -521,12 +522,48 @@ describe('the secrets', () => {
     });
   });
 
+  it('are created after every other resource of the stack, without a cycle', () => {
+    const names = Array.from({ length: 400 }, (_, i) => `u${i}`);
+    const { template: t } = synthStack({ ...BASE_CONFIG, users: names.map((name) => ({ name })) });
+    const resources: Record<string, any> = t.toJSON().Resources;
+    const shardIds = Object.keys(resources).filter((id) => resources[id].Type === 'AWS::CloudFormation::Stack');
+    const others = Object.keys(resources).filter((id) => !shardIds.includes(id) && resources[id].Type !== 'AWS::CDK::Metadata');
+    assert.ok(others.length > 20, `${others.length} other resources`);
+    // What a resource waits for: its DependsOn, and the resources it refers to.
+    const waitsFor = (id: string): string[] => {
+      const refs = new Set<string>([resources[id].DependsOn ?? []].flat());
+      const walk = (v: any) => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v && typeof v === 'object') {
+          if (typeof v.Ref === 'string' && resources[v.Ref]) refs.add(v.Ref);
+          if (Array.isArray(v['Fn::GetAtt'])) refs.add(v['Fn::GetAtt'][0]);
+          Object.values(v).forEach(walk);
+        }
+      };
+      walk(resources[id].Properties);
+      return [...refs];
+    };
+    const before = (id: string, seen = new Set<string>()): Set<string> => {
+      for (const dep of waitsFor(id)) if (!seen.has(dep)) { seen.add(dep); before(dep, seen); }
+      return seen;
+    };
+    for (const shard of shardIds) {
+      const all = before(shard);
+      const missing = others.filter((id) => !all.has(id));
+      // Before, the shards waited for the function's permission and policy only: the topic, its subscriptions, the
+      // alarms, the rule and the sweep could still fail and roll back secrets whose rotations had already run.
+      assert.deepEqual(missing, [], `${shard} is created before ${missing.join(', ')}`);
+      assert.ok(!all.has(shard), `${shard} waits for itself`);
+    }
+    for (const other of others) assert.ok(!shardIds.some((shard) => before(other).has(shard)), `${other} waits for a shard`);
+  });
+
   it('follow rotationDays and rotateImmediately', () => {
-    const { stack: s } = synthStack({ ...BASE_CONFIG, rotationDays: 30, rotateImmediately: false });
+    const { stack: s } = synthStack({ ...BASE_CONFIG, rotationDays: 30, rotateImmediately: true });
     for (const t of shardTemplates(s).values()) {
       t.allResourcesProperties('AWS::SecretsManager::RotationSchedule', {
         RotationRules: { ScheduleExpression: 'rate(30 days)' },
-        RotateImmediatelyOnUpdate: false,
+        RotateImmediatelyOnUpdate: true,
       });
     }
   });
@@ -570,14 +607,15 @@ describe('the secrets', () => {
 });
 
 describe('the alerting', () => {
-  it('forwards failed and abandoned rotations of this stack\'s secrets to the topic, as readable text', () => {
+  it('forwards failed and abandoned rotations, and failed rotation tests, of this stack\'s secrets to the topic, as readable text', () => {
     const { resource } = only(template, 'AWS::Events::Rule');
     assert.deepEqual(resource.Properties.EventPattern, {
       source: ['aws.secretsmanager'],
       'detail-type': ['AWS Service Event via CloudTrail'],
       detail: {
         eventSource: ['secretsmanager.amazonaws.com'],
-        eventName: ['RotationFailed', 'RotationAbandoned'],
+        // TestRotationFailed is what a schedule that runs only testSecret (rotateImmediately false) records.
+        eventName: ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'],
         additionalEventData: {
           SecretId: [{ prefix: join('arn:', partition, ':secretsmanager:', region, ':', account, ':secret:TestRotator/') }],
         },

@@ -132,7 +132,10 @@ describe(`a deployment of ${SCALE_USERS} users`, () => {
   });
 
   it('rolls the member role out to the organization with a StackSet within CloudFormation\'s TemplateBody quota', (t) => {
-    const stackSets = Object.values(parent.Resources).filter((r: any) => r.Type === 'AWS::CloudFormation::StackSet') as any[];
+    assert.equal(Object.values(parent.Resources).filter((r: any) => r.Type === 'AWS::CloudFormation::StackSet').length, 0);
+    const memberRoles = assembly.stacks.find((s) => s.stackName !== STACK_NAME)!;
+    assert.ok(memberRoles.stackName.length <= 128, memberRoles.stackName);
+    const stackSets = Object.values(memberRoles.template.Resources).filter((r: any) => r.Type === 'AWS::CloudFormation::StackSet') as any[];
     assert.equal(stackSets.length, 1);
     const bytes = stackSets[0].Properties.TemplateBody.length;
     t.diagnostic(`member template ${bytes} bytes`);

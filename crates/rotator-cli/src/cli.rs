@@ -35,7 +35,8 @@ pub enum Command {
     /// users with two active keys.
     Audit(AuditArgs),
     /// Starts a rotation of one secret now (RotateSecret); with --wait, follows its version
-    /// stages until AWSCURRENT moves or the rotation fails.
+    /// stages until AWSCURRENT moves or the rotation fails. With --all --wait, rotates every
+    /// managed secret, at most --max-in-flight at a time.
     Rotate(RotateArgs),
     /// The grace policy's sweep, as the function's schedule runs it: deactivates the old
     /// (AWSPREVIOUS) keys that nothing has used since the grace, and names those still in use;
@@ -136,8 +137,18 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// The secret's name or ARN.
-    #[arg(value_name = "SECRET", value_parser = non_empty)]
-    pub secret: String,
+    #[arg(value_name = "SECRET", value_parser = non_empty, required_unless_present = "all", conflicts_with = "all")]
+    pub secret: Option<String>,
+    /// Rotate every managed secret (with --wait): at most --max-in-flight at a time, starting
+    /// the next only when one has completed, failed or timed out (--timeout counts for each).
+    #[arg(long, requires = "wait")]
+    pub all: bool,
+    /// With --all: the name prefix of the managed secrets.
+    #[arg(long, value_name = "P", default_value = DEFAULT_PREFIX, value_parser = non_empty, requires = "all")]
+    pub prefix: String,
+    /// With --all: the most rotations in progress at once, 1 to 100.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100), requires = "all")]
+    pub max_in_flight: u16,
     /// Follow the rotation until AWSCURRENT moves or the rotation fails, printing each change.
     #[arg(long)]
     pub wait: bool,
@@ -150,7 +161,7 @@ pub struct RotateArgs {
     /// First deactivate the secret's active AWSPREVIOUS key (saying when and where it was last
     /// used): under the grace policy a rotation refuses to delete a previous key still in its
     /// grace, and this is the way to rotate at once, after a leak.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     pub retire_previous: bool,
     #[command(flatten)]
     pub member: MemberRoleArgs,

@@ -1,11 +1,13 @@
 //! `rotator rotate`: starts a rotation now and, with `--wait`, prints each change of the
-//! secret's version stages until `AWSCURRENT` moves or the rotation fails.
+//! secret's version stages until `AWSCURRENT` moves or the rotation fails; with `--all --wait`,
+//! rotates every managed secret, at most `--max-in-flight` at a time.
 
 use std::time::Instant;
 
 use anyhow::{Result, anyhow};
+use rotator_core::fleet::managed_secrets;
 use rotator_core::fleet::retire;
-use rotator_core::fleet::rotate::{self, Event, Outcome, StageChange};
+use rotator_core::fleet::rotate::{self, BatchEvent, BatchResult, Event, Outcome, StageChange};
 use rotator_core::fleet::status::duration;
 use rotator_core::notice::describe_last_use;
 use rotator_core::{Ports, SecretId};
@@ -14,7 +16,10 @@ use crate::cli::RotateArgs;
 
 /// Runs the command; returns whether the rotation needs attention (it failed or timed out).
 pub async fn run(ports: &Ports, args: &RotateArgs) -> Result<bool> {
-    let secret = SecretId::new(args.secret.as_str()).map_err(|problem| anyhow!("{problem}"))?;
+    let Some(secret) = args.secret.as_deref() else {
+        return run_all(ports, args).await;
+    };
+    let secret = SecretId::new(secret).map_err(|problem| anyhow!("{problem}"))?;
     let began = Instant::now();
     if args.retire_previous {
         retire_previous(ports, &secret, args).await?;
@@ -118,4 +123,71 @@ fn describe(change: &StageChange) -> String {
         labels(&change.before),
         labels(&change.after)
     )
+}
+
+/// `rotate --all --wait`: every managed secret, at most `--max-in-flight` rotations at a time,
+/// one line as each starts and as each ends, then a summary. Returns whether any rotation
+/// failed, timed out or could not be started for an error (a skipped secret is not one).
+async fn run_all(ports: &Ports, args: &RotateArgs) -> Result<bool> {
+    let began = Instant::now();
+    let secrets = managed_secrets(ports, &args.prefix).await?;
+    if secrets.is_empty() {
+        println!("no secret is named {}*: nothing to rotate", args.prefix);
+        return Ok(false);
+    }
+    println!(
+        "rotating {} secrets named {}*, at most {} at a time",
+        secrets.len(),
+        args.prefix,
+        args.max_in_flight
+    );
+    let since = || elapsed(began);
+    let mut on_event = |event: &BatchEvent| match event {
+        BatchEvent::Started(started) => println!(
+            "+{:<6} {}: started, version {} is AWSPENDING",
+            since(),
+            started.secret,
+            started.version
+        ),
+        BatchEvent::Ended(entry) => println!(
+            "+{:<6} {}: {}",
+            since(),
+            entry.secret,
+            match &entry.result {
+                BatchResult::Finished(Outcome::Completed { key, elapsed }) => format!(
+                    "completed in {}{}",
+                    duration(elapsed.as_secs()),
+                    key.as_ref()
+                        .map_or(String::new(), |key| format!(", holding key {key}"))
+                ),
+                BatchResult::Finished(Outcome::Failed { reason }) => format!("failed: {reason}"),
+                BatchResult::Finished(Outcome::TimedOut { waited, .. }) => format!(
+                    "did not complete within {} (Secrets Manager may still be retrying; see the function's alerts)",
+                    duration(waited.as_secs())
+                ),
+                BatchResult::Skipped(reason) => format!("skipped: {reason}"),
+                BatchResult::Error(error) => format!("error: {error}"),
+            }
+        ),
+    };
+    let entries = rotate::rotate_all(
+        ports,
+        &secrets,
+        usize::from(args.max_in_flight),
+        args.timeout,
+        args.interval,
+        &mut on_event,
+    )
+    .await;
+    let count =
+        |wanted: fn(&BatchResult) -> bool| entries.iter().filter(|e| wanted(&e.result)).count();
+    let completed = count(|r| matches!(r, BatchResult::Finished(Outcome::Completed { .. })));
+    let skipped = count(|r| matches!(r, BatchResult::Skipped(_)));
+    let failed = entries.len() - completed - skipped;
+    println!(
+        "{completed} completed, {failed} failed or timed out, {skipped} skipped, of {} secrets, in {}",
+        entries.len(),
+        since()
+    );
+    Ok(failed > 0)
 }

@@ -263,3 +263,421 @@ pub fn stage_changes(
         })
         .collect()
 }
+
+/// How one secret of a batch ([`rotate_all`]) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchResult {
+    /// The rotation was started and followed to this outcome.
+    Finished(Outcome),
+    /// No rotation was started, for this reason (rotation disabled, one already in progress);
+    /// nothing was changed.
+    Skipped(String),
+    /// A call failed: the rotation was not started, or could no longer be followed.
+    Error(String),
+}
+
+/// One secret of a batch and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchEntry {
+    pub secret: String,
+    pub result: BatchResult,
+}
+
+/// What [`rotate_all`] tells its caller as it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchEvent {
+    /// A rotation was started; it is one of the rotations in flight.
+    Started(Started),
+    /// A secret is done with (finished, skipped or failed).
+    Ended(BatchEntry),
+}
+
+/// Rotates many secrets with at most `max_in_flight` rotations in progress at a time: it starts
+/// rotations until that many are in flight, then looks at each every `poll` and starts another
+/// only when one has completed, failed or passed `timeout` (which counts from its own start).
+/// Secrets are taken in the given order; one whose rotation is disabled or already in progress
+/// is skipped and changes nothing. A rotation still in progress at its timeout counts as
+/// [`Outcome::TimedOut`] and its slot is freed: Secrets Manager may still be retrying it.
+/// Returns one entry per secret, in the order of `secrets`.
+pub async fn rotate_all(
+    ports: &Ports,
+    secrets: &[SecretMetadata],
+    max_in_flight: usize,
+    timeout: Duration,
+    poll: Duration,
+    on_event: &mut (dyn FnMut(&BatchEvent) + Send),
+) -> Vec<BatchEntry> {
+    let max_in_flight = max_in_flight.max(1);
+    let mut queue = secrets.iter();
+    let mut in_flight: Vec<(Started, u64)> = Vec::new();
+    let mut done: Vec<BatchEntry> = Vec::new();
+    let end = |entry: BatchEntry,
+               done: &mut Vec<BatchEntry>,
+               on_event: &mut (dyn FnMut(&BatchEvent) + Send)| {
+        on_event(&BatchEvent::Ended(entry.clone()));
+        done.push(entry);
+    };
+    loop {
+        // Fill the free slots.
+        while in_flight.len() < max_in_flight {
+            let Some(metadata) = queue.next() else { break };
+            let secret = metadata.name.clone();
+            if !metadata.rotation_enabled {
+                let reason = StartError::NotEnabled {
+                    secret: secret.clone(),
+                }
+                .to_string();
+                end(
+                    BatchEntry {
+                        secret,
+                        result: BatchResult::Skipped(reason),
+                    },
+                    &mut done,
+                    on_event,
+                );
+                continue;
+            }
+            let id = match SecretId::new(secret.as_str()) {
+                Ok(id) => id,
+                Err(problem) => {
+                    end(
+                        BatchEntry {
+                            secret,
+                            result: BatchResult::Error(problem.to_string()),
+                        },
+                        &mut done,
+                        on_event,
+                    );
+                    continue;
+                }
+            };
+            match start(ports, &id).await {
+                Ok(started) => {
+                    // The event is sent before the rotation joins the flight: a caller may count them.
+                    on_event(&BatchEvent::Started(started.clone()));
+                    in_flight.push((started, ports.clock.now_millis()));
+                }
+                Err(error @ (StartError::NotEnabled { .. } | StartError::InProgress { .. })) => {
+                    end(
+                        BatchEntry {
+                            secret,
+                            result: BatchResult::Skipped(error.to_string()),
+                        },
+                        &mut done,
+                        on_event,
+                    );
+                }
+                Err(error) => end(
+                    BatchEntry {
+                        secret,
+                        result: BatchResult::Error(error.to_string()),
+                    },
+                    &mut done,
+                    on_event,
+                ),
+            }
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        // Look at each rotation in flight once.
+        let mut still = Vec::with_capacity(in_flight.len());
+        let before = in_flight.len();
+        for (started, began) in in_flight {
+            let elapsed = Duration::from_millis(ports.clock.now_millis().saturating_sub(began));
+            let secret = started.secret.clone();
+            match look(ports, &started, elapsed).await {
+                Ok(Some(outcome)) => end(
+                    BatchEntry {
+                        secret,
+                        result: BatchResult::Finished(outcome),
+                    },
+                    &mut done,
+                    on_event,
+                ),
+                Ok(None) if elapsed >= timeout => {
+                    let pending = Some(started.version.clone());
+                    let outcome = Outcome::TimedOut {
+                        waited: elapsed,
+                        pending,
+                    };
+                    end(
+                        BatchEntry {
+                            secret,
+                            result: BatchResult::Finished(outcome),
+                        },
+                        &mut done,
+                        on_event,
+                    );
+                }
+                Ok(None) => still.push((started, began)),
+                Err(error) => end(
+                    BatchEntry {
+                        secret,
+                        result: BatchResult::Error(error.to_string()),
+                    },
+                    &mut done,
+                    on_event,
+                ),
+            }
+        }
+        in_flight = still;
+        // Nothing ended: wait before looking again. Something did: fill its slot at once.
+        if in_flight.len() == before {
+            ports.clock.sleep(poll).await;
+        }
+    }
+    let order: BTreeMap<&str, usize> = secrets
+        .iter()
+        .enumerate()
+        .map(|(index, metadata)| (metadata.name.as_str(), index))
+        .collect();
+    done.sort_by_key(|entry| {
+        order
+            .get(entry.secret.as_str())
+            .copied()
+            .unwrap_or(usize::MAX)
+    });
+    done
+}
+
+/// One look at a started rotation: its outcome when it has completed or failed, `None` while it
+/// is still in progress.
+async fn look(
+    ports: &Ports,
+    started: &Started,
+    elapsed: Duration,
+) -> Result<Option<Outcome>, FleetError> {
+    let secret = SecretId::new(started.secret.as_str()).map_err(|problem| FleetError {
+        operation: "DescribeSecret",
+        subject: started.secret.clone(),
+        error: crate::ports::PortError::new(
+            crate::ports::PortErrorKind::InvalidRequest,
+            problem.to_string(),
+        ),
+    })?;
+    let metadata = describe(ports, &secret).await?;
+    let stages = metadata.stages_of(&started.version);
+    if stages.iter().any(|s| s == AWSCURRENT) {
+        let key = read_key(ports, &secret, &started.version, AWSCURRENT).await?;
+        return Ok(Some(Outcome::Completed { key, elapsed }));
+    }
+    if !stages.iter().any(|s| s == AWSPENDING) {
+        let reason = match metadata.version_with_stage(AWSPENDING) {
+            Some(other) => format!(
+                "another rotation took over: AWSPENDING moved to version {other} before version {} became AWSCURRENT",
+                started.version
+            ),
+            None => format!(
+                "AWSPENDING was taken off version {} before it became AWSCURRENT: the rotation was cancelled or abandoned (see the function's alert)",
+                started.version
+            ),
+        };
+        return Ok(Some(Outcome::Failed { reason }));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod batch_tests {
+    //! `rotate_all` on the in-memory world: a clock whose every wait completes the oldest
+    //! rotation in progress (as the function would), and counts the rotations in flight.
+
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::{BatchEvent, BatchResult, Outcome, rotate_all};
+    use crate::config::OldKeyPolicy;
+    use crate::fleet::managed_secrets;
+    use crate::ports::{Clock, EpochSecs};
+    use crate::rotation::{AWSCURRENT, AWSPENDING, Ports, Rotator};
+    use crate::testing::{World, settings};
+
+    /// Completes one rotation in progress per wait (the oldest started, unless it is `stuck`'s),
+    /// and records the most rotations seen in progress at once.
+    struct Completing {
+        world: World,
+        rotator: Rotator,
+        started: Arc<Mutex<Vec<String>>>,
+        most_in_flight: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl Clock for Completing {
+        fn now(&self) -> EpochSecs {
+            self.world.state().now
+        }
+
+        async fn sleep(&self, duration: Duration) {
+            let pending: Vec<(String, String)> = {
+                let state = self.world.state();
+                self.started
+                    .lock()
+                    .expect("started")
+                    .iter()
+                    .filter_map(|name| {
+                        let secret = state.secrets.get(name)?;
+                        let (token, version) = secret.version_with(AWSPENDING)?;
+                        (!version.stages.iter().any(|s| s == AWSCURRENT))
+                            .then(|| (name.clone(), token.clone()))
+                    })
+                    .collect()
+            };
+            {
+                let mut most = self.most_in_flight.lock().expect("most");
+                *most = (*most).max(pending.len());
+            }
+            if let Some((name, token)) = pending
+                .into_iter()
+                .find(|(name, _)| !name.ends_with("/stuck"))
+            {
+                for step in crate::Step::ALL {
+                    self.world
+                        .step_with(&self.rotator, &name, &token, step)
+                        .await
+                        .expect("the step succeeds");
+                }
+            }
+            self.world.advance(duration.as_secs().max(1));
+        }
+    }
+
+    fn world_with(users: &[&str]) -> (World, Rotator) {
+        let world = World::new();
+        for user in users {
+            let name = format!("IamKeyRotator/{user}");
+            world.add_user(user);
+            world.add_secret(&name, &format!(r#"{{"UserName":"{user}"}}"#));
+            world.schedule(&name, 81);
+        }
+        let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Delete));
+        (world, rotator)
+    }
+
+    #[tokio::test]
+    async fn starts_at_most_the_bound_and_each_next_only_when_one_has_finished() {
+        let users = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"];
+        let (world, rotator) = world_with(&users);
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let clock = Arc::new(Completing {
+            world: world.clone(),
+            rotator,
+            started: started.clone(),
+            most_in_flight: Mutex::new(0),
+        });
+        let ports = Ports {
+            clock: clock.clone(),
+            ..world.ports()
+        };
+        let secrets = managed_secrets(&ports, "IamKeyRotator/")
+            .await
+            .expect("lists");
+        let mut events = Vec::new();
+        let entries = rotate_all(
+            &ports,
+            &secrets,
+            2,
+            Duration::from_secs(600),
+            Duration::from_secs(1),
+            &mut |event| {
+                if let BatchEvent::Started(s) = event {
+                    // Counted as the caller sees them: before this start, fewer than two were in flight.
+                    started.lock().expect("started").push(s.secret.clone());
+                }
+                events.push(event.clone());
+            },
+        )
+        .await;
+        assert_eq!(entries.len(), users.len());
+        for (user, entry) in users.iter().zip(&entries) {
+            assert_eq!(entry.secret, format!("IamKeyRotator/{user}"));
+            let key = world.key_in(&entry.secret, AWSCURRENT).expect("a key");
+            assert!(
+                matches!(&entry.result, BatchResult::Finished(Outcome::Completed { key: Some(k), .. }) if k.as_str() == key),
+                "{entry:?}"
+            );
+        }
+        assert_eq!(
+            *clock.most_in_flight.lock().expect("most"),
+            2,
+            "never more than two at once, and two used"
+        );
+        // Every start after the first two follows an end: the flight never grows past the bound.
+        let mut in_flight = 0usize;
+        for event in &events {
+            match event {
+                BatchEvent::Started(_) => in_flight += 1,
+                BatchEvent::Ended(_) => in_flight -= 1,
+            }
+            assert!(in_flight <= 2, "{events:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn skips_disabled_and_busy_secrets_and_frees_the_slot_of_one_that_times_out() {
+        let (world, rotator) = world_with(&["busy", "manual", "ok", "stuck"]);
+        world
+            .state()
+            .secrets
+            .get_mut("IamKeyRotator/manual")
+            .expect("secret")
+            .rotation_enabled = false;
+        world.start_rotation("IamKeyRotator/busy", "5e1f0c3a-0000-4000-8000-000000000077");
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let clock = Arc::new(Completing {
+            world: world.clone(),
+            rotator,
+            started: started.clone(),
+            most_in_flight: Mutex::new(0),
+        });
+        let ports = Ports {
+            clock: clock.clone(),
+            ..world.ports()
+        };
+        let secrets = managed_secrets(&ports, "IamKeyRotator/")
+            .await
+            .expect("lists");
+        let before = world.key_in("IamKeyRotator/busy", AWSCURRENT);
+        let entries = rotate_all(
+            &ports,
+            &secrets,
+            1,
+            Duration::from_secs(30),
+            Duration::from_secs(5),
+            &mut |event| {
+                if let BatchEvent::Started(s) = event {
+                    started.lock().expect("started").push(s.secret.clone());
+                }
+            },
+        )
+        .await;
+        let results: Vec<&BatchResult> = entries.iter().map(|e| &e.result).collect();
+        assert!(
+            matches!(results[0], BatchResult::Skipped(reason) if reason.contains("already in progress")),
+            "{results:?}"
+        );
+        assert!(
+            matches!(results[1], BatchResult::Skipped(reason) if reason.contains("rotation is not enabled")),
+            "{results:?}"
+        );
+        assert!(
+            matches!(results[2], BatchResult::Finished(Outcome::Completed { .. })),
+            "{results:?}"
+        );
+        assert!(
+            matches!(results[3], BatchResult::Finished(Outcome::TimedOut { waited, pending: Some(_) }) if *waited >= Duration::from_secs(30)),
+            "{results:?}"
+        );
+        assert_eq!(
+            world.key_in("IamKeyRotator/busy", AWSCURRENT),
+            before,
+            "the busy secret is left alone"
+        );
+        assert_eq!(
+            *started.lock().expect("started"),
+            ["IamKeyRotator/ok", "IamKeyRotator/stuck"]
+        );
+    }
+}
