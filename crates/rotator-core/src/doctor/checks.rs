@@ -12,7 +12,6 @@ use crate::ports::{
     TopicSubscription, UserInfo,
 };
 use crate::rotation::bound_user;
-use crate::types::{AccountId, UserName};
 
 /// IAM's limit of tags per user ("IAM and AWS STS quotas").
 pub const MAX_USER_TAGS: usize = 50;
@@ -56,28 +55,10 @@ pub struct SecretReading {
 }
 
 /// Why a secret's name does not have the contract's shape (§3): `<prefix><user>` or
-/// `<prefix><12-digit account>/<user>`, the user a valid IAM user name. `None` when it has.
+/// `<prefix><12-digit account>/<user>`, the user a valid IAM user name. `None` when it has. The
+/// steps, the sweep and `rotator adopt` apply the same rule (`accounts::name_shape_problem`).
 pub fn name_problem(name: &str, prefix: &str) -> Option<String> {
-    let Some(rest) = name.strip_prefix(prefix) else {
-        return Some(format!("it does not start with the prefix {prefix}"));
-    };
-    let segments: Vec<&str> = rest.split('/').collect();
-    let user = match segments.as_slice() {
-        [user] => *user,
-        [account, user] if AccountId::new(*account).is_ok() => *user,
-        [account, _] => {
-            return Some(format!(
-                "{account:?} before the user is not a 12-digit account id"
-            ));
-        }
-        _ => {
-            return Some(format!(
-                "it has {} segments after the prefix, where the contract allows <user> or <account>/<user>",
-                segments.len()
-            ));
-        }
-    };
-    UserName::new(user).err()
+    crate::accounts::name_shape_problem(name, prefix)
 }
 
 /// The checks of one secret's own configuration: its name, its rotation, its function.
