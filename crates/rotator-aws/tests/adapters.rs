@@ -1042,3 +1042,62 @@ async fn iam_through_the_member_role_acts_in_the_member_account_and_is_cached() 
     );
     Ok(())
 }
+
+/// Issue 21: one `AssumeRole` per member role however many of its account's secrets are read at
+/// once (single flight), and a role that cannot be assumed is not asked again for each secret.
+#[tokio::test]
+async fn concurrent_readers_share_one_assume_role_and_a_refusal_is_not_repeated() -> Result<()> {
+    use rotator_aws::adapters::AssumedRoleIam;
+    use rotator_core::ports::MemberAccounts;
+
+    let moto = Moto::start().await?;
+    moto.create_member_role("111122223333", "IamKeyRotatorMember")
+        .await?;
+    let config = moto.sdk_config().await;
+    let requests = RequestCounter::default();
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&config)
+            .interceptor(requests.for_service("sts"))
+            .build(),
+    );
+    let members = AssumedRoleIam::new(sts, config.clone(), requests.clone());
+    let role = "arn:aws:iam::111122223333:role/IamKeyRotatorMember";
+    let readers = (0..16).map(|_| members.iam_as(role, None));
+    for answer in futures_util::future::join_all(readers).await {
+        answer?;
+    }
+    assert_eq!(requests.count(), 1, "one AssumeRole for 16 readers");
+
+    // A role that STS refuses (here: STS unreachable) is remembered for a while.
+    let refused_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "AKIAEXAMPLE000000000",
+            "example",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    let refusals = RequestCounter::default();
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&refused_config)
+            .interceptor(refusals.for_service("sts"))
+            .build(),
+    );
+    let members = AssumedRoleIam::new(sts, refused_config.clone(), refusals.clone());
+    assert!(members.iam_as(role, None).await.is_err());
+    let sent = refusals.count();
+    assert!(sent >= 1);
+    for _ in 0..5 {
+        assert!(members.iam_as(role, None).await.is_err());
+    }
+    assert_eq!(
+        refusals.count(),
+        sent,
+        "no new AssumeRole for a refused role"
+    );
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! IAM in other accounts on `aws-sdk-sts` and `aws-sdk-iam`: the member role's credentials from
-//! `AssumeRole`, cached per role inside the process for their lifetime.
+//! `AssumeRole`, cached per role inside the process for their lifetime; one `AssumeRole` per role
+//! however many secrets of its account are read at once, and a refusal remembered briefly.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,11 @@ const SESSION_NAME: &str = "iam-key-rotator";
 /// Credentials are renewed this long before they expire, so that no step runs out mid-way.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
+/// How long a role that could not be assumed is not asked again: long enough to cover one sweep
+/// or `rotator status` of every secret of its account, short enough that a fixed role is used
+/// again within minutes by a warm function.
+const REFUSAL_REMEMBERED: Duration = Duration::from_secs(120);
+
 /// Assumes member roles with the function's own credentials and hands out IAM clients that
 /// sign with the role's.
 #[derive(Debug)]
@@ -28,6 +34,10 @@ pub struct AssumedRoleIam {
     requests: RequestCounter,
     /// The IAM client for each role ARN, with when its credentials expire.
     cache: Mutex<HashMap<String, (Arc<IamAdapter>, SystemTime)>>,
+    /// One lock per role ARN: the first caller assumes the role, the others wait for its answer.
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Roles that could not be assumed, with the error and when it was seen.
+    refused: Mutex<HashMap<String, (PortError, SystemTime)>>,
 }
 
 impl AssumedRoleIam {
@@ -37,7 +47,26 @@ impl AssumedRoleIam {
             config,
             requests,
             cache: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The error of a recent refusal of `role_arn`, when there is one.
+    fn recently_refused(&self, role_arn: &str) -> Option<PortError> {
+        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let (error, at) = refused.get(role_arn)?;
+        (at.elapsed().unwrap_or_default() < REFUSAL_REMEMBERED).then(|| error.clone())
+    }
+
+    /// The lock that lets one caller at a time assume `role_arn`.
+    fn flight(&self, role_arn: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.flights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(role_arn.to_owned())
+            .or_default()
+            .clone()
     }
 
     fn cached(&self, role_arn: &str) -> Option<Arc<IamAdapter>> {
@@ -57,6 +86,30 @@ impl MemberAccounts for AssumedRoleIam {
         if let Some(iam) = self.cached(role_arn) {
             return Ok(iam);
         }
+        // Single flight: concurrent readers of one account's secrets wait for the first one's
+        // AssumeRole instead of each sending their own.
+        let flight = self.flight(role_arn);
+        let _turn = flight.lock().await;
+        if let Some(iam) = self.cached(role_arn) {
+            return Ok(iam);
+        }
+        if let Some(error) = self.recently_refused(role_arn) {
+            return Err(error);
+        }
+        let assumed = self.assume(role_arn, external_id).await;
+        if let Err(error) = &assumed {
+            self.refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(role_arn.to_owned(), (error.clone(), SystemTime::now()));
+        }
+        assumed
+    }
+}
+
+impl AssumedRoleIam {
+    /// One `AssumeRole`, and the IAM client that signs with its credentials, cached.
+    async fn assume(&self, role_arn: &str, external_id: Option<&str>) -> PortResult<Arc<dyn Iam>> {
         let output = self
             .sts
             .assume_role()
