@@ -18,7 +18,10 @@ pub mod sweep;
 pub mod types;
 
 #[cfg(test)]
-mod testing;
+mod tests;
+/// The in-memory world, by the short path the modules' own tests use.
+#[cfg(test)]
+use tests::world as testing;
 
 pub use config::{ConfigError, OldKeyPolicy, Settings};
 pub use error::{RotationError, StepError};
@@ -28,21 +31,3 @@ pub use types::{
     AccessKeyId, AccountId, ClientRequestToken, EventError, RotationEvent, RotationToken, SecretId,
     Step, UserName,
 };
-
-#[cfg(test)]
-mod scenarios;
-
-#[cfg(test)]
-mod hardening;
-
-#[cfg(test)]
-mod properties;
-
-#[cfg(test)]
-mod member_scenarios;
-
-#[cfg(test)]
-mod grace_safety;
-
-#[cfg(test)]
-mod adoption;

@@ -1,10 +1,13 @@
 //! The sweep (contract §9): retires the previous keys that the `grace` policy left active once
 //! nothing has used them since the rotation, names the stragglers in one alert, and counts the
-//! fleet's health for the metrics. `rule.rs` holds the pure rule (`decide`); this file the
-//! `Sweeper` that walks the secrets.
+//! fleet's health for the metrics. `rule.rs` holds the pure rule (`decide`) with its tests,
+//! `report.rs` what the sweep reports, and this file the `Sweeper` that walks the secrets, with
+//! the walk's tests on the in-memory world.
 
+mod report;
 mod rule;
 
+pub use report::{Action, LastUse, SecretReport, SweepSummary};
 pub use rule::{
     Decision, Facts, PreviousKey, SkipReason, Windows, current_created, decide, may_go_now,
     rotated_at,
@@ -14,7 +17,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::accounts::{iam_for_secret, name_shape_problem};
@@ -70,72 +72,6 @@ impl Mode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(transparent)]
 pub struct SweepError(#[from] pub FleetError);
-
-/// What the sweep did (or, in a dry run, would do) with one secret's previous key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// Deactivated: unused since the grace.
-    Deactivated,
-    /// Deactivated although in use: the rotation is `ROTATOR_GRACE_MAX` old.
-    DeactivatedPastMax,
-    /// Left active and named in the alert: used within the grace.
-    InUse,
-    /// Left active: the grace has not passed yet.
-    WithinGrace,
-    /// Left alone (see `detail`).
-    Skipped,
-    /// The secret could not be inspected, or the key not deactivated (see `detail`).
-    Error,
-}
-
-/// A key's last use, for the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LastUse {
-    pub at: String,
-    pub service: Option<String>,
-    pub region: Option<String>,
-}
-
-/// One secret in the sweep's summary: only the secrets where there is something to say.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecretReport {
-    pub secret: String,
-    pub user: Option<String>,
-    pub previous_key: Option<String>,
-    pub action: Action,
-    pub detail: String,
-    pub rotated_at: Option<String>,
-    pub last_used: Option<LastUse>,
-}
-
-/// The sweep's JSON summary; its counts are also the sweep's metrics.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SweepSummary {
-    pub mode: &'static str,
-    pub prefix: String,
-    pub managed_secrets: usize,
-    /// AWSCURRENT keys older than the secret's rotation interval.
-    pub keys_older_than_interval: usize,
-    /// Secrets whose rotation is overdue (`rotator status`'s `overdue`).
-    pub overdue_rotations: usize,
-    /// Secrets whose rotation in progress is older than an hour (`rotator status`'s `stuck`).
-    pub stuck_rotations: usize,
-    /// Previous keys left active because they were used within the window after the grace.
-    pub old_keys_in_use: usize,
-    /// Previous keys deactivated by this sweep (in a dry run: that it would deactivate).
-    pub old_keys_retired: usize,
-    /// Secrets that could not be inspected, or whose key could not be deactivated.
-    pub sweep_errors: usize,
-    /// Secrets the sweep did not reach before the invocation's deadline (the next sweep does).
-    pub secrets_not_reached: usize,
-    pub alerts_sent: usize,
-    pub emails_sent: usize,
-    pub secrets: Vec<SecretReport>,
-}
 
 /// What the sweep did with one secret.
 #[derive(Debug, Clone)]
@@ -629,224 +565,6 @@ mod tests {
     const SECRET: &str = "IamKeyRotator/alice";
     const USER: &str = "alice";
     const OWNER: &str = "owner@example.com";
-
-    /// Grace 24h, lag 4h, hard limit 7d: the defaults.
-    const WINDOWS: Windows = Windows {
-        grace: 24 * HOUR,
-        usage_lag: 4 * HOUR,
-        grace_max: 7 * 24 * HOUR,
-    };
-    const ROTATED: EpochSecs = 1_790_000_000;
-
-    fn active(last_used: Option<EpochSecs>) -> PreviousKey {
-        PreviousKey::Listed {
-            status: KeyStatus::Active,
-            last_used,
-        }
-    }
-
-    fn facts(now: EpochSecs, previous: PreviousKey) -> Facts {
-        Facts {
-            now,
-            rotation_in_progress: false,
-            rotated_at: Some(ROTATED),
-            previous,
-            current_usable: true,
-        }
-    }
-
-    #[test]
-    fn an_unused_key_goes_only_once_grace_and_lag_have_passed_since_the_rotation() {
-        let quiet = 28 * HOUR;
-        let unused = active(None);
-        assert_eq!(
-            decide(&facts(ROTATED + quiet, unused), &WINDOWS),
-            Decision::Leave {
-                retire_after: ROTATED + quiet + 1
-            }
-        );
-        assert_eq!(
-            decide(&facts(ROTATED + quiet + 1, unused), &WINDOWS),
-            Decision::Deactivate
-        );
-        // Used long before the rotation: the same.
-        let used_before = active(Some(ROTATED - 30 * 24 * HOUR));
-        assert_eq!(
-            decide(&facts(ROTATED + quiet + 1, used_before), &WINDOWS),
-            Decision::Deactivate
-        );
-    }
-
-    #[test]
-    fn a_use_within_grace_and_lag_keeps_the_key_and_names_it() {
-        let now = ROTATED + 30 * HOUR;
-        let quiet = WINDOWS.quiet();
-        let forced_at = ROTATED + WINDOWS.grace_max;
-        assert_eq!(
-            decide(&facts(now, active(Some(now - quiet))), &WINDOWS),
-            Decision::AlertInUse { forced_at }
-        );
-        assert_eq!(
-            decide(&facts(now, active(Some(now - quiet - 1))), &WINDOWS),
-            Decision::Deactivate
-        );
-        // Within the grace a use changes nothing yet: no alert before the grace has passed.
-        let early = ROTATED + 2 * HOUR;
-        assert_eq!(
-            decide(&facts(early, active(Some(early))), &WINDOWS),
-            Decision::Leave {
-                retire_after: early + quiet + 1
-            }
-        );
-        // A last use stamped in the future (clock skew) counts as now.
-        assert_eq!(
-            decide(&facts(now, active(Some(now + 60))), &WINDOWS),
-            Decision::AlertInUse { forced_at }
-        );
-    }
-
-    #[test]
-    fn the_reporting_lag_protects_a_use_that_iam_reports_late() {
-        // Last seen 25 hours ago: past the grace, but IAM may still report a later use.
-        let now = ROTATED + 40 * HOUR;
-        let seen = active(Some(now - 25 * HOUR));
-        assert_eq!(
-            decide(&facts(now, seen), &WINDOWS),
-            Decision::AlertInUse {
-                forced_at: ROTATED + WINDOWS.grace_max
-            }
-        );
-        let no_lag = Windows {
-            usage_lag: 0,
-            ..WINDOWS
-        };
-        assert_eq!(decide(&facts(now, seen), &no_lag), Decision::Deactivate);
-        // The lag also counts from the rotation.
-        assert!(matches!(
-            decide(&facts(ROTATED + 25 * HOUR, active(None)), &WINDOWS),
-            Decision::Leave { .. }
-        ));
-        assert_eq!(
-            decide(&facts(ROTATED + 25 * HOUR, active(None)), &no_lag),
-            Decision::Deactivate
-        );
-    }
-
-    #[test]
-    fn the_hard_limit_deactivates_a_key_in_use() {
-        let max = WINDOWS.grace_max;
-        let in_use_at = |now| facts(now, active(Some(now - 60)));
-        assert!(matches!(
-            decide(&in_use_at(ROTATED + max - 1), &WINDOWS),
-            Decision::AlertInUse { .. }
-        ));
-        assert_eq!(
-            decide(&in_use_at(ROTATED + max), &WINDOWS),
-            Decision::DeactivatePastMax
-        );
-        assert_eq!(
-            decide(&facts(ROTATED + max, active(None)), &WINDOWS),
-            Decision::Deactivate
-        );
-        // A hard limit shorter than grace and lag together still wins.
-        let tight = Windows {
-            grace: 24 * HOUR,
-            usage_lag: 4 * HOUR,
-            grace_max: 24 * HOUR,
-        };
-        assert_eq!(
-            decide(&in_use_at(ROTATED + 24 * HOUR), &tight),
-            Decision::DeactivatePastMax
-        );
-        // There, a key with no reported use may still be in use (IAM reports late): it is
-        // deactivated with the alert too, not as if unused.
-        assert_eq!(
-            decide(&facts(ROTATED + 24 * HOUR, active(None)), &tight),
-            Decision::DeactivatePastMax
-        );
-        assert_eq!(
-            decide(&facts(ROTATED + 28 * HOUR + 1, active(None)), &tight),
-            Decision::Deactivate
-        );
-    }
-
-    #[test]
-    fn nothing_is_decided_for_a_rotation_in_progress_or_a_key_that_is_not_retirable() {
-        let late = ROTATED + 30 * 24 * HOUR;
-        // A rotation in progress suspends the retirement, but not the hard limit: a rotation
-        // stuck for days does not keep the old key active for ever (contract §9).
-        let within_max = ROTATED + 6 * 24 * HOUR;
-        let in_progress = |now| Facts {
-            rotation_in_progress: true,
-            ..facts(now, active(Some(now - HOUR)))
-        };
-        assert_eq!(
-            decide(&in_progress(within_max), &WINDOWS),
-            Decision::Skip(SkipReason::RotationInProgress)
-        );
-        assert_eq!(
-            decide(&in_progress(late), &WINDOWS),
-            Decision::DeactivatePastMax
-        );
-        // Never while the AWSCURRENT key does not work: the old key may be the only one.
-        for now in [within_max, late] {
-            let broken = Facts {
-                current_usable: false,
-                ..facts(now, active(None))
-            };
-            assert_eq!(
-                decide(&broken, &WINDOWS),
-                Decision::Skip(SkipReason::CurrentNotUsable)
-            );
-        }
-        assert_eq!(
-            decide(&facts(late, PreviousKey::NotOwned), &WINDOWS),
-            Decision::Skip(SkipReason::PreviousNotOwned)
-        );
-        for (previous, reason) in [
-            (PreviousKey::Absent, SkipReason::NoPreviousKey),
-            (PreviousKey::SameAsCurrent, SkipReason::PreviousIsCurrent),
-            (PreviousKey::NotListed, SkipReason::PreviousNotListed),
-            (
-                PreviousKey::Listed {
-                    status: KeyStatus::Inactive,
-                    last_used: Some(late),
-                },
-                SkipReason::PreviousInactive,
-            ),
-        ] {
-            assert_eq!(
-                decide(&facts(late, previous), &WINDOWS),
-                Decision::Skip(reason)
-            );
-        }
-        let unknown_time = Facts {
-            rotated_at: None,
-            ..facts(late, active(None))
-        };
-        assert_eq!(
-            decide(&unknown_time, &WINDOWS),
-            Decision::Skip(SkipReason::UnknownRotationTime)
-        );
-    }
-
-    #[test]
-    fn the_rotation_time_is_the_later_of_last_rotated_and_the_current_version() {
-        let metadata = SecretMetadata {
-            last_rotated: Some(100),
-            ..SecretMetadata::default()
-        };
-        let version = |created, stage: &str| VersionInfo {
-            id: format!("v{created}"),
-            stages: vec![stage.to_owned()],
-            created: Some(created),
-        };
-        let versions = [version(90, AWSPREVIOUS), version(250, AWSCURRENT)];
-        assert_eq!(rotated_at(&metadata, &versions), Some(250));
-        assert_eq!(rotated_at(&metadata, &versions[..1]), Some(100));
-        assert_eq!(rotated_at(&SecretMetadata::default(), &versions), Some(250));
-        assert_eq!(rotated_at(&SecretMetadata::default(), &[]), None);
-    }
 
     // The walk, against the in-memory world.
 

@@ -216,3 +216,229 @@ pub fn current_created(versions: &[VersionInfo]) -> Option<EpochSecs> {
         .find(|v| v.stages.iter().any(|s| s == AWSCURRENT))
         .and_then(|v| v.created)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::AWSPREVIOUS;
+
+    const HOUR: u64 = 3600;
+
+    /// Grace 24h, lag 4h, hard limit 7d: the defaults.
+    const WINDOWS: Windows = Windows {
+        grace: 24 * HOUR,
+        usage_lag: 4 * HOUR,
+        grace_max: 7 * 24 * HOUR,
+    };
+    const ROTATED: EpochSecs = 1_790_000_000;
+
+    fn active(last_used: Option<EpochSecs>) -> PreviousKey {
+        PreviousKey::Listed {
+            status: KeyStatus::Active,
+            last_used,
+        }
+    }
+
+    fn facts(now: EpochSecs, previous: PreviousKey) -> Facts {
+        Facts {
+            now,
+            rotation_in_progress: false,
+            rotated_at: Some(ROTATED),
+            previous,
+            current_usable: true,
+        }
+    }
+
+    #[test]
+    fn an_unused_key_goes_only_once_grace_and_lag_have_passed_since_the_rotation() {
+        let quiet = 28 * HOUR;
+        let unused = active(None);
+        assert_eq!(
+            decide(&facts(ROTATED + quiet, unused), &WINDOWS),
+            Decision::Leave {
+                retire_after: ROTATED + quiet + 1
+            }
+        );
+        assert_eq!(
+            decide(&facts(ROTATED + quiet + 1, unused), &WINDOWS),
+            Decision::Deactivate
+        );
+        // Used long before the rotation: the same.
+        let used_before = active(Some(ROTATED - 30 * 24 * HOUR));
+        assert_eq!(
+            decide(&facts(ROTATED + quiet + 1, used_before), &WINDOWS),
+            Decision::Deactivate
+        );
+    }
+
+    #[test]
+    fn a_use_within_grace_and_lag_keeps_the_key_and_names_it() {
+        let now = ROTATED + 30 * HOUR;
+        let quiet = WINDOWS.quiet();
+        let forced_at = ROTATED + WINDOWS.grace_max;
+        assert_eq!(
+            decide(&facts(now, active(Some(now - quiet))), &WINDOWS),
+            Decision::AlertInUse { forced_at }
+        );
+        assert_eq!(
+            decide(&facts(now, active(Some(now - quiet - 1))), &WINDOWS),
+            Decision::Deactivate
+        );
+        // Within the grace a use changes nothing yet: no alert before the grace has passed.
+        let early = ROTATED + 2 * HOUR;
+        assert_eq!(
+            decide(&facts(early, active(Some(early))), &WINDOWS),
+            Decision::Leave {
+                retire_after: early + quiet + 1
+            }
+        );
+        // A last use stamped in the future (clock skew) counts as now.
+        assert_eq!(
+            decide(&facts(now, active(Some(now + 60))), &WINDOWS),
+            Decision::AlertInUse { forced_at }
+        );
+    }
+
+    #[test]
+    fn the_reporting_lag_protects_a_use_that_iam_reports_late() {
+        // Last seen 25 hours ago: past the grace, but IAM may still report a later use.
+        let now = ROTATED + 40 * HOUR;
+        let seen = active(Some(now - 25 * HOUR));
+        assert_eq!(
+            decide(&facts(now, seen), &WINDOWS),
+            Decision::AlertInUse {
+                forced_at: ROTATED + WINDOWS.grace_max
+            }
+        );
+        let no_lag = Windows {
+            usage_lag: 0,
+            ..WINDOWS
+        };
+        assert_eq!(decide(&facts(now, seen), &no_lag), Decision::Deactivate);
+        // The lag also counts from the rotation.
+        assert!(matches!(
+            decide(&facts(ROTATED + 25 * HOUR, active(None)), &WINDOWS),
+            Decision::Leave { .. }
+        ));
+        assert_eq!(
+            decide(&facts(ROTATED + 25 * HOUR, active(None)), &no_lag),
+            Decision::Deactivate
+        );
+    }
+
+    #[test]
+    fn the_hard_limit_deactivates_a_key_in_use() {
+        let max = WINDOWS.grace_max;
+        let in_use_at = |now| facts(now, active(Some(now - 60)));
+        assert!(matches!(
+            decide(&in_use_at(ROTATED + max - 1), &WINDOWS),
+            Decision::AlertInUse { .. }
+        ));
+        assert_eq!(
+            decide(&in_use_at(ROTATED + max), &WINDOWS),
+            Decision::DeactivatePastMax
+        );
+        assert_eq!(
+            decide(&facts(ROTATED + max, active(None)), &WINDOWS),
+            Decision::Deactivate
+        );
+        // A hard limit shorter than grace and lag together still wins.
+        let tight = Windows {
+            grace: 24 * HOUR,
+            usage_lag: 4 * HOUR,
+            grace_max: 24 * HOUR,
+        };
+        assert_eq!(
+            decide(&in_use_at(ROTATED + 24 * HOUR), &tight),
+            Decision::DeactivatePastMax
+        );
+        // There, a key with no reported use may still be in use (IAM reports late): it is
+        // deactivated with the alert too, not as if unused.
+        assert_eq!(
+            decide(&facts(ROTATED + 24 * HOUR, active(None)), &tight),
+            Decision::DeactivatePastMax
+        );
+        assert_eq!(
+            decide(&facts(ROTATED + 28 * HOUR + 1, active(None)), &tight),
+            Decision::Deactivate
+        );
+    }
+
+    #[test]
+    fn nothing_is_decided_for_a_rotation_in_progress_or_a_key_that_is_not_retirable() {
+        let late = ROTATED + 30 * 24 * HOUR;
+        // A rotation in progress suspends the retirement, but not the hard limit: a rotation
+        // stuck for days does not keep the old key active for ever (contract §9).
+        let within_max = ROTATED + 6 * 24 * HOUR;
+        let in_progress = |now| Facts {
+            rotation_in_progress: true,
+            ..facts(now, active(Some(now - HOUR)))
+        };
+        assert_eq!(
+            decide(&in_progress(within_max), &WINDOWS),
+            Decision::Skip(SkipReason::RotationInProgress)
+        );
+        assert_eq!(
+            decide(&in_progress(late), &WINDOWS),
+            Decision::DeactivatePastMax
+        );
+        // Never while the AWSCURRENT key does not work: the old key may be the only one.
+        for now in [within_max, late] {
+            let broken = Facts {
+                current_usable: false,
+                ..facts(now, active(None))
+            };
+            assert_eq!(
+                decide(&broken, &WINDOWS),
+                Decision::Skip(SkipReason::CurrentNotUsable)
+            );
+        }
+        assert_eq!(
+            decide(&facts(late, PreviousKey::NotOwned), &WINDOWS),
+            Decision::Skip(SkipReason::PreviousNotOwned)
+        );
+        for (previous, reason) in [
+            (PreviousKey::Absent, SkipReason::NoPreviousKey),
+            (PreviousKey::SameAsCurrent, SkipReason::PreviousIsCurrent),
+            (PreviousKey::NotListed, SkipReason::PreviousNotListed),
+            (
+                PreviousKey::Listed {
+                    status: KeyStatus::Inactive,
+                    last_used: Some(late),
+                },
+                SkipReason::PreviousInactive,
+            ),
+        ] {
+            assert_eq!(
+                decide(&facts(late, previous), &WINDOWS),
+                Decision::Skip(reason)
+            );
+        }
+        let unknown_time = Facts {
+            rotated_at: None,
+            ..facts(late, active(None))
+        };
+        assert_eq!(
+            decide(&unknown_time, &WINDOWS),
+            Decision::Skip(SkipReason::UnknownRotationTime)
+        );
+    }
+
+    #[test]
+    fn the_rotation_time_is_the_later_of_last_rotated_and_the_current_version() {
+        let metadata = SecretMetadata {
+            last_rotated: Some(100),
+            ..SecretMetadata::default()
+        };
+        let version = |created, stage: &str| VersionInfo {
+            id: format!("v{created}"),
+            stages: vec![stage.to_owned()],
+            created: Some(created),
+        };
+        let versions = [version(90, AWSPREVIOUS), version(250, AWSCURRENT)];
+        assert_eq!(rotated_at(&metadata, &versions), Some(250));
+        assert_eq!(rotated_at(&metadata, &versions[..1]), Some(100));
+        assert_eq!(rotated_at(&SecretMetadata::default(), &versions), Some(250));
+        assert_eq!(rotated_at(&SecretMetadata::default(), &[]), None);
+    }
+}
