@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::accounts::MemberRole;
+use crate::types::AccountId;
 
 /// What finishSecret does with the key that was current before the rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,6 +308,79 @@ pub fn parse_addresses(list: &str) -> Result<Vec<String>, String> {
         return Err("holds no email address".into());
     }
     Ok(addresses)
+}
+
+pub const MEMBER_ROLE_NAME: &str = "ROTATOR_MEMBER_ROLE_NAME";
+pub const MEMBER_EXTERNAL_ID: &str = "ROTATOR_MEMBER_EXTERNAL_ID";
+
+/// The role name assumed in another account when `ROTATOR_MEMBER_ROLE_NAME` is unset.
+pub const DEFAULT_MEMBER_ROLE_NAME: &str = "IamKeyRotatorMember";
+
+/// The role the function assumes in a member account, and the external id it passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRole {
+    pub name: String,
+    pub external_id: Option<String>,
+}
+
+impl Default for MemberRole {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_MEMBER_ROLE_NAME.to_owned(),
+            external_id: None,
+        }
+    }
+}
+
+impl MemberRole {
+    /// Reads `ROTATOR_MEMBER_ROLE_NAME` and `ROTATOR_MEMBER_EXTERNAL_ID` through `read`, which
+    /// gives `None` for an unset or empty variable.
+    pub fn from_lookup(read: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let name = match read(MEMBER_ROLE_NAME) {
+            None => DEFAULT_MEMBER_ROLE_NAME.to_owned(),
+            Some(name) => {
+                let name = name.trim().to_owned();
+                // IAM role names: 1 to 64 letters, digits and +=,.@_-.
+                let valid = name.len() <= 64
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+                if !valid {
+                    return Err(ConfigError {
+                        variable: MEMBER_ROLE_NAME,
+                        problem: format!(
+                            "{name:?} is not an IAM role name (1 to 64 letters, digits and +=,.@_-)"
+                        ),
+                    });
+                }
+                name
+            }
+        };
+        let external_id = match read(MEMBER_EXTERNAL_ID) {
+            None => None,
+            Some(id) => {
+                // STS: 2 to 1224 characters of letters, digits and +=,.@:/-.
+                let valid = (2..=1224).contains(&id.len())
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+                if !valid {
+                    // The value is not quoted: an external id is a shared secret of sorts.
+                    return Err(ConfigError {
+                        variable: MEMBER_EXTERNAL_ID,
+                        problem: "must be 2 to 1224 letters, digits and +=,.@:/-_".to_owned(),
+                    });
+                }
+                Some(id)
+            }
+        };
+        Ok(Self { name, external_id })
+    }
+
+    /// The role's ARN in `account`, in the partition of the function's own secret.
+    pub fn arn_in(&self, partition: &str, account: &AccountId) -> String {
+        format!("arn:{partition}:iam::{account}:role/{}", self.name)
+    }
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ pub enum RotationError {
     #[error(
         "another secret's rotation of user {user} (token {token}) may have created a key whose answer was lost; \
          this secret creates no key until {until_text} (epoch {until}), so that neither ledger takes the other's key",
-        until_text = crate::notice::rfc3339(*until)
+        until_text = crate::types::rfc3339(*until)
     )]
     OtherSecretInDoubt {
         user: UserName,

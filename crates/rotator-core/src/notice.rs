@@ -4,6 +4,7 @@
 use crate::config::{Settings, format_duration};
 use crate::error::{CurrentStage, StepError};
 use crate::ports::{EpochSecs, KeyLastUsed, Notice};
+pub use crate::types::rfc3339;
 use crate::types::{AccessKeyId, ClientRequestToken, SecretId, UserName};
 
 /// The alert sent when a step fails.
@@ -198,33 +199,6 @@ pub fn describe_last_use(used: &KeyLastUsed) -> String {
 /// SNS subjects are at most 100 characters.
 fn clip_subject(subject: &str) -> String {
     subject.chars().take(100).collect()
-}
-
-/// Formats seconds since the epoch as an RFC 3339 UTC time.
-pub fn rfc3339(secs: EpochSecs) -> String {
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm, for days since 1970-01-01.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -375,3 +375,22 @@ pub trait Clock: Send + Sync {
     }
     async fn sleep(&self, duration: Duration);
 }
+
+/// The outside world, as the rotation sees it.
+#[derive(Clone)]
+pub struct Ports {
+    /// IAM of the function's own account.
+    pub iam: Arc<dyn Iam>,
+    /// IAM of other accounts, through the member role.
+    pub members: Arc<dyn MemberAccounts>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub credentials: Arc<dyn CredentialCheck>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports")
+    }
+}

@@ -5,8 +5,6 @@ mod create_secret;
 mod finish_secret;
 mod test_secret;
 
-use std::sync::Arc;
-
 use tracing::{info, warn};
 
 use crate::accounts::{
@@ -16,10 +14,8 @@ use crate::accounts::{
 use crate::config::Settings;
 use crate::error::{CurrentStage, RotationError, StepError};
 use crate::notice;
-use crate::ports::{
-    Clock, CredentialCheck, EpochSecs, Iam, MemberAccounts, Notifier, PortErrorKind, PortResult,
-    SecretMetadata, SecretStore, VersionRef,
-};
+pub use crate::ports::Ports;
+use crate::ports::{EpochSecs, PortErrorKind, PortResult, SecretMetadata, VersionRef};
 use crate::secret_value::{SecretString, SecretValue};
 use crate::types::{AccessKeyId, AccountId, RotationEvent, Step, UserName};
 
@@ -27,25 +23,6 @@ pub use crate::types::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
 /// The secret tag that names who receives the success email.
 pub const NOTIFY_EMAIL_TAG: &str = "NotifyEmail";
-
-/// The outside world, as the rotation sees it.
-#[derive(Clone)]
-pub struct Ports {
-    /// IAM of the function's own account.
-    pub iam: Arc<dyn Iam>,
-    /// IAM of other accounts, through the member role.
-    pub members: Arc<dyn MemberAccounts>,
-    pub secrets: Arc<dyn SecretStore>,
-    pub credentials: Arc<dyn CredentialCheck>,
-    pub notifier: Arc<dyn Notifier>,
-    pub clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for Ports {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Ports")
-    }
-}
 
 /// What a successful step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
