@@ -21,6 +21,7 @@ import { CENTRAL_ROLE_PARAMETER, memberTemplate } from './member-stack';
 import { METRIC_NAMESPACE, RotatorMetrics, STEP_METRICS, STEP_NAMES, STEP_PERIOD, SWEEP_METRICS, SWEEP_PERIOD } from './metrics';
 import { RotatorDashboard } from './dashboard';
 import { SecretShard, secretLogicalId, secretName } from './secret-shard';
+import { SweepSchedule } from './sweep-schedule';
 import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId, userKey } from './shards';
 import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, ROTATOR_TAG_KEYS, deploymentUserPath, managedUserStatements } from './user-grants';
 
@@ -148,7 +149,9 @@ export class Rotator extends Construct {
   /** The SES identity of the sender, when this construct creates it. */
   readonly senderIdentity?: ses.EmailIdentity;
   /** The EventBridge Scheduler schedule that invokes the sweep. */
-  readonly sweepSchedule: scheduler.CfnSchedule;
+  readonly sweepSchedule: scheduler.Schedule;
+  /** The name of that schedule (in the group "default"). */
+  readonly sweepScheduleName: string;
   /** The role with which the schedule invokes the function, and nothing else. */
   readonly sweepScheduleRole: iam.Role;
   /** The queue that keeps the sweep invocations that the schedule could not deliver. */
@@ -613,55 +616,17 @@ export class Rotator extends Construct {
         'This queue is itself the dead-letter queue of the sweep schedule; a dead-letter queue of its own would only ' +
         'move the undelivered invocations one queue further. Its messages raise the MissedSweeps alarm.',
     });
-    // The schedule's name is fixed (and short enough for Scheduler's 64 characters), so that the role's trust
-    // policy can name the schedule without referring to it, which would be a cycle.
-    const scheduleName = boundedName(stack.stackName, '-Sweep', 64);
-    const scheduleArn = `arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/default/${scheduleName}`;
-    this.sweepScheduleRole = new iam.Role(this, 'SweepScheduleRole', {
-      description: 'Lets the sweep schedule of the IAM access key rotator invoke its function.',
-      // Scheduler of this account, for this schedule only.
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          ArnEquals: { 'aws:SourceArn': scheduleArn },
-        },
-      }),
-      inlinePolicies: {
-        InvokeSweep: new iam.PolicyDocument({
-          statements: [
-            new iam.PolicyStatement({
-              sid: 'InvokeTheRotatorFunction',
-              actions: ['lambda:InvokeFunction'],
-              // This function (its unqualified ARN), and no version, alias or other function.
-              resources: [this.function.functionArn],
-            }),
-            new iam.PolicyStatement({
-              sid: 'KeepUndeliveredSweeps',
-              actions: ['sqs:SendMessage'],
-              resources: [this.sweepDeadLetterQueue.queueArn],
-            }),
-          ],
-        }),
-      },
+    // The schedule's name is fixed (and short enough for Scheduler's 64 characters).
+    const sweep = new SweepSchedule(this, 'Sweep', {
+      scheduleName: boundedName(stack.stackName, '-Sweep', 64),
+      expression: props.sweepSchedule ?? DEFAULTS.sweepSchedule,
+      function: this.function,
+      input: SWEEP_EVENT,
+      deadLetterQueue: this.sweepDeadLetterQueue,
     });
-    this.sweepSchedule = new scheduler.CfnSchedule(this, 'SweepSchedule', {
-      name: scheduleName,
-      description: 'Invokes the IAM access key rotator\'s sweep: retires unused old keys and reports the fleet\'s health.',
-      scheduleExpression: props.sweepSchedule ?? DEFAULTS.sweepSchedule,
-      scheduleExpressionTimezone: 'UTC',
-      flexibleTimeWindow: { mode: 'OFF' },
-      state: 'ENABLED',
-      target: {
-        arn: this.function.functionArn,
-        roleArn: this.sweepScheduleRole.roleArn,
-        input: JSON.stringify(SWEEP_EVENT),
-        // A sweep is idempotent and the next one comes within the hour: a few retries within 15 minutes, then the
-        // dead-letter queue (and its alarm) rather than retries piling up behind the next sweep.
-        retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: Duration.minutes(15).toSeconds() },
-        deadLetterConfig: { arn: this.sweepDeadLetterQueue.queueArn },
-      },
-    });
-    // The role, with its inline policy, exists before the schedule: the schedule refers to it (Target.RoleArn).
+    this.sweepSchedule = sweep.schedule;
+    this.sweepScheduleRole = sweep.role;
+    this.sweepScheduleName = sweep.scheduleName;
 
     // Alarms on the function's own metrics (Embedded Metric Format, namespace IamKeyRotator, dimension Deployment).
     this.metrics = new RotatorMetrics(this.function.functionName);
