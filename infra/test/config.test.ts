@@ -47,6 +47,11 @@ describe('parseConfig', () => {
       artifactPath: '../target/lambda/rotator-lambda/bootstrap.zip',
       rotateImmediately: true,
       logRetentionDays: 365,
+      customerManagedKey: true,
+      secretWriterArns: [],
+      operatorPrincipalArns: [],
+      readerRoleName: 'IamKeyRotatorReader',
+      sweepPrincipalArns: [],
     });
     assert.equal(DEFAULTS.rotateImmediately, true);
   });
@@ -55,7 +60,7 @@ describe('parseConfig', () => {
     const full = {
       users: [
         { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['a@example.com', 'b@example.org'] },
-        { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['c@example.com'], account: '111122223333' },
+        { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['c@example.com'], account: '111122223333', readers: ['arn:aws:iam::111122223333:role/app'] },
       ],
       senderEmail: 'rotator@example.com',
       createSenderIdentity: false,
@@ -77,6 +82,11 @@ describe('parseConfig', () => {
       rotateImmediately: false,
       logRetentionDays: 30,
       reservedConcurrency: 2,
+      customerManagedKey: false,
+      secretWriterArns: ['arn:aws:iam::123456789012:role/break-glass'],
+      operatorPrincipalArns: ['arn:aws:iam::123456789012:role/operators'],
+      readerRoleName: 'KeyRotatorReader',
+      sweepPrincipalArns: ['arn:aws:iam::123456789012:role/sweeper'],
     };
     assert.deepEqual(parseConfig({ ...full, $comment: 'ignored' }, 'x.json'), full);
   });
@@ -247,6 +257,55 @@ describe('parseConfig', () => {
 
   it('refuses createSenderIdentity without a sender', () => {
     rejects({ ...MINIMAL, createSenderIdentity: true }, 'createSenderIdentity needs senderEmail');
+  });
+});
+
+describe('the access fields', () => {
+  const READER = 'arn:aws:iam::111122223333:role/reporting/exporter';
+  const member = { users: [{ name: 'alice', account: '111122223333' }] };
+
+  it('keeps readers, writers, operators, the reader role and the sweep\'s principals', () => {
+    const config = parseConfig(
+      {
+        ...member,
+        users: [{ name: 'alice', account: '111122223333', readers: [READER, 'arn:aws-us-gov:iam::123456789012:user/svc'] }],
+        customerManagedKey: false,
+        secretWriterArns: ['arn:aws:iam::123456789012:role/break-glass'],
+        operatorPrincipalArns: ['arn:aws:iam::123456789012:role/security-operators'],
+        readerRoleName: 'RotatorReadOnly',
+        sweepPrincipalArns: ['arn:aws:iam::123456789012:role/rotator-sweep'],
+      },
+      'x.json',
+    );
+    assert.deepEqual(config.users[0].readers, [READER, 'arn:aws-us-gov:iam::123456789012:user/svc']);
+    assert.equal(config.customerManagedKey, false);
+    assert.deepEqual(config.secretWriterArns, ['arn:aws:iam::123456789012:role/break-glass']);
+    assert.deepEqual(config.operatorPrincipalArns, ['arn:aws:iam::123456789012:role/security-operators']);
+    assert.equal(config.readerRoleName, 'RotatorReadOnly');
+    assert.deepEqual(config.sweepPrincipalArns, ['arn:aws:iam::123456789012:role/rotator-sweep']);
+  });
+
+  it('refuses a reader that is not one principal, naming the field', () => {
+    const readers = (value: unknown) => ({ users: [{ name: 'alice' }, { name: 'bob', readers: value }] });
+    rejects(readers(['arn:aws:iam::111122223333:role/*']), 'users[1].readers[0] must name one principal, not a wildcard');
+    rejects(readers(['*']), 'users[1].readers[0] must name one principal, not a wildcard');
+    rejects(readers(['arn:aws:iam::111122223333:root']), 'users[1].readers[0] must be the ARN of an IAM role or user');
+    rejects(readers(['arn:aws:s3:::bucket']), 'users[1].readers[0] must be the ARN of an IAM role or user');
+    rejects(readers(['arn:aws:iam::1111:role/x']), 'users[1].readers[0] must be the ARN of an IAM role or user');
+    rejects(readers([READER, READER]), `users[1].readers[1] repeats ${READER}`);
+    rejects(readers(READER), 'users[1].readers must be a list of IAM role or user ARNs');
+    rejects(readers(Array.from({ length: 21 }, (_, i) => `arn:aws:iam::111122223333:role/r${i}`)), 'users[1].readers lists 21 principals; at most 20');
+  });
+
+  it('refuses a bad writer, operator or sweep principal, and a bad reader role name, naming the field', () => {
+    rejects({ ...MINIMAL, secretWriterArns: ['arn:aws:iam::123456789012:*'] }, 'secretWriterArns[0] must name one principal');
+    rejects({ ...MINIMAL, operatorPrincipalArns: ['arn:aws:iam::123456789012:group/ops'] }, 'operatorPrincipalArns[0] must be the ARN of an IAM role or user');
+    rejectsField('customerManagedKey', 'yes', 'must be true or false');
+    rejects({ ...member, sweepPrincipalArns: 'arn:aws:iam::123456789012:role/x' }, 'sweepPrincipalArns must be a list');
+    rejects({ ...member, operatorPrincipalArns: [READER], readerRoleName: 'bad name' }, 'readerRoleName must be an IAM role name');
+    rejects({ ...member, operatorPrincipalArns: [READER], readerRoleName: 'IamKeyRotatorMember' }, 'readerRoleName must differ from memberRoleName');
+    rejects({ ...member, readerRoleName: 'Reader' }, 'readerRoleName applies only with operatorPrincipalArns');
+    rejects({ ...MINIMAL, sweepPrincipalArns: [READER] }, 'sweepPrincipalArns applies only when a user names an account');
   });
 });
 
