@@ -43,7 +43,13 @@ export class RotatorStack extends Stack {
         roleName: config.memberRoleName,
         externalId: config.memberExternalId,
         organization: config.organization,
+        sweepPrincipalArns: config.sweepPrincipalArns,
+        operatorPrincipalArns: config.operatorPrincipalArns,
+        readerRoleName: config.readerRoleName,
       },
+      customerManagedKey: config.customerManagedKey,
+      secretWriterArns: config.secretWriterArns,
+      operatorPrincipalArns: config.operatorPrincipalArns,
     });
   }
 }

@@ -21,6 +21,8 @@ import { CENTRAL_ROLE_PARAMETER, memberTemplate } from './member-stack';
 import { METRIC_NAMESPACE, RotatorMetrics, STEP_METRICS, STEP_NAMES, STEP_PERIOD, SWEEP_METRICS, SWEEP_PERIOD } from './metrics';
 import { RotatorDashboard } from './dashboard';
 import { SecretShard, secretLogicalId, secretName } from './secret-shard';
+import { skipCheckov } from './checkov';
+import { SecretsKey } from './secret-access';
 import { SweepSchedule } from './sweep-schedule';
 import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId, userKey } from './shards';
 import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, ROTATOR_TAG_KEYS, deploymentUserPath, managedUserStatements } from './user-grants';
@@ -35,6 +37,12 @@ export interface MemberAccess {
   readonly externalId?: string;
   /** The organization whose organizational units get the member role from a StackSet of this stack. */
   readonly organization?: OrganizationConfig;
+  /** Principals that the member role trusts besides the function's role, for the CLI's `rotator sweep`. */
+  readonly sweepPrincipalArns?: readonly string[];
+  /** The operators, whom the read-only role of each member account trusts. */
+  readonly operatorPrincipalArns?: readonly string[];
+  /** The name of that read-only role. */
+  readonly readerRoleName?: string;
 }
 
 /** The properties of a Rotator. */
@@ -76,6 +84,12 @@ export interface RotatorProps {
   readonly sweepSchedule?: string;
   /** How the function reaches users of other accounts; needed when a user names an account. */
   readonly members?: MemberAccess;
+  /** Whether a customer-managed key of the deployment encrypts the secrets (else aws/secretsmanager); true by default. */
+  readonly customerManagedKey?: boolean;
+  /** Principals, besides the function's role, that may write the secrets' values and stages. */
+  readonly secretWriterArns?: readonly string[];
+  /** The operators who run `rotator`: they may decrypt the secrets through Secrets Manager. */
+  readonly operatorPrincipalArns?: readonly string[];
 }
 
 /** The time that the function gets beyond the testSecret budget, for the other API calls of a step. */
@@ -173,6 +187,8 @@ export class Rotator extends Construct {
   readonly memberStackSet?: cloudformation.CfnStackSet;
   /** The accounts named by the users, other than the deployment's own (which the synthesis may not know). */
   readonly memberAccounts: readonly string[];
+  /** The customer-managed key of the secrets, unless customerManagedKey is false. */
+  readonly secretsKey?: kms.Key;
 
   constructor(scope: Construct, id: string, props: RotatorProps) {
     super(scope, id);
@@ -252,6 +268,12 @@ export class Rotator extends Construct {
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
     });
     (this.logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId(LOGICAL_IDS.logGroup);
+    skipCheckov(this.logGroup.node.defaultChild as logs.CfnLogGroup, {
+      id: 'CKV_AWS_158',
+      comment:
+        'CloudWatch Logs encrypts every log group at rest; the function never logs a secret value (only ARNs, key ids and ' +
+        'step outcomes), so a customer-managed key would add a key policy for the logs service and protect nothing more.',
+    });
 
     // The role starts empty: no AWS-managed policy, and its only permissions are the statements of
     // this.policy below, each scoped to the resources of this deployment.
@@ -308,6 +330,36 @@ export class Rotator extends Construct {
     (this.function.node.defaultChild as lambda.CfnFunction).addMetadata('cfn-lint', {
       config: { ignore_checks: ['W3005'] },
     });
+    skipCheckov(
+      this.function.node.defaultChild as lambda.CfnFunction,
+      {
+        id: 'CKV_AWS_116',
+        comment:
+          'Secrets Manager invokes the function synchronously and the schedule has a dead-letter queue of its own, so a ' +
+          'function dead-letter queue, which only asynchronous invocations use, would receive nothing.',
+      },
+      {
+        id: 'CKV_AWS_117',
+        comment:
+          'The function calls only public AWS APIs (IAM, STS, Secrets Manager, SNS, SES) and reaches no private resource; ' +
+          'a VPC would add NAT or an interface endpoint per service and no protection.',
+      },
+      {
+        id: 'CKV_AWS_173',
+        comment:
+          'The environment holds no secret, only ARNs, names, addresses and durations, and Lambda encrypts it at rest with ' +
+          'its own key; the secrets themselves are read from Secrets Manager at each step.',
+      },
+    );
+    if (props.reservedConcurrency === undefined) {
+      skipCheckov(this.function.node.defaultChild as lambda.CfnFunction, {
+        id: 'CKV_AWS_115',
+        comment:
+          'Reserved concurrency is the reservedConcurrency setting: reserving takes from the account\'s pool and Lambda ' +
+          'refuses a reservation that leaves less than 100 unreserved (a new account may have 10 in all), so it is off ' +
+          'unless configured; Secrets Manager retries a throttled rotation.',
+      });
+    }
 
     // Secrets Manager may invoke the function only on behalf of this account. One permission serves every
     // secret: a Lambda permission takes a single SourceArn, and the secrets are many.
@@ -470,6 +522,21 @@ export class Rotator extends Construct {
 
     // The secrets live in nested stacks, a fixed number of shards by a hash of the user name, so that no
     // stack comes near CloudFormation's 500 resources and a user's secret never changes stacks.
+    if (props.customerManagedKey ?? true) {
+      const readers = new Map<string, string[]>();
+      for (const user of props.users) {
+        for (const reader of user.readers ?? []) {
+          readers.set(reader, [...(readers.get(reader) ?? []), secretName(stack.stackName, user)]);
+        }
+      }
+      this.secretsKey = new SecretsKey(this, 'SecretsKey', {
+        functionRole: this.role,
+        secretNamePrefix,
+        readers,
+        operatorArns: props.operatorPrincipalArns ?? [],
+      }).key;
+    }
+    const writerArns = [this.role.roleArn, ...(props.secretWriterArns ?? [])];
     const secrets = new Map<string, secretsmanager.Secret>();
     const shards = new Map<number, SecretShard>();
     const groups = groupByShard(props.users);
@@ -487,6 +554,8 @@ export class Rotator extends Construct {
         rotationTarget,
         rotationInterval: props.rotationInterval ?? Duration.days(90),
         rotateImmediately: props.rotateImmediately ?? true,
+        keyArn: this.secretsKey?.keyArn,
+        writerArns,
       });
       const resource = nested.nestedStackResource!;
       resource.overrideLogicalId(shardId(shard));
@@ -532,6 +601,12 @@ export class Rotator extends Construct {
       retentionPeriod: Duration.days(14),
     });
     (this.deadLetterQueue.node.defaultChild as sqs.CfnQueue).overrideLogicalId(LOGICAL_IDS.deadLetterQueue);
+    skipCheckov(this.deadLetterQueue.node.defaultChild as sqs.CfnQueue, {
+      id: 'CKV_AWS_27',
+      comment:
+        'The queue is encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); it holds alert texts, never a secret, ' +
+        'and a KMS key would have to admit EventBridge, one more principal able to use a key.',
+    });
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
@@ -610,6 +685,12 @@ export class Rotator extends Construct {
       retentionPeriod: Duration.days(14),
     });
     (this.sweepDeadLetterQueue.node.defaultChild as sqs.CfnQueue).overrideLogicalId(LOGICAL_IDS.sweepDeadLetterQueue);
+    skipCheckov(this.sweepDeadLetterQueue.node.defaultChild as sqs.CfnQueue, {
+      id: 'CKV_AWS_27',
+      comment:
+        'The queue is encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); it holds the constant payload ' +
+        '{"Action": "sweep"}, and a KMS key would have to admit the schedule\'s role, one more principal able to use a key.',
+    });
     Validations.of(this.sweepDeadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
@@ -714,7 +795,14 @@ export class Rotator extends Construct {
         // IAM is global: one stack instance per account, in this stack's region.
         stackInstancesGroup: [{ deploymentTargets: { organizationalUnitIds: [...organization.organizationalUnits] }, regions: [Aws.REGION] }],
         templateBody: JSON.stringify(
-          memberTemplate({ roleName: members.roleName, externalId: members.externalId, deploymentUserPath: this.deploymentUserPath }),
+          memberTemplate({
+            roleName: members.roleName,
+            externalId: members.externalId,
+            deploymentUserPath: this.deploymentUserPath,
+            sweepPrincipalArns: members.sweepPrincipalArns,
+            operatorPrincipalArns: members.operatorPrincipalArns,
+            readerRoleName: members.readerRoleName,
+          }),
         ),
       });
     }

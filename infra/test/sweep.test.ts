@@ -248,7 +248,7 @@ describe('the alarms on the function\'s metrics', () => {
   });
 
   it('may use the alert key and the topic, by name and ARN', () => {
-    const key = only('AWS::KMS::Key').Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'AllowAlarmsToEncryptAlerts');
+    const key = template.findResources('AWS::KMS::Key')[LOGICAL_IDS.alertKey].Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'AllowAlarmsToEncryptAlerts');
     const named = key.Condition.ArnEquals['aws:SourceArn'].map((arn: any) => arn['Fn::Join'][1].at(-1));
     for (const alarm of Object.values(rotator.metricAlarms)) {
       assert.ok(named.includes(`:alarm:${alarms[logicalId(alarm)].Properties.AlarmName}`), logicalId(alarm));

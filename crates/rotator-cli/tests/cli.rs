@@ -159,13 +159,20 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
     fx.create_user("legacy-user").await?;
     fx.create_key("legacy-user").await?;
 
-    // A user of a member account, read through the member role (moto accepts any AssumeRole).
+    // A user of a member account, read through the operators' reader role (moto accepts any
+    // AssumeRole, and authorizes the assumed role's calls by that role's policies); the member
+    // role serves the fixture that creates the user.
     let member_account = "111122223333";
     let member_secret = format!("IamKeyRotator/{member_account}/member-user");
     fleet
         .world
         .moto
         .create_member_role(member_account, "IamKeyRotatorMember")
+        .await?;
+    fleet
+        .world
+        .moto
+        .create_member_role(member_account, "IamKeyRotatorReader")
         .await?;
     let member = rotator_harness::Fixture::in_member_account(
         &fleet.world.moto,
@@ -239,6 +246,17 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
         "{in_use}"
     );
     assert_eq!(document["counts"]["ok"], 2);
+
+    // status reads member accounts through --reader-role: a role that the account lacks leaves
+    // the member's row broken, and the member role is not status's to assume (only sweep's).
+    let missing = fleet.run(&["status", "--json", "--reader-role", "NoSuchReader"])?;
+    assert_eq!(missing.code, Some(1), "{missing:?}");
+    let rows = rows_by_secret(&missing.json()?);
+    assert_eq!(rows[&member_secret]["state"], "broken", "{rows:#?}");
+    assert_eq!(rows[&secret("ok-user")]["state"], "ok", "{rows:#?}");
+    let refused = fleet.run(&["status", "--member-role", "IamKeyRotatorMember"])?;
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    assert!(refused.stderr.contains("--member-role"), "{refused:?}");
 
     // The stuck threshold: every pending version is older than 0 s.
     let stuck = fleet.run(&["status", "--json", "--stuck-after", "0s"])?;
