@@ -30,6 +30,9 @@ new MemberStack(app, contextString(app, 'memberStackName') ?? `${central}Member`
   roleName: config.memberRoleName,
   externalId: config.memberExternalId,
   deploymentUserPath: deploymentUserPath(config.managedUserPath, central),
+  sweepPrincipalArns: config.sweepPrincipalArns,
+  operatorPrincipalArns: config.operatorPrincipalArns,
+  readerRoleName: config.readerRoleName,
 });
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -26,6 +26,11 @@ export interface ManagedUser {
    * becomes `AdoptAccessKeyId` in the secret's first value. It applies when the secret is created only.
    */
   readonly adoptKey?: string;
+  /**
+   * The IAM principals (role or user ARNs) that may read this user's secret: its resource policy lets them call
+   * GetSecretValue and DescribeSecret, and the secrets' key lets them decrypt it through Secrets Manager.
+   */
+  readonly readers?: readonly string[];
 }
 
 /** The organization that the member role is rolled out to by a StackSet. */
@@ -72,6 +77,16 @@ export interface RotatorConfig {
   readonly memberExternalId?: string;
   /** The organization whose organizational units get the member role from a StackSet of this stack. */
   readonly organization?: OrganizationConfig;
+  /** Whether the secrets are encrypted with a customer-managed KMS key of the deployment (else aws/secretsmanager). */
+  readonly customerManagedKey: boolean;
+  /** Principals, besides the function's role, that may write the secrets' values (PutSecretValue, UpdateSecretVersionStage). */
+  readonly secretWriterArns: readonly string[];
+  /** The operators who run `rotator`: trusted by the reader role of each member account, and allowed to decrypt the secrets. */
+  readonly operatorPrincipalArns: readonly string[];
+  /** The name of the read-only role that the operators assume in a member account. */
+  readonly readerRoleName: string;
+  /** Principals, besides the function's role, that the member role trusts, for the CLI's `rotator sweep`. */
+  readonly sweepPrincipalArns: readonly string[];
 }
 
 /** The defaults of the optional fields. */
@@ -98,6 +113,8 @@ export const DEFAULTS = {
   usageLag: '4h',
   sweepSchedule: 'rate(1 hour)',
   memberRoleName: 'IamKeyRotatorMember',
+  readerRoleName: 'IamKeyRotatorReader',
+  customerManagedKey: true,
 } as const;
 
 /**
@@ -177,8 +194,13 @@ const TOP_LEVEL_FIELDS = new Set([
   'memberRoleName',
   'memberExternalId',
   'organization',
+  'customerManagedKey',
+  'secretWriterArns',
+  'operatorPrincipalArns',
+  'readerRoleName',
+  'sweepPrincipalArns',
 ]);
-const USER_FIELDS = new Set(['name', 'notifyEmails', 'account', 'adoptKey']);
+const USER_FIELDS = new Set(['name', 'notifyEmails', 'account', 'adoptKey', 'readers']);
 
 /** An access key id, as the function accepts one: 16 to 128 upper-case letters and digits (AKIA...). */
 const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
@@ -186,6 +208,15 @@ const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
 /** What Lambda keeps unreserved in every account: a reservation may leave no less (Lambda developer guide). */
 export const MIN_UNRESERVED_CONCURRENCY = 100;
 const ORGANIZATION_FIELDS = new Set(['id', 'organizationalUnits', 'callAs']);
+
+/**
+ * The ARN of an IAM role or user, the principals that a resource policy or a trust policy may name here: any
+ * partition, a 12-digit account, a path and a name of IAM's characters, and no wildcard.
+ */
+const PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+
+/** The most principals of one list (a reader list, the writers, the operators, the sweep's principals). */
+export const MAX_PRINCIPALS = 20;
 
 /** IAM user names: 1 to 64 of letters, digits and + = . @ _ - (IAM's rule, less the comma that secret names refuse). */
 const IAM_USER_NAME = /^[\w+=.@-]{1,64}$/;
@@ -286,6 +317,37 @@ class Checker {
     return value as string;
   }
 
+  /** A list of IAM role or user ARNs, without wildcards or repeats; empty when absent. */
+  principals(field: string, value: unknown): string[] | undefined {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) return this.fail(field, 'must be a list of IAM role or user ARNs, such as ["arn:aws:iam::111122223333:role/reporting"]');
+    if (value.length > MAX_PRINCIPALS) return this.fail(field, `lists ${value.length} principals; at most ${MAX_PRINCIPALS}`);
+    const out: string[] = [];
+    value.forEach((item: unknown, i: number) => {
+      const at = `${field}[${i}]`;
+      if (typeof item !== 'string' || item.trim() === '') {
+        this.fail(at, 'must be a non-empty string');
+      } else if (item.includes('*') || item.includes('?')) {
+        this.fail(at, `must name one principal, not a wildcard, got ${JSON.stringify(item)}`);
+      } else if (!PRINCIPAL_ARN.test(item)) {
+        this.fail(at, `must be the ARN of an IAM role or user, such as "arn:aws:iam::111122223333:role/reporting", got ${JSON.stringify(item)}`);
+      } else if (out.includes(item)) {
+        this.fail(at, `repeats ${item}`);
+      } else out.push(item);
+    });
+    return out.length === value.length ? out : undefined;
+  }
+
+  /** An IAM role name, or the fallback when absent. */
+  roleName(field: string, value: unknown, fallback: string): string | undefined {
+    if (value === undefined) return fallback;
+    const name = this.string(field, value);
+    if (name !== undefined && !IAM_ROLE_NAME.test(name)) {
+      return this.fail(field, `must be an IAM role name of 1 to 64 letters, digits or + = , . @ _ -, got ${JSON.stringify(name)}`);
+    }
+    return name;
+  }
+
   unknownFields(prefix: string, object: Record<string, unknown>, known: Set<string>): void {
     for (const key of Object.keys(object)) {
       // Keys that start with '$' (such as "$comment") are notes for people and are ignored.
@@ -369,12 +431,14 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
           );
         } else adoptKey = entry.adoptKey;
       }
+      const readers = check.principals(`${field}.readers`, entry.readers);
       if (name !== undefined) {
         users.push({
           name,
           ...(notifyEmails ? { notifyEmails } : {}),
           ...(account !== undefined ? { account } : {}),
           ...(adoptKey !== undefined ? { adoptKey } : {}),
+          ...(readers !== undefined && readers.length > 0 ? { readers } : {}),
         });
       }
     });
@@ -444,8 +508,20 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
       `name ${memberAccounts.size} member accounts; without an organization the function's policy names the member role of each, and holds at most ${MAX_MEMBER_ACCOUNTS}: configure "organization" to cover more`,
     );
   }
+  const customerManagedKey =
+    raw.customerManagedKey === undefined ? DEFAULTS.customerManagedKey : check.boolean('customerManagedKey', raw.customerManagedKey);
+  const secretWriterArns = check.principals('secretWriterArns', raw.secretWriterArns);
+  const operatorPrincipalArns = check.principals('operatorPrincipalArns', raw.operatorPrincipalArns);
+  const sweepPrincipalArns = check.principals('sweepPrincipalArns', raw.sweepPrincipalArns);
+  const readerRoleName = check.roleName('readerRoleName', raw.readerRoleName, DEFAULTS.readerRoleName);
+  if (readerRoleName !== undefined && memberRoleName !== undefined && readerRoleName === memberRoleName) {
+    check.fail('readerRoleName', `must differ from memberRoleName (${memberRoleName}): the operators' read-only role is a role of its own`);
+  }
+  if (raw.readerRoleName !== undefined && raw.operatorPrincipalArns === undefined) {
+    check.fail('readerRoleName', 'applies only with operatorPrincipalArns, whom the reader role trusts');
+  }
   if (memberAccounts.size === 0 && organization === undefined) {
-    for (const field of ['memberRoleName', 'memberExternalId'] as const) {
+    for (const field of ['memberRoleName', 'memberExternalId', 'readerRoleName', 'sweepPrincipalArns'] as const) {
       if (raw[field] !== undefined) check.fail(field, 'applies only when a user names an account or an organization is configured');
     }
   }
@@ -544,6 +620,11 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
     memberRoleName: memberRoleName!,
     ...(memberExternalId !== undefined ? { memberExternalId } : {}),
     ...(organization !== undefined ? { organization } : {}),
+    customerManagedKey: customerManagedKey!,
+    secretWriterArns: secretWriterArns!,
+    operatorPrincipalArns: operatorPrincipalArns!,
+    readerRoleName: readerRoleName!,
+    sweepPrincipalArns: sweepPrincipalArns!,
   };
 }
 

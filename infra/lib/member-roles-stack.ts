@@ -20,6 +20,12 @@ export interface MemberRolesStackProps extends StackProps {
   readonly deploymentUserPath: string;
   /** The organization and the units whose accounts get the role. */
   readonly organization: OrganizationConfig;
+  /** Principals that the member role trusts besides the function's role, for the CLI's `rotator sweep`. */
+  readonly sweepPrincipalArns?: readonly string[];
+  /** The operators, whom the read-only role of each member account trusts. */
+  readonly operatorPrincipalArns?: readonly string[];
+  /** The name of that read-only role. */
+  readonly readerRoleName?: string;
 }
 
 /**
@@ -62,7 +68,14 @@ export class MemberRolesStack extends Stack {
       // IAM is global: one stack instance per account, in this stack's region.
       stackInstancesGroup: [{ deploymentTargets: { organizationalUnitIds: [...organization.organizationalUnits] }, regions: [Aws.REGION] }],
       templateBody: JSON.stringify(
-        memberTemplate({ roleName: props.roleName, externalId: props.externalId, deploymentUserPath: props.deploymentUserPath }),
+        memberTemplate({
+          roleName: props.roleName,
+          externalId: props.externalId,
+          deploymentUserPath: props.deploymentUserPath,
+          sweepPrincipalArns: props.sweepPrincipalArns,
+          operatorPrincipalArns: props.operatorPrincipalArns,
+          readerRoleName: props.readerRoleName,
+        }),
       ),
     });
   }

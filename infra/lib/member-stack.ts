@@ -1,11 +1,14 @@
-/** The member-account stack: the role IamKeyRotatorMember that the central rotator function assumes to manage the access keys of that account's users, and nothing else. */
+/** The member-account stack: the role IamKeyRotatorMember that the central rotator function assumes to manage the access keys of that account's users, and, for the operators, the read-only role IamKeyRotatorReader. */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App, Aws, CfnOutput, CliCredentialsStackSynthesizer, CfnParameter, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { READER_ROLE_LOGICAL_ID, ReaderRole } from './operator-role';
 import { managedUserStatements } from './user-grants';
+
+export { READER_ROLE_LOGICAL_ID };
 
 /** The parameter through which a StackSet passes the central function's role ARN to every member account. */
 export const CENTRAL_ROLE_PARAMETER = 'CentralRoleArn';
@@ -29,6 +32,12 @@ export interface MemberStackProps extends StackProps {
   readonly externalId?: string;
   /** The IAM path of the central deployment's users, such as "/rotated/IamKeyRotator/": the same in every account. */
   readonly deploymentUserPath: string;
+  /** Principals that the member role trusts besides the central role, for the CLI's `rotator sweep`. */
+  readonly sweepPrincipalArns?: readonly string[];
+  /** The operators who run `rotator status` and `rotator audit`: without them, no reader role. */
+  readonly operatorPrincipalArns?: readonly string[];
+  /** The name of the operators' read-only role. */
+  readonly readerRoleName?: string;
 }
 
 /**
@@ -41,6 +50,8 @@ export class MemberStack extends Stack {
   readonly role: iam.Role;
   /** The ARN that the role trusts: the given one, or the CentralRoleArn parameter. */
   readonly centralRoleArn: string;
+  /** The operators' read-only role, when operators are configured. */
+  readonly readerRole?: iam.Role;
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
     // The stack has no assets, so it needs no bootstrapped account: neither `cdk deploy` in a member account nor
@@ -61,8 +72,12 @@ export class MemberStack extends Stack {
     this.role = new iam.Role(this, 'MemberRole', {
       roleName: props.roleName,
       description: 'Assumed by the central IAM access key rotator to manage the access keys of its users in this account.',
-      // Only the central function's role, by ARN, and only with the external id when one is configured.
-      assumedBy: new iam.ArnPrincipal(this.centralRoleArn),
+      // Only the central function's role (and the principals named for the CLI's sweep), by ARN, and only with the
+      // external id when one is configured.
+      assumedBy: new iam.CompositePrincipal(
+        new iam.ArnPrincipal(this.centralRoleArn),
+        ...(props.sweepPrincipalArns ?? []).map((arn) => new iam.ArnPrincipal(arn)),
+      ),
       externalIds: props.externalId === undefined ? undefined : [props.externalId],
       inlinePolicies: { ManageKeysOfRotatedUsers: new iam.PolicyDocument({ statements: managedUserStatements(usersArn) }) },
     });
@@ -79,6 +94,30 @@ export class MemberStack extends Stack {
       description: 'The role that the central rotator function assumes in this account.',
       value: this.role.roleArn,
     });
+    if ((props.operatorPrincipalArns ?? []).length > 0) {
+      this.readerRole = new ReaderRole(this, 'Reader', {
+        roleName: props.readerRoleName ?? 'IamKeyRotatorReader',
+        operatorPrincipalArns: props.operatorPrincipalArns!,
+        externalId: props.externalId,
+        usersArn,
+      }).role;
+      Validations.of(this.readerRole).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${props.deploymentUserPath}*]`,
+        reason:
+          `The wildcard is the central deployment's user path ${props.deploymentUserPath} in this account: the operators ` +
+          'may read the keys, their last use and the tags of the users under that path, and change nothing.',
+      });
+      Validations.of(this.readerRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'iam:GenerateCredentialReport and iam:GetCredentialReport, with which rotator audit reads the account\'s keys, ' +
+          'support no resource-level permission: IAM accepts them for "*" only. The report lists users and key metadata, never a secret.',
+      });
+      new CfnOutput(this, 'ReaderRoleArn', {
+        description: 'The read-only role that the operators assume in this account (rotator status, rotator audit --reader-role).',
+        value: this.readerRole.roleArn,
+      });
+    }
   }
 }
 

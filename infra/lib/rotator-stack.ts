@@ -62,8 +62,14 @@ export class RotatorStack extends Stack {
         roleName: config.memberRoleName,
         externalId: config.memberExternalId,
         organization: config.organization,
+        sweepPrincipalArns: config.sweepPrincipalArns,
+        operatorPrincipalArns: config.operatorPrincipalArns,
+        readerRoleName: config.readerRoleName,
       },
       firstValues: pinned.values,
+      customerManagedKey: config.customerManagedKey,
+      secretWriterArns: config.secretWriterArns,
+      operatorPrincipalArns: config.operatorPrincipalArns,
     });
     if (config.organization !== undefined) {
       // A sibling in the app, not a nested stack: a nested stack's failure would roll this stack back too. It imports
@@ -79,6 +85,9 @@ export class RotatorStack extends Stack {
         externalId: config.memberExternalId,
         deploymentUserPath: this.rotator.deploymentUserPath,
         organization: config.organization,
+        sweepPrincipalArns: config.sweepPrincipalArns,
+        operatorPrincipalArns: config.operatorPrincipalArns,
+        readerRoleName: config.readerRoleName,
       });
     }
   }

@@ -20,6 +20,9 @@ import { METRIC_NAMESPACE, RotatorMetrics, STEP_METRICS, STEP_NAMES, STEP_PERIOD
 import { RotatorDashboard } from './dashboard';
 import { SecretShard, secretLogicalId, secretName } from './secret-shard';
 import { ShardsLast } from './shards-last';
+import { skipCheckov } from './checkov';
+import { SecretsKey } from './secret-access';
+import { SweepSchedule } from './sweep-schedule';
 import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId, userKey } from './shards';
 import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, ROTATOR_TAG_KEYS, deploymentUserPath, managedUserStatements } from './user-grants';
 
@@ -33,6 +36,12 @@ export interface MemberAccess {
   readonly externalId?: string;
   /** The organization whose organizational units get the member role from a StackSet of this stack. */
   readonly organization?: OrganizationConfig;
+  /** Principals that the member role trusts besides the function's role, for the CLI's `rotator sweep`. */
+  readonly sweepPrincipalArns?: readonly string[];
+  /** The operators, whom the read-only role of each member account trusts. */
+  readonly operatorPrincipalArns?: readonly string[];
+  /** The name of that read-only role. */
+  readonly readerRoleName?: string;
 }
 
 /** The properties of a Rotator. */
@@ -76,10 +85,27 @@ export interface RotatorProps {
   readonly members?: MemberAccess;
   /** The first value of each user's secret, by user key, as pinned by first-values.ts; computed when absent. */
   readonly firstValues?: ReadonlyMap<string, string>;
+  /** Whether a customer-managed key of the deployment encrypts the secrets (else aws/secretsmanager); true by default. */
+  readonly customerManagedKey?: boolean;
+  /** Principals, besides the function's role, that may write the secrets' values and stages. */
+  readonly secretWriterArns?: readonly string[];
+  /** The operators who run `rotator`: they may decrypt the secrets through Secrets Manager. */
+  readonly operatorPrincipalArns?: readonly string[];
 }
 
 /** The time that the function gets beyond the testSecret budget, for the other API calls of a step. */
 export const TIMEOUT_MARGIN = Duration.seconds(60);
+
+/**
+ * The seconds that the sweep of `secrets` secrets needs, as `rotator doctor` counts them (crates/rotator-core/src/doctor/
+ * checks.rs, `sweep_seconds`): 10 s, plus 50 ms per secret (IAM's account-wide read rate bounds the one ListAccessKeys
+ * per secret), plus the 20 s before the deadline in which the sweep begins no secret and sends its alert. The
+ * function's timeout is the longer of this and the testSecret budget plus its margin, at most Lambda's 900 s: 120 s
+ * for a few users, 280 s for the 5,000 users a deployment supports.
+ */
+export function sweepTimeoutSeconds(secrets: number): number {
+  return 10 + Math.ceil((secrets * 50) / 1000) + 20;
+}
 
 /** The longest IAM path. */
 const MAX_IAM_PATH = 512;
@@ -149,7 +175,9 @@ export class Rotator extends Construct {
   /** The SES identity of the sender, when this construct creates it. */
   readonly senderIdentity?: ses.EmailIdentity;
   /** The EventBridge Scheduler schedule that invokes the sweep. */
-  readonly sweepSchedule: scheduler.CfnSchedule;
+  readonly sweepSchedule: scheduler.Schedule;
+  /** The name of that schedule (in the group "default"). */
+  readonly sweepScheduleName: string;
   /** The role with which the schedule invokes the function, and nothing else. */
   readonly sweepScheduleRole: iam.Role;
   /** The queue that keeps the sweep invocations that the schedule could not deliver. */
@@ -169,6 +197,8 @@ export class Rotator extends Construct {
   readonly dashboard: RotatorDashboard;
   /** The accounts named by the users, other than the deployment's own (which the synthesis may not know). */
   readonly memberAccounts: readonly string[];
+  /** The customer-managed key of the secrets, unless customerManagedKey is false. */
+  readonly secretsKey?: kms.Key;
 
   constructor(scope: Construct, id: string, props: RotatorProps) {
     super(scope, id);
@@ -248,6 +278,12 @@ export class Rotator extends Construct {
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
     });
     (this.logGroup.node.defaultChild as logs.CfnLogGroup).overrideLogicalId(LOGICAL_IDS.logGroup);
+    skipCheckov(this.logGroup.node.defaultChild as logs.CfnLogGroup, {
+      id: 'CKV_AWS_158',
+      comment:
+        'CloudWatch Logs encrypts every log group at rest; the function never logs a secret value (only ARNs, key ids and ' +
+        'step outcomes), so a customer-managed key would add a key policy for the logs service and protect nothing more.',
+    });
 
     // The role starts empty: no AWS-managed policy, and its only permissions are the statements of
     // this.policy below, each scoped to the resources of this deployment.
@@ -293,7 +329,9 @@ export class Rotator extends Construct {
       // The role is handed over read-only, so that no CDK helper can widen it behind this.policy's back.
       role: this.role.withoutPolicyUpdates(),
       memorySize: 128,
-      timeout: testTimeout.plus(TIMEOUT_MARGIN),
+      timeout: Duration.seconds(
+        Math.min(900, Math.max(testTimeout.plus(TIMEOUT_MARGIN).toSeconds(), sweepTimeoutSeconds(props.users.length))),
+      ),
       logGroup: this.logGroup,
       reservedConcurrentExecutions: props.reservedConcurrency,
       environment,
@@ -304,6 +342,36 @@ export class Rotator extends Construct {
     (this.function.node.defaultChild as lambda.CfnFunction).addMetadata('cfn-lint', {
       config: { ignore_checks: ['W3005'] },
     });
+    skipCheckov(
+      this.function.node.defaultChild as lambda.CfnFunction,
+      {
+        id: 'CKV_AWS_116',
+        comment:
+          'Secrets Manager invokes the function synchronously and the schedule has a dead-letter queue of its own, so a ' +
+          'function dead-letter queue, which only asynchronous invocations use, would receive nothing.',
+      },
+      {
+        id: 'CKV_AWS_117',
+        comment:
+          'The function calls only public AWS APIs (IAM, STS, Secrets Manager, SNS, SES) and reaches no private resource; ' +
+          'a VPC would add NAT or an interface endpoint per service and no protection.',
+      },
+      {
+        id: 'CKV_AWS_173',
+        comment:
+          'The environment holds no secret, only ARNs, names, addresses and durations, and Lambda encrypts it at rest with ' +
+          'its own key; the secrets themselves are read from Secrets Manager at each step.',
+      },
+    );
+    if (props.reservedConcurrency === undefined) {
+      skipCheckov(this.function.node.defaultChild as lambda.CfnFunction, {
+        id: 'CKV_AWS_115',
+        comment:
+          'Reserved concurrency is the reservedConcurrency setting: reserving takes from the account\'s pool and Lambda ' +
+          'refuses a reservation that leaves less than 100 unreserved (a new account may have 10 in all), so it is off ' +
+          'unless configured; Secrets Manager retries a throttled rotation.',
+      });
+    }
 
     // Secrets Manager may invoke the function only on behalf of this account. One permission serves every
     // secret: a Lambda permission takes a single SourceArn, and the secrets are many.
@@ -466,6 +534,21 @@ export class Rotator extends Construct {
 
     // The secrets live in nested stacks, a fixed number of shards by a hash of the user name, so that no
     // stack comes near CloudFormation's 500 resources and a user's secret never changes stacks.
+    if (props.customerManagedKey ?? true) {
+      const readers = new Map<string, string[]>();
+      for (const user of props.users) {
+        for (const reader of user.readers ?? []) {
+          readers.set(reader, [...(readers.get(reader) ?? []), secretName(stack.stackName, user)]);
+        }
+      }
+      this.secretsKey = new SecretsKey(this, 'SecretsKey', {
+        functionRole: this.role,
+        secretNamePrefix,
+        readers,
+        operatorArns: props.operatorPrincipalArns ?? [],
+      }).key;
+    }
+    const writerArns = [this.role.roleArn, ...(props.secretWriterArns ?? [])];
     const secrets = new Map<string, secretsmanager.Secret>();
     const shards = new Map<number, SecretShard>();
     const groups = groupByShard(props.users);
@@ -484,6 +567,8 @@ export class Rotator extends Construct {
         rotationInterval: props.rotationInterval ?? Duration.days(90),
         rotateImmediately: props.rotateImmediately ?? DEFAULTS.rotateImmediately,
         firstValues: props.firstValues,
+        keyArn: this.secretsKey?.keyArn,
+        writerArns,
       });
       const resource = nested.nestedStackResource!;
       resource.overrideLogicalId(shardId(shard));
@@ -534,6 +619,12 @@ export class Rotator extends Construct {
       retentionPeriod: Duration.days(14),
     });
     (this.deadLetterQueue.node.defaultChild as sqs.CfnQueue).overrideLogicalId(LOGICAL_IDS.deadLetterQueue);
+    skipCheckov(this.deadLetterQueue.node.defaultChild as sqs.CfnQueue, {
+      id: 'CKV_AWS_27',
+      comment:
+        'The queue is encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); it holds alert texts, never a secret, ' +
+        'and a KMS key would have to admit EventBridge, one more principal able to use a key.',
+    });
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
@@ -612,61 +703,29 @@ export class Rotator extends Construct {
       retentionPeriod: Duration.days(14),
     });
     (this.sweepDeadLetterQueue.node.defaultChild as sqs.CfnQueue).overrideLogicalId(LOGICAL_IDS.sweepDeadLetterQueue);
+    skipCheckov(this.sweepDeadLetterQueue.node.defaultChild as sqs.CfnQueue, {
+      id: 'CKV_AWS_27',
+      comment:
+        'The queue is encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); it holds the constant payload ' +
+        '{"Action": "sweep"}, and a KMS key would have to admit the schedule\'s role, one more principal able to use a key.',
+    });
     Validations.of(this.sweepDeadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
         'This queue is itself the dead-letter queue of the sweep schedule; a dead-letter queue of its own would only ' +
         'move the undelivered invocations one queue further. Its messages raise the MissedSweeps alarm.',
     });
-    // The schedule's name is fixed (and short enough for Scheduler's 64 characters), so that the role's trust
-    // policy can name the schedule without referring to it, which would be a cycle.
-    const scheduleName = boundedName(stack.stackName, '-Sweep', 64);
-    const scheduleArn = `arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/default/${scheduleName}`;
-    this.sweepScheduleRole = new iam.Role(this, 'SweepScheduleRole', {
-      description: 'Lets the sweep schedule of the IAM access key rotator invoke its function.',
-      // Scheduler of this account, for this schedule only.
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          ArnEquals: { 'aws:SourceArn': scheduleArn },
-        },
-      }),
-      inlinePolicies: {
-        InvokeSweep: new iam.PolicyDocument({
-          statements: [
-            new iam.PolicyStatement({
-              sid: 'InvokeTheRotatorFunction',
-              actions: ['lambda:InvokeFunction'],
-              // This function (its unqualified ARN), and no version, alias or other function.
-              resources: [this.function.functionArn],
-            }),
-            new iam.PolicyStatement({
-              sid: 'KeepUndeliveredSweeps',
-              actions: ['sqs:SendMessage'],
-              resources: [this.sweepDeadLetterQueue.queueArn],
-            }),
-          ],
-        }),
-      },
+    // The schedule's name is fixed (and short enough for Scheduler's 64 characters).
+    const sweep = new SweepSchedule(this, 'Sweep', {
+      scheduleName: boundedName(stack.stackName, '-Sweep', 64),
+      expression: props.sweepSchedule ?? DEFAULTS.sweepSchedule,
+      function: this.function,
+      input: SWEEP_EVENT,
+      deadLetterQueue: this.sweepDeadLetterQueue,
     });
-    this.sweepSchedule = new scheduler.CfnSchedule(this, 'SweepSchedule', {
-      name: scheduleName,
-      description: 'Invokes the IAM access key rotator\'s sweep: retires unused old keys and reports the fleet\'s health.',
-      scheduleExpression: props.sweepSchedule ?? DEFAULTS.sweepSchedule,
-      scheduleExpressionTimezone: 'UTC',
-      flexibleTimeWindow: { mode: 'OFF' },
-      state: 'ENABLED',
-      target: {
-        arn: this.function.functionArn,
-        roleArn: this.sweepScheduleRole.roleArn,
-        input: JSON.stringify(SWEEP_EVENT),
-        // A sweep is idempotent and the next one comes within the hour: a few retries within 15 minutes, then the
-        // dead-letter queue (and its alarm) rather than retries piling up behind the next sweep.
-        retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: Duration.minutes(15).toSeconds() },
-        deadLetterConfig: { arn: this.sweepDeadLetterQueue.queueArn },
-      },
-    });
-    // The role, with its inline policy, exists before the schedule: the schedule refers to it (Target.RoleArn).
+    this.sweepSchedule = sweep.schedule;
+    this.sweepScheduleRole = sweep.role;
+    this.sweepScheduleName = sweep.scheduleName;
 
     // Alarms on the function's own metrics (Embedded Metric Format, namespace IamKeyRotator, dimension Deployment).
     this.metrics = new RotatorMetrics(this.function.functionName);

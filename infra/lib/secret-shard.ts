@@ -6,6 +6,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { ManagedUser } from './config';
 import { firstSecretValue } from './first-values';
+import { secretPolicyStatements } from './secret-access';
 import { userKey } from './shards';
 
 /** The properties of a SecretShard. */
@@ -22,6 +23,10 @@ export interface SecretShardProps {
   readonly rotateImmediately: boolean;
   /** The first value of each user's secret, by user key (see first-values.ts); computed for a user absent here. */
   readonly firstValues?: ReadonlyMap<string, string>;
+  /** The ARN of the customer-managed key that encrypts the secrets; absent: Secrets Manager's aws/secretsmanager. */
+  readonly keyArn?: string;
+  /** The only principals that may write a secret's value or stages: the function's role and the named writers. */
+  readonly writerArns: readonly string[];
 }
 
 /**
@@ -70,7 +75,11 @@ export class SecretShard extends NestedStack {
             : `IAM access key of the user ${user.name} of the account ${user.account}, rotated by ${props.deploymentName}.`,
         secretStringValue: value,
       });
-      (secret.node.defaultChild as secretsmanager.CfnSecret).overrideLogicalId(secretLogicalId(key));
+      const cfnSecret = secret.node.defaultChild as secretsmanager.CfnSecret;
+      cfnSecret.overrideLogicalId(secretLogicalId(key));
+      // Set on the resource rather than as the Secret's encryptionKey, with which CDK would let every principal of the
+      // account decrypt through Secrets Manager: the key's own policy says who may (lib/secret-access.ts).
+      if (props.keyArn !== undefined) cfnSecret.kmsKeyId = props.keyArn;
       if (user.notifyEmails && user.notifyEmails.length > 0) {
         Tags.of(secret).add('NotifyEmail', user.notifyEmails.join(','));
       }
@@ -83,6 +92,11 @@ export class SecretShard extends NestedStack {
       // secrets starts a few rotations at a time instead of all of them at once (IAM throttles its write
       // APIs per account). The chain only orders creation: a changed DependsOn replaces nothing.
       if (previous) schedule.node.addDependency(previous);
+      // The readers and the writer-only rule join the resource policy that the rotation schedule created (the Deny of
+      // DeleteSecret to the account's root): still one policy resource per secret.
+      for (const statement of secretPolicyStatements({ readers: user.readers ?? [], writerArns: props.writerArns })) {
+        secret.addToResourcePolicy(statement);
+      }
       previous = schedule;
       this.secrets.set(key, secret);
       this.schedules.push(schedule);

@@ -51,6 +51,11 @@ describe('parseConfig', () => {
       // The first rotations are started after the deployment, in bounded batches (rotator rotate --all).
       rotateImmediately: false,
       logRetentionDays: 365,
+      customerManagedKey: true,
+      secretWriterArns: [],
+      operatorPrincipalArns: [],
+      readerRoleName: 'IamKeyRotatorReader',
+      sweepPrincipalArns: [],
     });
     assert.equal(DEFAULTS.rotateImmediately, false);
   });
@@ -59,7 +64,7 @@ describe('parseConfig', () => {
     const full = {
       users: [
         { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['a@example.com', 'b@example.org'] },
-        { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['c@example.com'], account: '111122223333', adoptKey: 'AKIAIOSFODNN7EXAMPLE' },
+        { name: 'svc+ci=x.y@z_w-1', notifyEmails: ['c@example.com'], account: '111122223333', adoptKey: 'AKIAIOSFODNN7EXAMPLE', readers: ['arn:aws:iam::111122223333:role/app'] },
       ],
       senderEmail: 'rotator@example.com',
       createSenderIdentity: false,
@@ -83,6 +88,11 @@ describe('parseConfig', () => {
       logRetentionDays: 30,
       reservedConcurrency: 2,
       accountConcurrency: 102,
+      customerManagedKey: false,
+      secretWriterArns: ['arn:aws:iam::123456789012:role/break-glass'],
+      operatorPrincipalArns: ['arn:aws:iam::123456789012:role/operators'],
+      readerRoleName: 'KeyRotatorReader',
+      sweepPrincipalArns: ['arn:aws:iam::123456789012:role/sweeper'],
     };
     assert.deepEqual(parseConfig({ ...full, $comment: 'ignored' }, 'x.json'), full);
   });
@@ -310,8 +320,8 @@ describe('maxKeyAgeDays', () => {
 
 describe('adoptKey', () => {
   it('takes an access key id per user, and names the user and the field of a malformed one without echoing it', () => {
-    const parsed = parseConfig({ users: [{ name: 'alice', adoptKey: 'AKIAIOSFODNN7EXAMPLE' }, { name: 'bob' }] }, 'x.json');
-    assert.deepEqual(parsed.users, [{ name: 'alice', adoptKey: 'AKIAIOSFODNN7EXAMPLE' }, { name: 'bob' }]);
+    const parsed = parseConfig({ users: [{ name: 'alice', adoptKey: 'AKIAIOSFODNN7EXAMPLE', readers: ['arn:aws:iam::111122223333:role/app'] }, { name: 'bob' }] }, 'x.json');
+    assert.deepEqual(parsed.users, [{ name: 'alice', adoptKey: 'AKIAIOSFODNN7EXAMPLE', readers: ['arn:aws:iam::111122223333:role/app'] }, { name: 'bob' }]);
     for (const bad of ['akiaiosfodnn7example', 'AKIA', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 42, '']) {
       assert.throws(
         () => parseConfig({ users: [{ name: 'ok' }, { name: 'bob', adoptKey: bad }] }, 'rotator.config.json'),

@@ -369,7 +369,7 @@ describe('the alert topic', () => {
       Object.values(alarms).map((alarm: any) => alarm.Properties.AlarmName).sort(),
       ALARM_SUFFIXES.map((suffix) => `TestRotator-${suffix}`).sort(),
     );
-    const { resource } = only(template, 'AWS::KMS::Key');
+    const resource = template.findResources('AWS::KMS::Key')[LOGICAL_IDS.alertKey];
     const events = resource.Properties.KeyPolicy.Statement.find((s: any) => s.Principal?.Service === 'events.amazonaws.com');
     assert.equal(events.Condition, undefined);
   });
@@ -446,8 +446,12 @@ describe('the secrets', () => {
     for (const resource of Object.values(nested)) {
       assert.ok(resource.DependsOn.includes(permissionId), 'depends on the invoke permission');
       assert.ok(resource.DependsOn.includes(policyId), 'depends on the role policy');
-      // The function's ARN is the only thing handed down.
-      assert.deepEqual(Object.values(resource.Properties.Parameters), [FUNCTION_ARN]);
+      // The function's ARN, the secrets' key and the function's role (the only writer) are all that is handed down.
+      const roleArn = { 'Fn::GetAtt': [stack.resolve((stack.rotator.role.node.defaultChild as CfnElement).logicalId), 'Arn'] };
+      assert.deepEqual(
+        new Set(Object.values(resource.Properties.Parameters).map((p) => JSON.stringify(p))),
+        new Set([FUNCTION_ARN, { 'Fn::GetAtt': ['SecretsKey', 'Arn'] }, roleArn].map((p) => JSON.stringify(p))),
+      );
     }
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
@@ -568,7 +572,7 @@ describe('the secrets', () => {
     }
   });
 
-  it('are protected from deletion by anyone in the account while the stack holds them', () => {
+  it('are protected from deletion by anyone in the account while the stack holds them, and written by the function\'s role only', () => {
     assert.equal(Object.keys(shardResources(stack, 'AWS::SecretsManager::ResourcePolicy')).length, 2);
     for (const t of SHARDS.values()) {
       t.allResourcesProperties('AWS::SecretsManager::ResourcePolicy', {
@@ -579,6 +583,14 @@ describe('the secrets', () => {
               Effect: 'Deny',
               Principal: { AWS: join('arn:', partition, ':iam::', account, ':root') },
               Resource: '*',
+            },
+            {
+              Sid: 'DenyWritesButTheRotator',
+              Action: ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Resource: '*',
+              Condition: { ArnNotEquals: { 'aws:PrincipalArn': Match.anyValue() } },
             },
           ],
         },

@@ -7,7 +7,7 @@ import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { MAX_MEMBER_ACCOUNTS } from '../lib/config';
 import { RESOURCES_PER_USER, SHARD_COUNT, shardId, shardOf, userKey } from '../lib/shards';
-import { secretLogicalId } from '../lib/rotator';
+import { secretLogicalId, sweepTimeoutSeconds } from '../lib/rotator';
 import { SCALE_USERS, scaleConfig, scaleUsers } from '../scripts/scale-config';
 import { synthStack, testApp } from './support/fixtures';
 
@@ -50,6 +50,9 @@ function worstCase(value: any): any {
   }
   if ('Fn::GetAtt' in value) return `arn:aws-iso-b:lambda:ap-southeast-5:123456789012:function:${'X'.repeat(64)}`;
   if ('Fn::Join' in value) return worstCase(value['Fn::Join'][1]).join(value['Fn::Join'][0]);
+  if ('Fn::Sub' in value && typeof value['Fn::Sub'] === 'string') {
+    return value['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_: string, name: string) => worstCase({ Ref: name }));
+  }
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, worstCase(v)]));
 }
 
@@ -64,6 +67,13 @@ describe(`a deployment of ${SCALE_USERS} users`, () => {
     t.diagnostic(`synthesized in ${synthMs} ms`);
     const report = new AwsSolutionsChecks().validateScope(app);
     assert.deepEqual(report.violations, []);
+  });
+
+  it('gives the function a timeout that fits the sweep of every secret: 280 s for 5,000', () => {
+    const functions = Object.values(parent.Resources).filter((r: any) => r.Type === 'AWS::Lambda::Function') as any[];
+    assert.equal(functions.length, 1);
+    assert.equal(functions[0].Properties.Timeout, sweepTimeoutSeconds(SCALE_USERS));
+    assert.equal(sweepTimeoutSeconds(5000), 280);
   });
 
   it('keeps every stack well under 500 resources, 200 parameters and 200 outputs', (t) => {
@@ -105,7 +115,10 @@ describe(`a deployment of ${SCALE_USERS} users`, () => {
 
   it('keeps the key, topic and queue policies and the event pattern within their quotas', (t) => {
     const ofType = (type: string) => Object.values(parent.Resources).filter((r: any) => r.Type === type) as any[];
-    const key = policySize(ofType('AWS::KMS::Key')[0].Properties.KeyPolicy);
+    // The alert key, and the secrets' key with every reader's statement.
+    const keys = ofType('AWS::KMS::Key').map((k) => policySize(k.Properties.KeyPolicy));
+    assert.equal(keys.length, 2);
+    const key = Math.max(...keys);
     const topic = policySize(ofType('AWS::SNS::TopicPolicy')[0].Properties.PolicyDocument);
     const queue = policySize(ofType('AWS::SQS::QueuePolicy')[0].Properties.PolicyDocument);
     const pattern = JSON.stringify(worstCase(ofType('AWS::Events::Rule')[0].Properties.EventPattern)).length;

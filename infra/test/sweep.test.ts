@@ -17,7 +17,7 @@ const logicalId = (construct: { node: { defaultChild?: unknown } }): string =>
 const FUNCTION_ID = logicalId(rotator.function);
 const FUNCTION_ARN = { 'Fn::GetAtt': [FUNCTION_ID, 'Arn'] };
 const SWEEP_QUEUE_ARN = { 'Fn::GetAtt': [LOGICAL_IDS.sweepDeadLetterQueue, 'Arn'] };
-const SCHEDULE_NAME = rotator.sweepSchedule.name!;
+const SCHEDULE_NAME = rotator.sweepScheduleName;
 
 /** The only resource of a type. */
 function only(type: string, t = template): any {
@@ -43,15 +43,16 @@ describe('the sweep schedule', () => {
       {
         Name: SCHEDULE_NAME,
         ScheduleExpression: 'rate(1 hour)',
-        ScheduleExpressionTimezone: 'UTC',
+        ScheduleExpressionTimezone: 'Etc/UTC',
         FlexibleTimeWindow: { Mode: 'OFF' },
         State: 'ENABLED',
         Target: undefined,
         Description: undefined,
       },
     );
-    // In the default group, so that the role's trust policy can name it.
+    // In the default group, which the role's trust policy names.
     assert.equal(schedule.Properties.GroupName, undefined);
+    assert.deepEqual(Object.keys(template.findResources('AWS::Scheduler::Schedule')), ['SweepSchedule']);
     assert.equal(SCHEDULE_NAME, 'TestRotator-Sweep');
   });
 
@@ -81,24 +82,27 @@ describe('the sweep schedule', () => {
     ]);
   });
 
-  it('runs with a role of its own that Scheduler of this account may assume for this schedule only', () => {
+  it('runs with a role of its own that Scheduler of this account may assume for the schedule group "default", the form that Scheduler evaluates', () => {
     const { Target } = only('AWS::Scheduler::Schedule').Properties;
     const roleId = logicalId(rotator.sweepScheduleRole);
     assert.deepEqual(Target.RoleArn, { 'Fn::GetAtt': [roleId, 'Arn'] });
     const role = template.findResources('AWS::IAM::Role')[roleId];
+    // Scheduler evaluates aws:SourceArn against the schedule group, not the schedule (EventBridge Scheduler User Guide,
+    // "Cross-service confused deputy prevention"; document history, 2023-09-07): a schedule's ARN would be refused.
     assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement, [
       {
         Action: 'sts:AssumeRole',
         Effect: 'Allow',
         Principal: { Service: 'scheduler.amazonaws.com' },
         Condition: {
-          StringEquals: { 'aws:SourceAccount': account },
-          ArnEquals: {
-            'aws:SourceArn': join('arn:', partition, ':scheduler:', region, ':', account, `:schedule/default/${SCHEDULE_NAME}`),
+          StringEquals: {
+            'aws:SourceAccount': account,
+            'aws:SourceArn': join('arn:', partition, ':scheduler:', region, ':', account, ':schedule-group/default'),
           },
         },
       },
     ]);
+    assert.ok(!JSON.stringify(role.Properties.AssumeRolePolicyDocument).includes(':schedule/'));
     assert.equal(role.Properties.ManagedPolicyArns, undefined);
   });
 
@@ -118,8 +122,11 @@ describe('the sweep schedule', () => {
 
   it('keeps a schedule name within Scheduler\'s 64 characters for the longest stack name, distinct per stack', () => {
     const long = `R${'x'.repeat(127)}`;
-    const a = synthStack({ users: [{ name: 'alice' }] }, undefined, long).stack.rotator.sweepSchedule.name!;
-    const b = synthStack({ users: [{ name: 'alice' }] }, undefined, `${long.slice(0, 127)}y`).stack.rotator.sweepSchedule.name!;
+    const nameOf = (stackName: string) => {
+      return synthStack({ users: [{ name: 'alice' }] }, undefined, stackName).stack.rotator.sweepScheduleName;
+    };
+    const a = nameOf(long);
+    const b = nameOf(`${long.slice(0, 127)}y`);
     assert.ok(a.length <= 64, a);
     assert.notEqual(a, b);
   });
@@ -241,7 +248,7 @@ describe('the alarms on the function\'s metrics', () => {
   });
 
   it('may use the alert key and the topic, by name and ARN', () => {
-    const key = only('AWS::KMS::Key').Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'AllowAlarmsToEncryptAlerts');
+    const key = template.findResources('AWS::KMS::Key')[LOGICAL_IDS.alertKey].Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'AllowAlarmsToEncryptAlerts');
     const named = key.Condition.ArnEquals['aws:SourceArn'].map((arn: any) => arn['Fn::Join'][1].at(-1));
     for (const alarm of Object.values(rotator.metricAlarms)) {
       assert.ok(named.includes(`:alarm:${alarms[logicalId(alarm)].Properties.AlarmName}`), logicalId(alarm));

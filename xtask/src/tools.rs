@@ -14,24 +14,41 @@ pub struct Venv {
     pub bin: PathBuf,
 }
 
-/// Creates `.venv` and installs `xtask/requirements.txt` into it, unless the installed
-/// requirements are already exactly these.
+/// The tools of `xtask/requirements.txt` that pin exact versions of packages that moto uses too, each installed
+/// into a virtualenv of its own under `.venv`: the requirement's package name, that virtualenv, and the executable
+/// that shows it is installed. mitmproxy (11.0.2 wants Flask<=3.1.0 and cryptography<44.1), checkov (which pins
+/// boto3, PyYAML and dozens more) and parliament (its own boto3 and PyYAML) would otherwise move moto's dependencies.
+const ISOLATED_TOOLS: [(&str, &str, &str); 3] = [
+    ("mitmproxy", "proxy", "mitmdump"),
+    ("checkov", "checkov", "checkov"),
+    ("parliament", "parliament", "parliament"),
+];
+
+/// The executable `name` of the isolated virtualenv `.venv/<venv>`.
+pub fn isolated_tool(venv: &str, name: &str) -> PathBuf {
+    root().join(".venv").join(venv).join("bin").join(name)
+}
+
+/// Creates `.venv` and installs `xtask/requirements.txt` into it (and the isolated tools into theirs), unless the
+/// installed requirements are already exactly these.
 pub fn python_tools() -> Result<Venv> {
     let venv = root().join(".venv");
     let bin = venv.join("bin");
     let wanted = fs::read_to_string(root().join("xtask/requirements.txt"))
         .context("reading xtask/requirements.txt")?;
     let stamp = venv.join("xtask-requirements.txt");
-    let proxy_bin = venv.join("proxy/bin");
     if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
         && bin.join("moto_server").exists()
         && bin.join("cargo-lambda").exists()
-        && proxy_bin.join("mitmdump").exists()
+        && ISOLATED_TOOLS
+            .iter()
+            .all(|(_, dir, exe)| isolated_tool(dir, exe).exists())
     {
         return Ok(Venv { bin });
     }
     eprintln!(
-        "installing the Python tools (moto, cargo-lambda, cfn-lint, mitmproxy) into .venv ..."
+        "installing the Python tools (moto, cargo-lambda, cfn-lint; mitmproxy, checkov and parliament in virtualenvs \
+         of their own) into .venv ..."
     );
     if !bin.join("python").exists() {
         run(Command::new(python())
@@ -39,12 +56,17 @@ pub fn python_tools() -> Result<Venv> {
             .args(["-m", "venv", ".venv"]))
         .context("python3 -m venv failed: install Python 3 with its venv module")?;
     }
-    // mitmproxy pins exact versions of packages that moto uses too (Flask, cryptography, ...):
-    // it gets its own virtualenv, `.venv/proxy`, so that moto's dependencies stay as moto's
-    // own requirements resolve them.
-    let (proxy, main): (Vec<&str>, Vec<&str>) = wanted
+    let isolated_of = |line: &str| {
+        let name = line.trim_start();
+        ISOLATED_TOOLS.iter().find(|(package, _, _)| {
+            name.strip_prefix(package)
+                .is_some_and(|rest| rest.starts_with(['=', '[', '<', '>', '~', '!', ' ']))
+        })
+    };
+    let main: Vec<&str> = wanted
         .lines()
-        .partition(|line| line.trim_start().starts_with("mitmproxy"));
+        .filter(|line| isolated_of(line).is_none())
+        .collect();
     let main_requirements = venv.join("xtask-requirements-main.txt");
     fs::write(&main_requirements, main.join("\n"))?;
     run(Command::new(bin.join("pip"))
@@ -52,19 +74,30 @@ pub fn python_tools() -> Result<Venv> {
         .args(["install", "--disable-pip-version-check", "--quiet", "-r"])
         .arg(&main_requirements))
     .context("pip could not install xtask/requirements.txt")?;
-    if !proxy_bin.join("python").exists() {
-        run(Command::new(bin.join("python")).current_dir(root()).args([
-            "-m",
-            "venv",
-            ".venv/proxy",
-        ]))
-        .context("python3 -m venv .venv/proxy failed")?;
+    for (package, dir, _) in ISOLATED_TOOLS {
+        let requirements: Vec<&str> = wanted
+            .lines()
+            .filter(|line| isolated_of(line).is_some_and(|(p, _, _)| *p == package))
+            .collect();
+        if requirements.is_empty() {
+            bail!("xtask/requirements.txt pins no version of {package}");
+        }
+        let python = isolated_tool(dir, "python");
+        if !python.exists() {
+            run(Command::new(bin.join("python"))
+                .current_dir(root())
+                .args(["-m", "venv"])
+                .arg(format!(".venv/{dir}")))
+            .with_context(|| format!("python3 -m venv .venv/{dir} failed"))?;
+        }
+        run(Command::new(isolated_tool(dir, "pip"))
+            .current_dir(root())
+            .args(["install", "--disable-pip-version-check", "--quiet"])
+            .args(&requirements))
+        .with_context(|| {
+            format!("pip could not install {package} (xtask/requirements.txt) into .venv/{dir}")
+        })?;
     }
-    run(Command::new(proxy_bin.join("pip"))
-        .current_dir(root())
-        .args(["install", "--disable-pip-version-check", "--quiet"])
-        .args(&proxy))
-    .context("pip could not install mitmproxy (xtask/requirements.txt) into .venv/proxy")?;
     fs::write(&stamp, wanted)?;
     Ok(Venv { bin })
 }
@@ -149,7 +182,88 @@ pub fn infra_checks(venv: &Venv) -> Result<PathBuf> {
     templates.extend(templates_in(&member)?);
     templates.extend(stack_set_templates(&scale)?);
     lint(venv, &templates)?;
+    lint_policies(&[&example, &scale, &member])?;
+    // checkov takes about a second per shard of the 5,000-user synthesis, whose hundred shard templates hold the same
+    // three resource types: it checks that synthesis's parent and largest shard, and every other template.
+    let mut checked = templates_in(&example)?;
+    checked.extend(templates_in(&member)?);
+    checked.extend(stack_set_templates(&scale)?);
+    let (shards, parents): (Vec<PathBuf>, Vec<PathBuf>) = templates_in(&scale)?
+        .into_iter()
+        .partition(|path| path.to_string_lossy().ends_with(".nested.template.json"));
+    checked.extend(parents);
+    checked.extend(
+        shards
+            .into_iter()
+            .max_by_key(|path| fs::metadata(path).map_or(0, |m| m.len())),
+    );
+    checkov(&checked)?;
     Ok(scale)
+}
+
+/// Lints every policy document of the synths with parliament: infra/scripts/policy-documents.ts writes each distinct
+/// document (identity, trust, key, topic, queue and secret policies, nested stacks and StackSet templates included)
+/// to a file, with example values for the intrinsics, and infra/scripts/parliament_check.py reports every finding
+/// that infra/parliament.yaml does not justify.
+fn lint_policies(outs: &[&Path]) -> Result<()> {
+    for out in outs {
+        let name = out
+            .file_name()
+            .map_or_else(|| "cdk.out".into(), |n| n.to_string_lossy().into_owned());
+        let dir = root().join("target/infra-ci/policies").join(name);
+        let output = Command::new("node")
+            .current_dir(infra_dir())
+            .args(["--import", "tsx", "scripts/policy-documents.ts"])
+            .arg(out)
+            .arg(&dir)
+            .output()
+            .context("running node infra/scripts/policy-documents.ts (Node.js 20 is needed)")?;
+        if !output.status.success() {
+            bail!(
+                "infra/scripts/policy-documents.ts failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        eprintln!("$ parliament on the policy documents of {}", out.display());
+        run(Command::new(isolated_tool("parliament", "python"))
+            .current_dir(infra_dir())
+            .arg("scripts/parliament_check.py")
+            .arg(&dir)
+            .arg("parliament.yaml"))
+        .with_context(|| {
+            format!(
+                "parliament found problems in the policies of {} (listed above): fix them, or justify them in \
+                 infra/parliament.yaml",
+                out.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs checkov's CloudFormation checks on the templates. A check that does not apply to a resource is skipped in the
+/// resource's template metadata (`Metadata.checkov.skip`, with a comment that says why); `--skip-download` keeps
+/// checkov offline.
+fn checkov(templates: &[PathBuf]) -> Result<()> {
+    eprintln!("$ checkov on {} templates", templates.len());
+    let mut command = Command::new(isolated_tool("checkov", "checkov"));
+    command
+        .current_dir(infra_dir())
+        .env("BC_SKIP_MAPPING", "TRUE")
+        .args([
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "--framework",
+            "cloudformation",
+        ]);
+    for template in templates {
+        command.arg("--file").arg(template);
+    }
+    run(&mut command).context(
+        "checkov found problems in the synthesized templates (listed above): fix them, or skip the check in the \
+         resource's metadata (Metadata.checkov.skip) with a comment that says why it does not apply",
+    )
 }
 
 /// Writes the TemplateBody of each StackSet of the synth in `out` to a file of its own

@@ -72,10 +72,36 @@ pub struct StatusArgs {
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
     pub stuck_after: Duration,
     #[command(flatten)]
-    pub member: MemberRoleArgs,
+    pub member: ReaderRoleArgs,
 }
 
-/// How to reach another account's IAM.
+/// The read-only role that the operators assume in a member account (the infra's `readerRoleName`).
+pub const DEFAULT_READER_ROLE_NAME: &str = "IamKeyRotatorReader";
+
+/// How the read-only commands reach another account's IAM: through the operators' reader role,
+/// which reads keys, their last use, tags and the credential report, and changes nothing.
+#[derive(Debug, Args)]
+pub struct ReaderRoleArgs {
+    /// The read-only role assumed in another account to read the keys of a secret named
+    /// `<prefix><12-digit account>/<user>` and the account's credential report (the infra's
+    /// readerRoleName, trusted by its operatorPrincipalArns).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_READER_ROLE_NAME, value_parser = non_empty)]
+    pub reader_role: String,
+    /// The external id passed when assuming the reader role (the infra's memberExternalId).
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    pub external_id: Option<String>,
+}
+
+impl ReaderRoleArgs {
+    pub fn role(&self) -> MemberRole {
+        MemberRole {
+            name: self.reader_role.clone(),
+            external_id: self.external_id.clone(),
+        }
+    }
+}
+
+/// How `sweep`, which deactivates keys, reaches another account's IAM: through the member role.
 #[derive(Debug, Args)]
 pub struct MemberRoleArgs {
     /// The role assumed in another account to read the keys of a secret named
@@ -109,14 +135,14 @@ pub struct AuditArgs {
     /// Print the findings as CSV, one per line, with a header.
     #[arg(long)]
     pub csv: bool,
-    /// Audit this member account (12 digits) instead, through the member role.
+    /// Audit this member account (12 digits) instead, through the reader role.
     #[arg(long, value_name = "ID", value_parser = account_id, conflicts_with = "all_accounts")]
     pub account: Option<AccountId>,
     /// Audit the caller's account and every account that a managed secret's name names.
     #[arg(long)]
     pub all_accounts: bool,
     #[command(flatten)]
-    pub member: MemberRoleArgs,
+    pub member: ReaderRoleArgs,
 }
 
 #[derive(Debug, Args)]
@@ -131,7 +157,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub member: MemberRoleArgs,
+    pub member: ReaderRoleArgs,
 }
 
 #[derive(Debug, Args)]
@@ -192,7 +218,7 @@ pub struct AdoptArgs {
     #[command(flatten)]
     pub fleet: Fleet,
     #[command(flatten)]
-    pub member: MemberRoleArgs,
+    pub member: ReaderRoleArgs,
 }
 
 /// A duration such as `90s`, `30m`, `1h` or `2d`.

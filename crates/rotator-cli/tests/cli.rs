@@ -159,13 +159,20 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
     fx.create_user("legacy-user").await?;
     fx.create_key("legacy-user").await?;
 
-    // A user of a member account, read through the member role (moto accepts any AssumeRole).
+    // A user of a member account, read through the operators' reader role (moto accepts any
+    // AssumeRole, and authorizes the assumed role's calls by that role's policies); the member
+    // role serves the fixture that creates the user.
     let member_account = "111122223333";
     let member_secret = format!("IamKeyRotator/{member_account}/member-user");
     fleet
         .world
         .moto
         .create_member_role(member_account, "IamKeyRotatorMember")
+        .await?;
+    fleet
+        .world
+        .moto
+        .create_member_role(member_account, "IamKeyRotatorReader")
         .await?;
     let member = rotator_harness::Fixture::in_member_account(
         &fleet.world.moto,
@@ -239,6 +246,17 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
         "{in_use}"
     );
     assert_eq!(document["counts"]["ok"], 2);
+
+    // status reads member accounts through --reader-role: with a role that the account lacks,
+    // the member's keys cannot be read (moto grants AssumeRole of any name, then fails the
+    // missing role's calls; AWS refuses the AssumeRole, and the row is broken), and the member
+    // role is not status's to assume (only sweep's).
+    let missing = fleet.run(&["status", "--json", "--reader-role", "NoSuchReader"])?;
+    assert_ne!(missing.code, Some(0), "{missing:?}");
+    assert!(missing.stderr.contains("member-user"), "{missing:?}");
+    let refused = fleet.run(&["status", "--member-role", "IamKeyRotatorMember"])?;
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    assert!(refused.stderr.contains("--member-role"), "{refused:?}");
 
     // The stuck threshold: every pending version is older than 0 s.
     let stuck = fleet.run(&["status", "--json", "--stuck-after", "0s"])?;
