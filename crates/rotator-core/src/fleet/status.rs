@@ -374,6 +374,15 @@ pub async fn status(
     progress(Progress::Listed(secrets.len()));
     let now = ports.clock.now();
     bounded(&secrets, |metadata| async move {
+        // Contract §3: a name of another shape binds nobody; its user is not read.
+        if let Some(problem) = crate::accounts::name_shape_problem(&metadata.name, prefix) {
+            progress(Progress::Inspected);
+            return Ok(unknown_row(
+                metadata,
+                State::Broken,
+                format!("{problem}: every step refuses it and the sweep leaves it alone"),
+            ));
+        }
         let inspection = inspect_as(ports, metadata, &options.member_role).await;
         progress(Progress::Inspected);
         match inspection {

@@ -692,6 +692,39 @@ impl SecretStore for Slow {
     }
 }
 
+/// Contract §3: a secret under the prefix whose name has another shape binds nobody; `status`
+/// shows it broken, naming why, and reads no user's keys for it.
+#[tokio::test]
+async fn a_name_of_another_shape_is_broken_and_its_user_is_not_read() {
+    let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
+    fleet.managed("alice").await;
+    fleet
+        .world
+        .add_secret("IamKeyRotator/x/alice", r#"{"UserName":"alice"}"#);
+    let before = fleet.world.call_count();
+    let rows = status(
+        &fleet.world.ports(),
+        "IamKeyRotator/",
+        &StatusOptions::default(),
+        &|_| {},
+    )
+    .await
+    .expect("status");
+    let odd = rows
+        .iter()
+        .find(|row| row.secret == "IamKeyRotator/x/alice")
+        .expect("listed");
+    assert_eq!(odd.state, State::Broken, "{odd:?}");
+    assert!(odd.reasons[0].contains("neither"), "{odd:?}");
+    let listings = fleet
+        .world
+        .calls_from(before)
+        .into_iter()
+        .filter(|call| *call == "iam:ListAccessKeys")
+        .count();
+    assert_eq!(listings, 1, "only alice's own secret reads her keys");
+}
+
 #[tokio::test]
 async fn inspections_run_concurrently_within_the_bound() {
     let fleet = Fleet::with_policy(OldKeyPolicy::Delete);
