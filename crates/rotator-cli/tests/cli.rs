@@ -251,9 +251,21 @@ async fn status_and_audit_report_every_state_and_finding() -> Result<()> {
     // the member's keys cannot be read (moto grants AssumeRole of any name, then fails the
     // missing role's calls; AWS refuses the AssumeRole, and the row is broken), and the member
     // role is not status's to assume (only sweep's).
+    // Its row says so (`unreadable`: the call that failed, named), and the others are reported.
     let missing = fleet.run(&["status", "--json", "--reader-role", "NoSuchReader"])?;
-    assert_ne!(missing.code, Some(0), "{missing:?}");
-    assert!(missing.stderr.contains("member-user"), "{missing:?}");
+    assert_eq!(missing.code, Some(1), "{missing:?}");
+    let missing_rows = rows_by_secret(&missing.json()?);
+    assert_eq!(
+        missing_rows[&member_secret]["state"], "unreadable",
+        "{missing:?}"
+    );
+    assert!(
+        missing_rows[&member_secret]["reasons"][0]
+            .as_str()
+            .is_some_and(|reason| reason.contains("ListAccessKeys for member-user")),
+        "{missing:?}"
+    );
+    assert_eq!(missing_rows[&secret("ok-user")]["state"], "ok");
     let refused = fleet.run(&["status", "--member-role", "IamKeyRotatorMember"])?;
     assert_eq!(refused.code, Some(2), "{refused:?}");
     assert!(refused.stderr.contains("--member-role"), "{refused:?}");
