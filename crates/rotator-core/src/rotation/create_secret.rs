@@ -5,8 +5,7 @@
 use tracing::{info, warn};
 
 use super::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Learnt, Outcome, Rotator, bound_user, check_binding,
-    ignore_not_found,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, Learnt, Outcome, Rotator, check_binding, ignore_not_found,
 };
 use crate::config::OldKeyPolicy;
 use crate::error::RotationError;
@@ -79,7 +78,7 @@ impl Rotator {
         // Under `grace`, an active previous key goes only once the sweep would retire it.
         let in_grace = match &previous_key {
             Some(key) if keys.len() >= MAX_KEYS_PER_USER => {
-                self.grace_keeps(event, metadata, &keys, current.access_key_id(), key, now)
+                self.grace_keeps(event, metadata, &user, &keys, current.access_key_id(), key)
                     .await?
             }
             _ => None,
@@ -260,10 +259,10 @@ impl Rotator {
         &self,
         event: &RotationEvent,
         metadata: &SecretMetadata,
+        user: &UserName,
         keys: &[AccessKeyInfo],
         current: Option<&AccessKeyId>,
         key: &AccessKeyId,
-        now: EpochSecs,
     ) -> Result<Option<RotationError>, RotationError> {
         let active = |id: &AccessKeyId| {
             keys.iter()
@@ -285,7 +284,7 @@ impl Rotator {
             .map_err(RotationError::port("ListSecretVersionIds"))?;
         let rotated = rotated_at(metadata, &versions);
         let facts = Facts {
-            now,
+            now: self.ports.clock.now(),
             rotation_in_progress: false,
             rotated_at: rotated,
             previous: PreviousKey::Listed {
@@ -299,11 +298,7 @@ impl Rotator {
             return Ok(None);
         }
         Ok(Some(RotationError::PreviousKeyInGrace {
-            user: UserName::new(bound_user(&metadata.name)).map_err(|_| {
-                RotationError::NameNotManaged {
-                    problem: format!("{} names no IAM user", metadata.name),
-                }
-            })?,
+            user: user.clone(),
             key: key.clone(),
             rotated: rotated.map_or_else(|| "at an unknown time".to_owned(), notice::rfc3339),
             last_use: notice::describe_last_use(&last_use),
