@@ -101,6 +101,27 @@ impl Secret {
             .find(|(_, v)| v.stages.iter().any(|s| s == stage))
     }
 
+    /// `PutSecretValue` without staging labels: `value` becomes the new AWSCURRENT version
+    /// `version`, and the version it replaces AWSPREVIOUS.
+    fn put_current(&mut self, version: String, value: &str, now: EpochSecs) {
+        let replaced = self.version_with(AWSCURRENT).map(|(id, _)| id.clone());
+        self.strip_stage(AWSCURRENT);
+        if let Some(replaced) = replaced {
+            self.strip_stage(AWSPREVIOUS);
+            if let Some(old) = self.versions.get_mut(&replaced) {
+                old.stages.push(AWSPREVIOUS.into());
+            }
+        }
+        self.versions.insert(
+            version,
+            Version {
+                value: Some(value.into()),
+                stages: vec![AWSCURRENT.into()],
+                created: now,
+            },
+        );
+    }
+
     fn strip_stage(&mut self, stage: &str) {
         for version in self.versions.values_mut() {
             version.stages.retain(|s| s != stage);
@@ -245,25 +266,10 @@ impl World {
     /// version and the version it replaces becomes AWSPREVIOUS.
     pub fn put_current(&self, name: &str, value: &str) {
         let mut state = self.state();
-        let state_now = state.now;
+        let now = state.now;
         let version = state.new_version_id();
         let secret = state.secrets.get_mut(name).expect("the secret exists");
-        let replaced = secret.version_with(AWSCURRENT).map(|(id, _)| id.clone());
-        secret.strip_stage(AWSCURRENT);
-        if let Some(replaced) = replaced {
-            secret.strip_stage(AWSPREVIOUS);
-            if let Some(old) = secret.versions.get_mut(&replaced) {
-                old.stages.push(AWSPREVIOUS.into());
-            }
-        }
-        secret.versions.insert(
-            version,
-            Version {
-                value: Some(value.into()),
-                stages: vec![AWSCURRENT.into()],
-                created: state_now,
-            },
-        );
+        secret.put_current(version, value, now);
     }
 
     /// What `RotateSecret` does before it invokes the function: enables rotation and labels a
@@ -686,22 +692,7 @@ impl SecretStore for World {
                     "ResourceExistsException: a version with this token already holds another value",
                 ));
             }
-            let replaced = found.version_with(AWSCURRENT).map(|(id, _)| id.clone());
-            found.strip_stage(AWSCURRENT);
-            if let Some(replaced) = replaced {
-                found.strip_stage(AWSPREVIOUS);
-                if let Some(old) = found.versions.get_mut(&replaced) {
-                    old.stages.push(AWSPREVIOUS.into());
-                }
-            }
-            found.versions.insert(
-                token.as_str().into(),
-                Version {
-                    value: Some(value.expose().into()),
-                    stages: vec![AWSCURRENT.into()],
-                    created: now,
-                },
-            );
+            found.put_current(token.as_str().into(), value.expose(), now);
             Ok(())
         })
     }
