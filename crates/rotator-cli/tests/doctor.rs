@@ -179,6 +179,9 @@ async fn doctor_names_every_problem_with_its_fix_and_passes_a_healthy_deployment
     // A user of a member account, created at `/` there, read through the member role.
     moto.create_member_role(MEMBER, "IamKeyRotatorMember")
         .await?;
+    // The doctor reads member accounts through the operators' read-only reader role.
+    moto.create_member_role(MEMBER, "IamKeyRotatorReader")
+        .await?;
     let member = Fixture::in_member_account(&moto, MEMBER, "IamKeyRotatorMember").await?;
     member.create_user("legacy-batch").await?;
     let legacy = format!("IamKeyRotator/{MEMBER}/legacy-batch");
