@@ -6,6 +6,7 @@ use tracing::{info, warn};
 
 use super::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, Learnt, Outcome, Rotator, check_binding, ignore_not_found,
+    warm,
 };
 use crate::config::OldKeyPolicy;
 use crate::error::RotationError;
@@ -29,7 +30,11 @@ impl Rotator {
         let current = self.read_bound(event, metadata, AWSCURRENT, learnt).await?;
         let user = current.user_name.clone();
         // Whatever the pending value holds, its existence is enough: it is not parsed here.
-        if self.fetch(event, AWSPENDING, true).await?.is_some() {
+        if self
+            .fetch(event, metadata, AWSPENDING, true)
+            .await?
+            .is_some()
+        {
             info!(token = %event.token, "the pending value is already stored: nothing to do");
             return Ok(Outcome::PendingExists);
         }
@@ -167,15 +172,11 @@ impl Rotator {
             }
         };
         info!(user = %user, key = %new_key.id, "created access key");
-        let recorded = iam
-            .tag_user(
-                &user,
-                &[
-                    ledger::record_tag(&digest, &event.token, &new_key.id),
-                    closed_intent_tag(),
-                ],
-            )
-            .await;
+        let record_tags = [
+            ledger::record_tag(&digest, &event.token, &new_key.id),
+            closed_intent_tag(),
+        ];
+        let recorded = iam.tag_user(&user, &record_tags).await;
         if let Err(error) = recorded {
             // The key cannot be recorded: it is of no use, so it goes now if it can, with its
             // record in case the call took effect, and a new intent. If it cannot, the open
@@ -203,8 +204,18 @@ impl Rotator {
             },
             keep_adopted,
         );
-        self.store_pending(event, &pending).await?;
+        self.store_pending(event, metadata, &pending).await?;
         info!(key = %new_key.id, token = %event.token, "stored the new key as AWSPENDING");
+        // The user's tags as this step left them: finishSecret, when it runs in this process,
+        // takes them instead of listing them again.
+        let left = warm::tags_after(&tags, &tag_plan.stale, std::slice::from_ref(&intent_tag));
+        let left = warm::tags_after(&left, &[], &record_tags);
+        self.memory.keep_tags(
+            &metadata.arn,
+            event.token.as_str(),
+            self.ports.clock.now(),
+            left,
+        );
         Ok(Outcome::KeyCreated(new_key.id))
     }
 
@@ -226,22 +237,27 @@ impl Rotator {
     async fn store_pending(
         &self,
         event: &RotationEvent,
+        metadata: &SecretMetadata,
         pending: &SecretValue,
     ) -> Result<(), RotationError> {
+        let text = pending.to_secret_string();
         let Err(error) = self
             .ports
             .secrets
             .put_pending(
                 &event.secret_id,
                 &event.token,
-                &pending.to_secret_string(),
+                &text,
                 event.rotation_token.as_ref(),
             )
             .await
         else {
+            // The token's version now holds this text, for good.
+            self.memory
+                .keep_value(&metadata.arn, event.token.as_str(), &text);
             return Ok(());
         };
-        if let Ok(Some(stored)) = self.read(event, AWSPENDING, true).await
+        if let Ok(Some(stored)) = self.read(event, metadata, AWSPENDING, true).await
             && stored.access_key_id() == pending.access_key_id()
         {
             info!(error = %error, "PutSecretValue failed, but the version holds the new key");
@@ -318,7 +334,7 @@ impl Rotator {
         if metadata.version_with_stage(AWSPREVIOUS).is_none() {
             return Ok(None);
         }
-        match self.read(event, AWSPREVIOUS, false).await {
+        match self.read(event, metadata, AWSPREVIOUS, false).await {
             Ok(Some(value)) => {
                 if let Err(refused) = check_binding(metadata, &value, AWSPREVIOUS) {
                     warn!(error = %refused, "the AWSPREVIOUS value is not the bound user's; its key is not considered");

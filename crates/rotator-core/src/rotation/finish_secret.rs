@@ -86,12 +86,20 @@ impl Rotator {
         new_key: Option<AccessKeyId>,
         old_key: Option<(AccessKeyId, bool)>,
     ) -> Result<Outcome, RotationError> {
-        let tags = self
-            .ports
-            .iam
-            .list_user_tags(user)
-            .await
-            .map_err(RotationError::port("ListUserTags"))?;
+        // The tags that createSecret left, when it ran in this process moments ago (see
+        // `warm`); else IAM's listing.
+        let remembered =
+            self.memory
+                .take_tags(&metadata.arn, event.token.as_str(), self.ports.clock.now());
+        let tags = match remembered {
+            Some(tags) => tags,
+            None => self
+                .ports
+                .iam
+                .list_user_tags(user)
+                .await
+                .map_err(RotationError::port("ListUserTags"))?,
+        };
         let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&metadata.arn));
         // Only a key that the secret's own rotations made is retired: a value written by hand
         // may have named a person's key.

@@ -4,6 +4,7 @@
 mod create_secret;
 mod finish_secret;
 mod test_secret;
+mod warm;
 
 use tracing::{info, warn};
 
@@ -18,6 +19,7 @@ pub use crate::ports::Ports;
 use crate::ports::{EpochSecs, PortErrorKind, PortResult, SecretMetadata, VersionRef};
 use crate::secret_value::{SecretString, SecretValue};
 use crate::types::{AccessKeyId, AccountId, RotationEvent, Step, UserName};
+use warm::WarmMemory;
 
 pub use crate::types::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
@@ -84,6 +86,8 @@ impl std::fmt::Display for Outcome {
 pub struct Rotator {
     ports: Ports,
     settings: Settings,
+    /// What this process remembers between steps; shared by the clones.
+    memory: WarmMemory,
 }
 
 /// What a failing step had learnt by the time it failed, for the alert.
@@ -103,7 +107,11 @@ struct Job<'a> {
 
 impl Rotator {
     pub fn new(ports: Ports, settings: Settings) -> Self {
-        Self { ports, settings }
+        Self {
+            ports,
+            settings,
+            memory: WarmMemory::default(),
+        }
     }
 
     /// The ports it runs on (the sweep shares them).
@@ -243,32 +251,48 @@ impl Rotator {
     }
 
     /// Fetches one version's text, by stage and optionally pinned to the token; `Ok(None)`
-    /// when it holds no value.
+    /// when it holds no value. The version is the one that the step's `DescribeSecret` shows
+    /// with the stage, and the request names it with the stage, so the text read is that
+    /// version's: a value this process already read or wrote is taken from its memory.
     async fn fetch(
         &self,
         event: &RotationEvent,
+        metadata: &SecretMetadata,
         stage: &'static str,
         pinned_to_token: bool,
     ) -> Result<Option<SecretString>, RotationError> {
-        let version = VersionRef {
-            version_id: pinned_to_token.then_some(event.token.as_str()),
-            stage,
+        let version_id = if pinned_to_token {
+            Some(event.token.as_str())
+        } else {
+            metadata.version_with_stage(stage)
         };
-        self.ports
+        let staged = version_id.filter(|id| metadata.stages_of(id).iter().any(|s| s == stage));
+        if let Some(id) = staged
+            && let Some(text) = self.memory.value(&metadata.arn, id)
+        {
+            return Ok(Some(text));
+        }
+        let text = self
+            .ports
             .secrets
-            .get_value(&event.secret_id, version)
+            .get_value(&event.secret_id, VersionRef { version_id, stage })
             .await
-            .map_err(RotationError::port("GetSecretValue"))
+            .map_err(RotationError::port("GetSecretValue"))?;
+        if let (Some(id), Some(text)) = (version_id, &text) {
+            self.memory.keep_value(&metadata.arn, id, text);
+        }
+        Ok(text)
     }
 
     /// Reads and parses one version; `Ok(None)` when it holds no value.
     async fn read(
         &self,
         event: &RotationEvent,
+        metadata: &SecretMetadata,
         stage: &'static str,
         pinned_to_token: bool,
     ) -> Result<Option<SecretValue>, RotationError> {
-        let Some(text) = self.fetch(event, stage, pinned_to_token).await? else {
+        let Some(text) = self.fetch(event, metadata, stage, pinned_to_token).await? else {
             return Ok(None);
         };
         SecretValue::parse(&text)
@@ -285,7 +309,7 @@ impl Rotator {
         learnt: &mut Learnt,
     ) -> Result<SecretValue, RotationError> {
         let value = self
-            .read(event, stage, stage == AWSPENDING)
+            .read(event, metadata, stage, stage == AWSPENDING)
             .await?
             .ok_or(RotationError::MissingValue { stage })?;
         check_binding(metadata, &value, stage)?;
@@ -302,7 +326,7 @@ impl Rotator {
         learnt: &mut Learnt,
     ) -> Result<Outcome, RotationError> {
         for (stage, pinned) in [(AWSCURRENT, false), (AWSPENDING, true)] {
-            if let Some(value) = self.read(event, stage, pinned).await? {
+            if let Some(value) = self.read(event, metadata, stage, pinned).await? {
                 check_binding(metadata, &value, stage)?;
                 learnt.user = Some(value.user_name);
             }

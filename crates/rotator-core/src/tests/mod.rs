@@ -21,5 +21,8 @@ mod grace_safety;
 /// Adoption of keys that programs already use (contract §10).
 mod adoption;
 
+/// What a rotation costs in AWS requests, on a warm instance and on cold ones.
+mod requests;
+
 /// Fault-injected property tests over whole sequences, and hostile input for the parsers.
 mod properties;

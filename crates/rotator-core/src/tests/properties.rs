@@ -199,6 +199,9 @@ enum Op {
     /// Between rotations, an operator's `rotator adopt`: a person's active key (made now if
     /// IAM allows one more) is written as `AdoptAccessKeyId` into a new AWSCURRENT value.
     Adopt,
+    /// Lambda delivers the next steps to another instance of the function (a cold start), which
+    /// remembers nothing of the earlier steps.
+    NewInstance,
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +272,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::HostilePrevious),
         1 => Just(Op::StaleDescriptions),
         2 => Just(Op::Adopt),
+        2 => Just(Op::NewInstance),
     ]
 }
 
@@ -577,6 +581,7 @@ impl Sim {
                 self.world.put_current(SECRET, &saved);
                 self.track_demotions();
             }
+            Op::NewInstance => self.new_instance(),
             Op::Adopt => {
                 let rotating = self.world.state().secrets[SECRET]
                     .version_with(AWSPENDING)
@@ -642,6 +647,11 @@ impl Sim {
         {
             key.status = status;
         }
+    }
+
+    /// Another instance of the function takes the next deliveries.
+    fn new_instance(&mut self) {
+        self.rotator = Rotator::new(self.world.ports(), self.settings.clone());
     }
 
     /// The sweep, outside the fault plan's reach (its faults are the fleet tests' business),
@@ -889,7 +899,10 @@ impl Sim {
         token: &str,
     ) -> Result<Result<crate::Outcome, StepError>, TestCaseError> {
         self.at = format!("op #{index}, {step} of {secret} for token {token}");
-        self.world.restart();
+        // A crashed process is gone: the next delivery starts one that remembers nothing.
+        if std::mem::replace(&mut self.world.state().crashed, false) {
+            self.new_instance();
+        }
         // Secrets Manager invokes each step a moment after the last.
         self.world.state().now += 1;
         let alerts_before = self.world.state().alert_attempts;

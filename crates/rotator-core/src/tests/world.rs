@@ -331,7 +331,10 @@ impl World {
     }
 
     /// Someone with `PutSecretValue` on the secret writes `value` into the AWSPENDING version
-    /// `token` (a hostile or mistaken edit in the middle of a rotation).
+    /// `token` (a hostile or mistaken edit in the middle of a rotation). Secrets Manager itself
+    /// refuses to change a version's stored value, so a function instance that already read or
+    /// wrote this version goes on seeing its first value: the steps that are to read this one
+    /// must run on another instance (a new `Rotator`).
     pub fn overwrite_pending(&self, secret: &str, token: &str, value: &str) {
         let mut state = self.state();
         let secret = state.secrets.get_mut(secret).expect("the secret exists");
