@@ -5,6 +5,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rotator_core::AccountId;
 use rotator_core::accounts::{DEFAULT_MEMBER_ROLE_NAME, MemberRole};
+use rotator_core::config::{
+    DEFAULT_SECRET_PREFIX, OldKeyPolicy, parse_duration, parse_old_key_policy, parse_secret_prefix,
+};
 use rotator_core::fleet::DEFAULT_PREFIX;
 use rotator_core::fleet::audit::DEFAULT_MAX_AGE_DAYS;
 
@@ -42,7 +45,7 @@ pub enum Command {
     /// (AWSPREVIOUS) keys that nothing has used since the grace, and names those still in use;
     /// with --dry-run, only prints what it would do. It needs the deployment's
     /// --old-key-policy (unless --dry-run), and under another policy than grace only counts.
-    Sweep(crate::sweep::SweepArgs),
+    Sweep(SweepArgs),
     /// Takes over a key that the secret's user already holds and programs use: the rotator
     /// then retires it as a previous key (unused for the grace, or at the hard limit). With
     /// --with-secret, the key's secret (from standard input) makes it the secret's value.
@@ -251,4 +254,51 @@ fn non_empty(text: &str) -> Result<String, String> {
         return Err("must not be empty".to_owned());
     }
     Ok(text.to_owned())
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The name prefix of the deployment's secrets, ending with `/` (the function's
+    /// ROTATOR_SECRET_PREFIX, checked the same way).
+    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_SECRET_PREFIX, value_parser = secret_prefix)]
+    pub prefix: String,
+    /// The deployment's old-key policy (the function's ROTATOR_OLD_KEY: delete, deactivate,
+    /// keep or grace). Required unless --dry-run: only under grace does the sweep deactivate
+    /// keys; under another policy it only counts, as the function's sweep does.
+    #[arg(long, value_name = "POLICY", value_parser = old_key_policy, required_unless_present = "dry_run")]
+    pub old_key_policy: Option<OldKeyPolicy>,
+    /// Change nothing: print what the sweep would do.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the sweep's JSON summary (the function's answer) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// How long an old key must go unused, and stay active at least (the function's
+    /// ROTATOR_GRACE: 90s, 30m, 24h, 7d).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = function_duration)]
+    pub grace: Duration,
+    /// How old a rotation may get before its old key is deactivated although in use
+    /// (ROTATOR_GRACE_MAX).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = function_duration)]
+    pub grace_max: Duration,
+    /// How late IAM may report a key's use (ROTATOR_USAGE_LAG; 0s allowed).
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = function_duration)]
+    pub usage_lag: Duration,
+    #[command(flatten)]
+    pub member: MemberRoleArgs,
+}
+
+/// The function's duration syntax (`ROTATOR_GRACE`'s parser).
+fn function_duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
+/// The function's prefix rule (`ROTATOR_SECRET_PREFIX`'s parser).
+fn secret_prefix(text: &str) -> Result<String, String> {
+    parse_secret_prefix(text)
+}
+
+/// The function's policy names (`ROTATOR_OLD_KEY`'s parser).
+fn old_key_policy(text: &str) -> Result<OldKeyPolicy, String> {
+    parse_old_key_policy(text)
 }

@@ -2,67 +2,14 @@
 //! `grace` policy's rule it deactivates the old keys that nothing uses any more, and prints
 //! what it did (or, with `--dry-run`, what it would do) with each old key.
 
-use std::time::Duration;
-
 use anyhow::{Result, anyhow};
-use clap::Args;
 use rotator_core::Ports;
 use rotator_core::accounts::{MEMBER_EXTERNAL_ID, MEMBER_ROLE_NAME};
-use rotator_core::config::{
-    self, DEFAULT_SECRET_PREFIX, OldKeyPolicy, Settings, format_duration, parse_duration,
-    parse_old_key_policy, parse_secret_prefix,
-};
+use rotator_core::config::{self, OldKeyPolicy, Settings, format_duration};
 use rotator_core::sweep::{Action, Mode, SweepSummary, Sweeper};
 
-use crate::cli::MemberRoleArgs;
+use crate::cli::SweepArgs;
 use crate::render::{Spinner, print_table, table};
-
-#[derive(Debug, Args)]
-pub struct SweepArgs {
-    /// The name prefix of the deployment's secrets, ending with `/` (the function's
-    /// ROTATOR_SECRET_PREFIX, checked the same way).
-    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_SECRET_PREFIX, value_parser = secret_prefix)]
-    pub prefix: String,
-    /// The deployment's old-key policy (the function's ROTATOR_OLD_KEY: delete, deactivate,
-    /// keep or grace). Required unless --dry-run: only under grace does the sweep deactivate
-    /// keys; under another policy it only counts, as the function's sweep does.
-    #[arg(long, value_name = "POLICY", value_parser = old_key_policy, required_unless_present = "dry_run")]
-    pub old_key_policy: Option<OldKeyPolicy>,
-    /// Change nothing: print what the sweep would do.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print the sweep's JSON summary (the function's answer) instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// How long an old key must go unused, and stay active at least (the function's
-    /// ROTATOR_GRACE: 90s, 30m, 24h, 7d).
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration)]
-    pub grace: Duration,
-    /// How old a rotation may get before its old key is deactivated although in use
-    /// (ROTATOR_GRACE_MAX).
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = duration)]
-    pub grace_max: Duration,
-    /// How late IAM may report a key's use (ROTATOR_USAGE_LAG; 0s allowed).
-    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = duration)]
-    pub usage_lag: Duration,
-    #[command(flatten)]
-    pub member: MemberRoleArgs,
-}
-
-/// The function's duration syntax (`ROTATOR_GRACE`'s parser).
-fn duration(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
-}
-
-/// The function's prefix rule (`ROTATOR_SECRET_PREFIX`'s parser).
-fn secret_prefix(text: &str) -> Result<String, String> {
-    parse_secret_prefix(text)
-}
-
-/// The function's policy names (`ROTATOR_OLD_KEY`'s parser).
-fn old_key_policy(text: &str) -> Result<OldKeyPolicy, String> {
-    parse_old_key_policy(text)
-}
 
 /// Each flag that stands for one of the function's variables, longest variable name first (so
 /// that `ROTATOR_GRACE` is not found inside `ROTATOR_GRACE_MAX`).

@@ -14,7 +14,7 @@ use crate::ledger::{self, Intent, Ledger, MAX_TAGS_PER_USER, SecretDigest};
 use crate::notice;
 use crate::ports::{AccessKeyInfo, EpochSecs, KeyStatus, PortErrorKind, SecretMetadata};
 use crate::secret_value::{KeyPair, SecretValue};
-use crate::sweep::{Facts, PreviousKey, Windows, decide, may_go_now, rotated_at};
+use crate::sweep::rule::{Facts, PreviousKey, Windows, decide, may_go_now, rotated_at};
 use crate::types::{AccessKeyId, RotationEvent, UserName};
 
 /// IAM allows two access keys per user.

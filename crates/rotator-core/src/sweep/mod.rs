@@ -5,7 +5,7 @@
 //! the walk's tests on the in-memory world.
 
 mod report;
-mod rule;
+pub mod rule;
 
 pub use report::{Action, LastUse, SecretReport, SweepSummary};
 pub use rule::{
