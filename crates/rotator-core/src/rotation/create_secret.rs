@@ -206,10 +206,9 @@ impl Rotator {
         );
         self.store_pending(event, metadata, &pending).await?;
         info!(key = %new_key.id, token = %event.token, "stored the new key as AWSPENDING");
-        // The user's tags as this step left them: finishSecret, when it runs in this process,
-        // takes them instead of listing them again.
-        let left = warm::tags_after(&tags, &tag_plan.stale, std::slice::from_ref(&intent_tag));
-        let left = warm::tags_after(&left, &[], &record_tags);
+        // The user's tags as this step left them (the closed intent replaced the intent):
+        // finishSecret, when it runs in this process, takes them instead of listing them again.
+        let left = warm::tags_after(&tags, &tag_plan.stale, &record_tags);
         self.memory.keep_tags(
             &metadata.arn,
             event.token.as_str(),
