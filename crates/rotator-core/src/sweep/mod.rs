@@ -8,10 +8,7 @@ mod report;
 pub mod rule;
 
 pub use report::{Action, LastUse, SecretReport, SweepSummary};
-pub use rule::{
-    Decision, Facts, PreviousKey, SkipReason, Windows, current_created, decide, may_go_now,
-    rotated_at,
-};
+pub use rule::{Decision, Facts, PreviousKey, SkipReason, Windows, decide, may_go_now, rotated_at};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -278,8 +275,8 @@ impl Sweeper {
             },
         };
         // When AWSCURRENT moved matters only for an active old key: only then are the
-        // versions' creation times read. While a rotation is in progress (stuck, perhaps),
-        // `LastRotatedDate` may be that rotation's start: the AWSCURRENT version dates it.
+        // versions' creation times read. A rotation in progress (stuck, perhaps) changes
+        // nothing: `LastRotatedDate` is the last completed rotation's (see `rotated_at`).
         let mut rotated = metadata.last_rotated;
         let mut versions = Vec::new();
         if matches!(
@@ -296,11 +293,7 @@ impl Sweeper {
                 .list_versions(&secret)
                 .await
                 .map_err(|e| format!("ListSecretVersionIds for {} failed: {e}", metadata.name))?;
-            rotated = if in_progress {
-                current_created(&versions)
-            } else {
-                rotated_at(metadata, &versions)
-            };
+            rotated = rotated_at(metadata, &versions);
         }
         swept.report.rotated_at = rotated.map(notice::rfc3339);
         let facts = Facts {

@@ -195,26 +195,26 @@ pub fn may_go_now(decision: Decision) -> bool {
     matches!(decision, Decision::Deactivate | Decision::DeactivatePastMax)
 }
 
-/// When AWSCURRENT moved: the later of `LastRotatedDate` and the AWSCURRENT version's
-/// creation. Both lie at or before the move (Secrets Manager may stamp `LastRotatedDate` when a
-/// rotation starts; the version exists before finishSecret labels it), so the later one is the
-/// closer; the version's creation also covers a `PutSecretValue` by hand, which moves
-/// AWSCURRENT without touching `LastRotatedDate`.
+/// When AWSCURRENT moved, at the latest: the later of `LastRotatedDate` and the AWSCURRENT
+/// version's creation. `LastRotatedDate` is stamped when a rotation completes ("the most recent
+/// date and time that the Secrets Manager rotation process was successfully completed", in the
+/// DescribeSecret API reference's earlier wording; "the last date and time that Secrets Manager
+/// rotated the secret" now:
+/// <https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html>),
+/// so at or after finishSecret's move, and a rotation stuck since does not change it. The
+/// version's creation covers a `PutSecretValue` by hand, which moves AWSCURRENT without
+/// touching `LastRotatedDate`. It is never taken alone while `LastRotatedDate` is known: a
+/// rotation whose createSecret ran days before its finishSecret (a failed rotation, retried)
+/// made a version that became current long after it was created.
 pub fn rotated_at(metadata: &SecretMetadata, versions: &[VersionInfo]) -> Option<EpochSecs> {
-    let current_created = current_created(versions);
+    let current_created = versions
+        .iter()
+        .find(|v| v.stages.iter().any(|s| s == AWSCURRENT))
+        .and_then(|v| v.created);
     match (metadata.last_rotated, current_created) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// When the AWSCURRENT version was created. While a rotation is in progress, `LastRotatedDate`
-/// may already be the stuck rotation's start, so the sweep dates the rotation by this alone.
-pub fn current_created(versions: &[VersionInfo]) -> Option<EpochSecs> {
-    versions
-        .iter()
-        .find(|v| v.stages.iter().any(|s| s == AWSCURRENT))
-        .and_then(|v| v.created)
 }
 
 #[cfg(test)]

@@ -344,6 +344,57 @@ async fn a_stuck_rotation_does_not_suspend_the_hard_limit() {
         .expect("an inactive previous key makes room");
 }
 
+/// Point 6's dating: a rotation whose createSecret ran days before its finishSecret (a failed
+/// rotation that Secrets Manager tried again a week later) made a version that became current
+/// long after it was created. The previous key's grace runs from the move, also while the next
+/// rotation is stuck: before, the sweep dated a stuck rotation's previous key by the current
+/// version's creation, and deactivated a key demoted seconds earlier as past the hard limit.
+/// (Found by the property model with a random seed.)
+#[tokio::test]
+async fn a_rotation_finished_days_after_its_create_secret_dates_the_grace_from_its_finish() {
+    let world =
+        World::with_user_and_secret(USER, SECRET, r#"{"UserName":"alice"}"#, "owner@example.com");
+    let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Grace));
+    world
+        .rotate_with(&rotator, SECRET, &token(1))
+        .await
+        .expect("the first rotation");
+    let first = world.key_in(SECRET, AWSCURRENT).expect("a key");
+    world.start_rotation(SECRET, &token(2));
+    world
+        .step_with(&rotator, SECRET, &token(2), Step::CreateSecret)
+        .await
+        .expect("createSecret");
+    // The rest of the rotation comes a week and a day later.
+    world.advance(8 * DAY);
+    for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        world
+            .step_with(&rotator, SECRET, &token(2), step)
+            .await
+            .expect("the retried rotation's step");
+    }
+    assert_eq!(
+        world.key_in(SECRET, AWSPREVIOUS).as_deref(),
+        Some(first.as_str())
+    );
+    // The next rotation, started at once, is stuck on the previous key's grace.
+    world.advance(60);
+    world.start_rotation(SECRET, &token(3));
+    world
+        .step_with(&rotator, SECRET, &token(3), Step::CreateSecret)
+        .await
+        .expect_err("the previous key is in its grace");
+    let summary = sweep(&world).await;
+    assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
+    assert_eq!(key_status(&world, &first), Some(KeyStatus::Active));
+    // The hard limit still holds, from the move: programs still use the key a week later.
+    world.advance(7 * DAY);
+    world.use_key(&first, "s3");
+    let summary = sweep(&world).await;
+    assert_eq!(summary.old_keys_retired, 1, "{summary:?}");
+    assert_eq!(key_status(&world, &first), Some(KeyStatus::Inactive));
+}
+
 /// Point 7: a sweep that cannot finish before the invocation's deadline stops beginning
 /// secrets, and still returns its summary (with how many it did not reach) and sends its alert.
 #[tokio::test]
