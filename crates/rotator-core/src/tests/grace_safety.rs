@@ -54,6 +54,23 @@ async fn sweep(world: &World) -> crate::sweep::SweepSummary {
         .expect("the sweep runs")
 }
 
+/// Runs the sweep and checks that it retired `key` (deactivated it, the only key it retired)
+/// or left it active.
+async fn sweep_retires(world: &World, key: &str, retired: bool) {
+    let summary = sweep(world).await;
+    assert_eq!(
+        summary.old_keys_retired,
+        usize::from(retired),
+        "{summary:?}"
+    );
+    let status = if retired {
+        KeyStatus::Inactive
+    } else {
+        KeyStatus::Active
+    };
+    assert_eq!(key_status(world, key), Some(status));
+}
+
 /// Point 1: a rotation started within the grace (by hand, or by a schedule change) would have
 /// deleted the previous key that programs still use. It fails instead, naming the key and its
 /// last use, with one alert and nothing changed; once the sweep would retire the key, or it is
@@ -328,15 +345,11 @@ async fn a_stuck_rotation_does_not_suspend_the_hard_limit() {
     // Within the hard limit the rotation in progress keeps the key.
     world.advance(2 * DAY);
     world.use_key(&previous, "s3");
-    let summary = sweep(&world).await;
-    assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
-    assert_eq!(key_status(&world, &previous), Some(KeyStatus::Active));
+    sweep_retires(&world, &previous, false).await;
     // Past it, the key is deactivated, stuck rotation or not.
     world.advance(6 * DAY);
     world.use_key(&previous, "s3");
-    let summary = sweep(&world).await;
-    assert_eq!(summary.old_keys_retired, 1, "{summary:?}");
-    assert_eq!(key_status(&world, &previous), Some(KeyStatus::Inactive));
+    sweep_retires(&world, &previous, true).await;
     // And the stuck rotation can now make room.
     world
         .step_with(&rotator, SECRET, &token(3), Step::CreateSecret)
@@ -384,15 +397,11 @@ async fn a_rotation_finished_days_after_its_create_secret_dates_the_grace_from_i
         .step_with(&rotator, SECRET, &token(3), Step::CreateSecret)
         .await
         .expect_err("the previous key is in its grace");
-    let summary = sweep(&world).await;
-    assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
-    assert_eq!(key_status(&world, &first), Some(KeyStatus::Active));
+    sweep_retires(&world, &first, false).await;
     // The hard limit still holds, from the move: programs still use the key a week later.
     world.advance(7 * DAY);
     world.use_key(&first, "s3");
-    let summary = sweep(&world).await;
-    assert_eq!(summary.old_keys_retired, 1, "{summary:?}");
-    assert_eq!(key_status(&world, &first), Some(KeyStatus::Inactive));
+    sweep_retires(&world, &first, true).await;
 }
 
 /// Point 7: a sweep that cannot finish before the invocation's deadline stops beginning
