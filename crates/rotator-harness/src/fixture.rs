@@ -283,20 +283,7 @@ impl Fixture {
     /// rotation. (moto labels a new version AWSPENDING and runs nothing; the label is taken off.)
     pub async fn configure_rotation(&self, secret: &str, function_arn: &str) -> Result<()> {
         let token = new_token();
-        self.secrets
-            .rotate_secret()
-            .secret_id(secret)
-            .client_request_token(&token)
-            .rotation_lambda_arn(function_arn)
-            .rotation_rules(
-                RotationRulesType::builder()
-                    .automatically_after_days(90)
-                    .build(),
-            )
-            .rotate_immediately(true)
-            .send()
-            .await
-            .context("RotateSecret")?;
+        self.rotate_secret(secret, &token, function_arn).await?;
         self.secrets
             .update_secret_version_stage()
             .secret_id(secret)
@@ -321,11 +308,16 @@ impl Fixture {
     /// What `RotateSecret` does before invoking the function: enables rotation (every 90
     /// days) and labels a new, empty version `token` AWSPENDING.
     pub async fn start_rotation(&self, secret: &str, token: &str) -> Result<()> {
+        self.rotate_secret(secret, token, &self.function_arn).await
+    }
+
+    /// `RotateSecret` with `token`, `function_arn` and a schedule of every 90 days.
+    async fn rotate_secret(&self, secret: &str, token: &str, function_arn: &str) -> Result<()> {
         self.secrets
             .rotate_secret()
             .secret_id(secret)
             .client_request_token(token)
-            .rotation_lambda_arn(&self.function_arn)
+            .rotation_lambda_arn(function_arn)
             .rotation_rules(
                 RotationRulesType::builder()
                     .automatically_after_days(90)

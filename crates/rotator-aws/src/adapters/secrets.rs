@@ -22,6 +22,28 @@ impl SecretsManagerAdapter {
     pub fn new(client: Client) -> Self {
         Self { client }
     }
+
+    /// `PutSecretValue` of `value` under `token`, with `stage` (none: AWSCURRENT moves to it).
+    async fn put_value(
+        &self,
+        secret: &SecretId,
+        token: &ClientRequestToken,
+        value: &SecretString,
+        stage: Option<&str>,
+        rotation_token: Option<&RotationToken>,
+    ) -> PortResult<()> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret.as_str())
+            .client_request_token(token.as_str())
+            .secret_string(value.expose())
+            .set_version_stages(stage.map(|stage| vec![stage.to_owned()]))
+            .set_rotation_token(rotation_token.map(|t| t.as_str().to_owned()))
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -83,17 +105,8 @@ impl SecretStore for SecretsManagerAdapter {
         value: &SecretString,
         rotation_token: Option<&'a RotationToken>,
     ) -> PortResult<()> {
-        self.client
-            .put_secret_value()
-            .secret_id(secret.as_str())
-            .client_request_token(token.as_str())
-            .secret_string(value.expose())
-            .version_stages(AWSPENDING)
-            .set_rotation_token(rotation_token.map(|t| t.as_str().to_owned()))
-            .send()
+        self.put_value(secret, token, value, Some(AWSPENDING), rotation_token)
             .await
-            .map_err(port_error)?;
-        Ok(())
     }
 
     async fn put_current<'a>(
@@ -104,15 +117,7 @@ impl SecretStore for SecretsManagerAdapter {
     ) -> PortResult<()> {
         // Without VersionStages, PutSecretValue labels the new version AWSCURRENT and the
         // version that held it AWSPREVIOUS (Secrets Manager API reference, PutSecretValue).
-        self.client
-            .put_secret_value()
-            .secret_id(secret.as_str())
-            .client_request_token(token.as_str())
-            .secret_string(value.expose())
-            .send()
-            .await
-            .map_err(port_error)?;
-        Ok(())
+        self.put_value(secret, token, value, None, None).await
     }
 
     async fn update_stage<'a>(

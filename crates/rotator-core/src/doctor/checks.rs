@@ -270,21 +270,18 @@ pub fn check_user_path_option(readings: &[SecretReading], user_path: &str) -> Ve
     if paths.len() < 2 || *first == user_path || paths.iter().any(|p| p != first) {
         return Vec::new();
     }
-    vec![Finding {
-        severity: Severity::Warning,
-        check: Check::UserPath,
-        subject: "--user-path".to_owned(),
-        account: None,
-        secret: None,
-        user: None,
-        problem: format!(
+    vec![Finding::about_deployment(
+        Severity::Warning,
+        Check::UserPath,
+        "--user-path",
+        format!(
             "none of the {} users lives under {user_path}, and all live under {first}",
             paths.len()
         ),
-        fix: format!(
+        format!(
             "if {first} is the deployment's path (the stack's ManagedUserPath output), run rotator doctor --user-path {first}; if not, move each user as its finding says"
         ),
-    }]
+    )]
 }
 
 /// What blocks the next rotation: active keys the secret does not know.
@@ -383,15 +380,8 @@ pub fn check_function(
     prefix: &str,
     secrets: usize,
 ) -> (Vec<Finding>, Option<Settings>) {
-    let finding = |severity, check, problem: String, fix: String| Finding {
-        severity,
-        check,
-        subject: config.name.clone(),
-        account: None,
-        secret: None,
-        user: None,
-        problem,
-        fix,
+    let finding = |severity, check, problem: String, fix: String| {
+        Finding::about_deployment(severity, check, config.name.clone(), problem, fix)
     };
     let settings = match Settings::from_variables(&config.variables) {
         Ok(settings) => settings,
@@ -487,15 +477,8 @@ pub fn check_alerts(
     topic: Option<&str>,
     listed: Option<Result<&[TopicSubscription], PortErrorKind>>,
 ) -> Vec<Finding> {
-    let finding = |severity, check, subject: &str, problem: String, fix: String| Finding {
-        severity,
-        check,
-        subject: subject.to_owned(),
-        account: None,
-        secret: None,
-        user: None,
-        problem,
-        fix,
+    let finding = |severity, check, subject: &str, problem: String, fix: String| {
+        Finding::about_deployment(severity, check, subject, problem, fix)
     };
     let Some(topic) = topic else {
         return vec![finding(
@@ -614,15 +597,8 @@ impl AddressStatus {
 
 /// The check of the SES sender (`None`: the function sends no email).
 pub fn check_sender(sender: Option<&str>, status: Option<&AddressStatus>) -> Vec<Finding> {
-    let finding = |severity, subject: &str, problem: String, fix: String| Finding {
-        severity,
-        check: Check::Sender,
-        subject: subject.to_owned(),
-        account: None,
-        secret: None,
-        user: None,
-        problem,
-        fix,
+    let finding = |severity, subject: &str, problem: String, fix: String| {
+        Finding::about_deployment(severity, Check::Sender, subject, problem, fix)
     };
     let Some(sender) = sender else {
         return vec![finding(
@@ -674,20 +650,19 @@ pub fn check_sandbox_recipients(
                 .get(*address)
                 .is_some_and(|s| *s != AddressStatus::Verified)
         })
-        .map(|(address, secrets)| Finding {
-            severity: Severity::Error,
-            check: Check::SandboxRecipient,
-            subject: address.clone(),
-            account: None,
-            secret: None,
-            user: None,
-            problem: format!(
-                "SES is in the sandbox in this region and sends only to verified addresses; {address} (the success emails of {}) is not one",
-                secrets.join(", ")
-            ),
-            fix: format!(
-                "aws sesv2 create-email-identity --email-identity {address} and have its owner follow the link, or request production access for SES (console: Account dashboard, Request production access)"
-            ),
+        .map(|(address, secrets)| {
+            Finding::about_deployment(
+                Severity::Error,
+                Check::SandboxRecipient,
+                address.clone(),
+                format!(
+                    "SES is in the sandbox in this region and sends only to verified addresses; {address} (the success emails of {}) is not one",
+                    secrets.join(", ")
+                ),
+                format!(
+                    "aws sesv2 create-email-identity --email-identity {address} and have its owner follow the link, or request production access for SES (console: Account dashboard, Request production access)"
+                ),
+            )
         })
         .collect()
 }
@@ -724,15 +699,8 @@ pub fn check_sweep_schedule(
             same_function(&s.target_arn, &function.arn) && is_sweep_input(s.input.as_deref())
         })
         .collect();
-    let finding = |subject: String, problem: String, fix: String| Finding {
-        severity,
-        check: Check::SweepSchedule,
-        subject,
-        account: None,
-        secret: None,
-        user: None,
-        problem,
-        fix,
+    let finding = |subject: String, problem: String, fix: String| {
+        Finding::about_deployment(severity, Check::SweepSchedule, subject, problem, fix)
     };
     if sweeps.is_empty() {
         return vec![finding(

@@ -134,6 +134,29 @@ pub struct Finding {
     pub fix: String,
 }
 
+impl Finding {
+    /// A finding about the deployment itself (its function, topic, sender, schedule, or the
+    /// users' path as a whole): it concerns no one secret, user or member account.
+    pub fn about_deployment(
+        severity: Severity,
+        check: Check,
+        subject: impl Into<String>,
+        problem: String,
+        fix: String,
+    ) -> Self {
+        Self {
+            severity,
+            check,
+            subject: subject.into(),
+            account: None,
+            secret: None,
+            user: None,
+            problem,
+            fix,
+        }
+    }
+}
+
 /// How to find the deployment and reach its member accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoctorOptions {
@@ -208,19 +231,16 @@ pub async fn doctor(
 
     let mut findings = Vec::new();
     if secrets.is_empty() {
-        findings.push(Finding {
-            severity: Severity::Error,
-            check: Check::NoSecrets,
-            subject: format!("{}*", options.prefix),
-            account: None,
-            secret: None,
-            user: None,
-            problem: format!(
+        findings.push(Finding::about_deployment(
+            Severity::Error,
+            Check::NoSecrets,
+            format!("{}*", options.prefix),
+            format!(
                 "no secret is named {}*: the deployment has no users yet, or its prefix is another",
                 options.prefix
             ),
-            fix: "add the users to infra/rotator.config.json and deploy (cargo xtask deploy), or pass --prefix <stack name>/".to_owned(),
-        });
+            "add the users to infra/rotator.config.json and deploy (cargo xtask deploy), or pass --prefix <stack name>/".to_owned(),
+        ));
     }
     let mut unreachable = Vec::new();
     for (metadata, reading) in secrets.iter().zip(&readings) {
@@ -345,17 +365,13 @@ async fn check_deployment(
     let config = match deployment.function(arn).await {
         Ok(config) => config,
         Err(error) if error.kind == PortErrorKind::NotFound => {
-            findings.push(Finding {
-                severity: Severity::Error,
-                check: Check::FunctionMissing,
-                subject: arn.to_owned(),
-                account: None,
-                secret: None,
-                user: None,
-                problem: "the secrets' rotation function does not exist: every rotation fails"
-                    .to_owned(),
-                fix: "deploy the stack (cargo xtask deploy), or point the secrets at the deployed function: aws secretsmanager rotate-secret --secret-id SECRET --rotation-lambda-arn FUNCTION_ARN --no-rotate-immediately".to_owned(),
-            });
+            findings.push(Finding::about_deployment(
+                Severity::Error,
+                Check::FunctionMissing,
+                arn,
+                "the secrets' rotation function does not exist: every rotation fails".to_owned(),
+                "deploy the stack (cargo xtask deploy), or point the secrets at the deployed function: aws secretsmanager rotate-secret --secret-id SECRET --rotation-lambda-arn FUNCTION_ARN --no-rotate-immediately".to_owned(),
+            ));
             return Ok(FunctionSummary {
                 arn: arn.to_owned(),
                 config: None,

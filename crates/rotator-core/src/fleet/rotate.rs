@@ -491,7 +491,7 @@ mod batch_tests {
     use super::{BatchEvent, BatchResult, Outcome, rotate_all};
     use crate::config::OldKeyPolicy;
     use crate::fleet::managed_secrets;
-    use crate::ports::{Clock, EpochSecs};
+    use crate::ports::{Clock, EpochSecs, SecretMetadata};
     use crate::rotation::{AWSCURRENT, AWSPENDING, Ports, Rotator};
     use crate::testing::{World, settings};
 
@@ -556,15 +556,15 @@ mod batch_tests {
         (world, rotator)
     }
 
-    #[tokio::test]
-    async fn starts_at_most_the_bound_and_each_next_only_when_one_has_finished() {
-        let users = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"];
-        let (world, rotator) = world_with(&users);
-        let started = Arc::new(Mutex::new(Vec::new()));
+    /// The world's ports with a `Completing` clock over `rotator`, and the managed secrets.
+    async fn completing(
+        world: &World,
+        rotator: Rotator,
+    ) -> (Arc<Completing>, Ports, Vec<SecretMetadata>) {
         let clock = Arc::new(Completing {
             world: world.clone(),
             rotator,
-            started: started.clone(),
+            started: Arc::new(Mutex::new(Vec::new())),
             most_in_flight: Mutex::new(0),
         });
         let ports = Ports {
@@ -574,6 +574,15 @@ mod batch_tests {
         let secrets = managed_secrets(&ports, "IamKeyRotator/")
             .await
             .expect("lists");
+        (clock, ports, secrets)
+    }
+
+    #[tokio::test]
+    async fn starts_at_most_the_bound_and_each_next_only_when_one_has_finished() {
+        let users = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"];
+        let (world, rotator) = world_with(&users);
+        let (clock, ports, secrets) = completing(&world, rotator).await;
+        let started = clock.started.clone();
         let mut events = Vec::new();
         let entries = rotate_all(
             &ports,
@@ -625,20 +634,8 @@ mod batch_tests {
             .expect("secret")
             .rotation_enabled = false;
         world.start_rotation("IamKeyRotator/busy", "5e1f0c3a-0000-4000-8000-000000000077");
-        let started = Arc::new(Mutex::new(Vec::new()));
-        let clock = Arc::new(Completing {
-            world: world.clone(),
-            rotator,
-            started: started.clone(),
-            most_in_flight: Mutex::new(0),
-        });
-        let ports = Ports {
-            clock: clock.clone(),
-            ..world.ports()
-        };
-        let secrets = managed_secrets(&ports, "IamKeyRotator/")
-            .await
-            .expect("lists");
+        let (clock, ports, secrets) = completing(&world, rotator).await;
+        let started = clock.started.clone();
         let before = world.key_in("IamKeyRotator/busy", AWSCURRENT);
         let entries = rotate_all(
             &ports,
