@@ -314,29 +314,28 @@ fn show_status(moto: &Moto) -> Result<()> {
             cli.display()
         );
     }
-    let run = run_cli(rotator_command(&cli, moto).args(["status", "--prefix", "demo/"]))?;
-    for line in run.stdout.lines().chain(run.stderr.lines()) {
-        if line.is_empty() {
-            println!();
-        } else {
-            println!("  {line}");
-        }
-    }
-    println!(
-        "  (exit code {}: {})",
-        run.code.map_or("none".to_owned(), |code| code.to_string()),
-        match run.code {
-            Some(0) => "every secret is ok or in progress",
-            Some(1) => "something needs attention: the key made by hand blocks the next rotation",
-            _ => "an error",
-        }
-    );
-    Ok(())
+    show_cli(
+        moto,
+        &["status", "--prefix", "demo/"],
+        "every secret is ok or in progress",
+        "something needs attention: the key made by hand blocks the next rotation",
+    )
 }
 
 /// Runs `rotator doctor` on the demo's deployment and prints what it printed.
 fn show_doctor(moto: &Moto) -> Result<()> {
-    let run = run_cli(rotator_command(&cli_binary(), moto).args(["doctor", "--prefix", PREFIX]))?;
+    show_cli(
+        moto,
+        &["doctor", "--prefix", PREFIX],
+        "nothing wrong",
+        "findings: the key made by hand, and no sweep schedule (the demo drives the function itself)",
+    )
+}
+
+/// Runs the `rotator` CLI with `args`, prints what it printed, indented, and its exit code with
+/// what the code means here (`ok` for 0, `attention` for 1).
+fn show_cli(moto: &Moto, args: &[&str], ok: &str, attention: &str) -> Result<()> {
+    let run = run_cli(rotator_command(&cli_binary(), moto).args(args))?;
     for line in run.stdout.lines().chain(run.stderr.lines()) {
         if line.is_empty() {
             println!();
@@ -348,10 +347,8 @@ fn show_doctor(moto: &Moto) -> Result<()> {
         "  (exit code {}: {})",
         run.code.map_or("none".to_owned(), |code| code.to_string()),
         match run.code {
-            Some(0) => "nothing wrong",
-            Some(1) => {
-                "findings: the key made by hand, and no sweep schedule (the demo drives the function itself)"
-            }
+            Some(0) => ok,
+            Some(1) => attention,
             _ => "an error",
         }
     );
