@@ -99,16 +99,7 @@ impl Fixture {
         let (id, key_secret) = self.create_key(user).await?;
         let value = json!({"UserName": user, "AccessKeyId": id, "SecretAccessKey": key_secret});
         self.create_secret(secret, &value.to_string(), None).await?;
-        let token = new_token();
-        self.start_rotation(secret, &token).await?;
-        self.secrets
-            .update_secret_version_stage()
-            .secret_id(secret)
-            .version_stage("AWSPENDING")
-            .remove_from_version_id(&token)
-            .send()
-            .await
-            .context("taking AWSPENDING off the seeded rotation")?;
+        self.configure_rotation(secret, self.function_arn()).await?;
         Ok(id)
     }
 
