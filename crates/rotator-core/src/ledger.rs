@@ -10,7 +10,10 @@
 //!   written before `CreateAccessKey`, listing the keys the user had at the first attempt,
 //!   counting the attempts whose `CreateAccessKey` may have created a key, and, once the
 //!   attempt is over, until when a key of its own can have been created (`-` while open);
-//! - the key record `rotator:key:<access key id>` = `<digest>/<token>`, written right after it.
+//! - the key record `rotator:key:<access key id>` = `<digest>/<token>`, written right after it;
+//! - the adoption record `rotator:key:<access key id>` = `<digest>/adopted`, written by the
+//!   first step that sees the secret's value adopt that key (contract §10), so that for every
+//!   other secret the adopted key is one it does not know.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +22,8 @@ use crate::types::{AccessKeyId, ClientRequestToken};
 
 const INTENT_PREFIX: &str = "rotator:intent:";
 const RECORD_PREFIX: &str = "rotator:key:";
+/// What an adoption record holds in place of a token (tokens are UUIDs: they never read so).
+pub const ADOPTED: &str = "adopted";
 
 /// The most keys an intent lists as the user's before it (`Intent::prior_keys`): with the
 /// digest, the times and the attempts, eight 20-character ids keep the tag's value within
@@ -123,6 +128,9 @@ pub struct Ledger {
     pub records: BTreeMap<AccessKeyId, String>,
     /// Keys that another secret's rotation recorded: for this secret, keys it does not know.
     pub foreign: BTreeSet<AccessKeyId>,
+    /// Of those, the keys another secret adopted, with that secret's digest: no other secret
+    /// may adopt them, make room with them or retire them (contract §10).
+    pub foreign_adopted: BTreeMap<AccessKeyId, SecretDigest>,
     /// Other secrets' intents that may still claim a key created now: their attempt is running
     /// or ended without saying when, and no record tells their key.
     pub foreign_open: Vec<(String, Intent)>,
@@ -161,8 +169,16 @@ impl Ledger {
                         ledger.records.insert(key, token.to_owned());
                     }
                     None => {
-                        if let Some((_, token)) = tag.value.split_once('/') {
-                            foreign_tokens.insert(token.to_owned());
+                        match tag.value.split_once('/') {
+                            Some((holder, ADOPTED)) => {
+                                ledger
+                                    .foreign_adopted
+                                    .insert(key.clone(), SecretDigest(holder.to_owned()));
+                            }
+                            Some((_, token)) => {
+                                foreign_tokens.insert(token.to_owned());
+                            }
+                            None => {}
                         }
                         ledger.foreign.insert(key);
                     }
@@ -222,6 +238,19 @@ impl Ledger {
     /// Whether `token` has a recorded key.
     pub fn has_record(&self, token: &str) -> bool {
         self.records.values().any(|owner| owner == token)
+    }
+
+    /// Whether this secret's ledger records its adoption of `key`.
+    pub fn adopted(&self, key: &AccessKeyId) -> bool {
+        self.records.get(key).is_some_and(|owner| owner == ADOPTED)
+    }
+}
+
+/// The record of this secret's adoption of `key` (contract §10).
+pub fn adoption_tag(digest: &SecretDigest, key: &AccessKeyId) -> Tag {
+    Tag {
+        key: record_tag_key(key),
+        value: format!("{}/{ADOPTED}", digest.as_str()),
     }
 }
 
@@ -462,5 +491,20 @@ mod tests {
             &mine(),
         );
         assert!(open.blocking_intent(10_000 + WINDOW_SECS).is_some());
+    }
+
+    #[test]
+    fn an_adoption_record_is_the_adopters_and_foreign_to_every_other_secret() {
+        let tags = [adoption_tag(&theirs(), &key_id(5))];
+        let holder = Ledger::from_tags(&tags, &theirs());
+        assert!(holder.adopted(&key_id(5)));
+        assert!(holder.foreign.is_empty());
+        let other = Ledger::from_tags(&tags, &mine());
+        assert!(other.foreign.contains(&key_id(5)));
+        assert_eq!(other.foreign_adopted.get(&key_id(5)), Some(&theirs()));
+        assert!(!other.adopted(&key_id(5)));
+        // An adoption record claims no key for an intent, and opens no window.
+        assert!(other.foreign_open.is_empty());
+        assert_eq!(other.owner_of(&key(5, 10_000)), None);
     }
 }
