@@ -65,6 +65,18 @@ pub enum RotationError {
     },
     #[error("the secret's AdoptAccessKeyId {key} cannot be adopted: {reason}. Nothing was changed")]
     AdoptionRefused { key: AccessKeyId, reason: String },
+    #[error(
+        "user {user}'s key {key} in the secret's AWSPREVIOUS has no record in the secret's ledger: \
+         someone removed its record (the tag rotator:key:{key} on user {user}), or wrote a value naming \
+         a key the rotator did not make. The rotator never retires a key on the word of the secret's \
+         value alone, so the key stays as it is and leaves no room for a new one. If the key is the \
+         secret's, hand it back with `rotator adopt {secret} --key {key}`. Nothing was changed"
+    )]
+    PreviousRecordRemoved {
+        user: UserName,
+        key: AccessKeyId,
+        secret: String,
+    },
     #[error("{problem}: it binds no IAM user, and no step acts on it")]
     NameNotManaged { problem: String },
     #[error(
@@ -158,6 +170,9 @@ impl RotationError {
             RotationError::PreviousKeyInGrace { .. } => {
                 "The rotation came early (by hand, or a schedule change): wait until the sweep retires the previous key, once unused for ROTATOR_GRACE + ROTATOR_USAGE_LAG. For an emergency (a leaked key), deactivate it first (rotator rotate --retire-previous SECRET), then rotate."
             }
+            RotationError::PreviousRecordRemoved { .. } => {
+                "Check who removed the rotator: tag (CloudTrail UntagUser); if the key is the secret's previous key, run the rotator adopt command the error names, then rotate again. Protect the rotator: tags with a permission boundary or SCP (see the guarantees page)."
+            }
             RotationError::AdoptionRefused { .. } => {
                 "Correct AdoptAccessKeyId in the secret's value (rotator adopt SECRET lists the keys that can be adopted), or remove it; then rotate again."
             }
@@ -235,6 +250,7 @@ impl StepError {
             RotationError::NotBoundToAccount { .. } => "SecretNotBoundToAccount",
             RotationError::NameNotManaged { .. } => "SecretNameNotManaged",
             RotationError::AdoptionRefused { .. } => "AdoptedKeyRefused",
+            RotationError::PreviousRecordRemoved { .. } => "PreviousRecordRemoved",
             RotationError::PreviousKeyInGrace { .. } => "PreviousKeyInGrace",
             RotationError::MemberRoleNotAssumable { .. } => "MemberRoleNotAssumable",
             RotationError::TagQuotaExceeded { .. } => "TagQuotaExceeded",

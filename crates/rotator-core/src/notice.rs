@@ -2,7 +2,7 @@
 //! names and error messages, none of which can hold secret material.
 
 use crate::config::{Settings, format_duration};
-use crate::error::{CurrentStage, StepError};
+use crate::error::{CurrentStage, RotationError, StepError};
 use crate::ports::{EpochSecs, KeyLastUsed, Notice};
 pub use crate::types::rfc3339;
 use crate::types::{AccessKeyId, ClientRequestToken, SecretId, UserName};
@@ -57,6 +57,8 @@ pub struct Success<'a> {
     pub token: &'a ClientRequestToken,
     pub at: EpochSecs,
     pub old_key: Option<(&'a AccessKeyId, &'static str)>,
+    /// Sentences about what else the rotation found (an adoption dropped).
+    pub remarks: &'a [String],
 }
 
 /// The email sent when finishSecret completes.
@@ -65,6 +67,11 @@ pub fn success_email(success: &Success<'_>) -> Notice {
         Some((key, action)) => format!("Previous key: {key} ({action})\n"),
         None => String::new(),
     };
+    let remarks: String = success
+        .remarks
+        .iter()
+        .map(|remark| format!("{remark}\n"))
+        .collect();
     Notice {
         subject: clip_subject(&format!(
             "IAM access key rotated: {} ({})",
@@ -76,6 +83,7 @@ pub fn success_email(success: &Success<'_>) -> Notice {
              User: {user}\n\
              New access key id: {key}\n\
              {old_key}\
+             {remarks}\
              Version: {token}\n\
              Time: {time}\n\n\
              Fetch the new value with:\n  \
@@ -87,6 +95,16 @@ pub fn success_email(success: &Success<'_>) -> Notice {
             token = success.token,
             time = rfc3339(success.at),
         ),
+    }
+}
+
+/// The alert for a previous key whose ledger record a person removed (contract §5).
+pub fn record_removed_alert(secret_name: &str, problem: &RotationError) -> Notice {
+    Notice {
+        subject: clip_subject(&format!(
+            "IAM key rotator: a key's ledger record was removed ({secret_name})"
+        )),
+        body: format!("{problem}\n\nWhat to do: {}\n", problem.remediation()),
     }
 }
 

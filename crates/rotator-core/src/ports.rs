@@ -138,6 +138,8 @@ pub struct KeyLastUsed {
     pub service: Option<String>,
     /// The region it was last used in, when IAM knows it.
     pub region: Option<String>,
+    /// The IAM user that owns the key (`UserName` of the answer).
+    pub owner: Option<String>,
 }
 
 /// One access key slot of a credential report row (IAM reports two per user, without ids).

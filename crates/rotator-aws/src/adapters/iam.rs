@@ -184,8 +184,12 @@ impl Iam for IamAdapter {
             .send()
             .await
             .map_err(port_error)?;
+        let owner = output.user_name().map(str::to_owned);
         let Some(used) = output.access_key_last_used() else {
-            return Ok(KeyLastUsed::default());
+            return Ok(KeyLastUsed {
+                owner,
+                ..KeyLastUsed::default()
+            });
         };
         // IAM answers "N/A" for the service and region of a key that was never used.
         let known = |text: &str| (!text.is_empty() && text != "N/A").then(|| text.to_owned());
@@ -195,6 +199,7 @@ impl Iam for IamAdapter {
                 .and_then(|date| u64::try_from(date.secs()).ok()),
             service: known(used.service_name()),
             region: known(used.region()),
+            owner,
         })
     }
 

@@ -62,7 +62,22 @@ impl Rotator {
                 until: intent.window_end() + ledger::SKEW_SECS,
             });
         }
-        check_adoption(&user, &current, &keys, &ledger)?;
+        let mut current = current;
+        let adoption = self.check_adoption(&user, &current, &keys, &ledger).await?;
+        if let Adoption::Gone(key) = &adoption {
+            // Contract §10: an adopted key that no longer exists protects nothing. The new
+            // value no longer names it, and finishSecret's notice says the adoption was dropped.
+            warn!(key = %key, "the adopted key no longer exists: the adoption is dropped");
+            current.adopted = None;
+        }
+        // An adoption this secret's ledger does not record yet is recorded with the intent, so
+        // that for every other secret the key is one it does not know (contract §10).
+        let adoption_record = match &adoption {
+            Adoption::Standing(key) if !ledger.records.contains_key(key) => {
+                Some(ledger::adoption_tag(&digest, key))
+            }
+            _ => None,
+        };
         // Which key AWSPREVIOUS holds matters only when the user has a key besides AWSCURRENT's.
         let has_other_keys = keys
             .iter()
@@ -71,13 +86,34 @@ impl Rotator {
         // counts as a rotation), else AWSPREVIOUS's. Only a key that this secret's own
         // rotations made (its ledger records it), or one it adopted, is the rotator's to
         // retire: a value written by hand may name a person's key.
+        let mut record_removed = None;
         let previous_key = match current.adopted_other() {
             Some(adopted) if current.key.is_some() => Some(adopted.clone()),
-            _ if has_other_keys => self
-                .previous_key(event, metadata)
-                .await?
-                .filter(|(key, adopted)| *adopted || owned(&ledger, key, "AWSPREVIOUS"))
-                .map(|(key, _)| key),
+            _ if has_other_keys => {
+                let previous = self.previous_key(event, metadata).await?;
+                // A key that the AWSPREVIOUS value adopted is the secret's only if no other
+                // secret holds it (contract §10: an adoption in any version of the secret).
+                match previous {
+                    Some((key, true)) if ledger.foreign.contains(&key) => {
+                        warn!(key = %key, "the AWSPREVIOUS value adopted a key that another secret holds: it is not this secret's to retire");
+                        None
+                    }
+                    Some((key, true)) => Some(key),
+                    Some((key, false)) if owned(&ledger, &key, "AWSPREVIOUS") => Some(key),
+                    Some((key, false)) => {
+                        // Contract §5: a listed previous key whose record a person removed is
+                        // named with its fix when its room is needed.
+                        if keys.iter().any(|k| k.id == key)
+                            && !ledger.foreign.contains(&key)
+                            && Some(&key) != current.access_key_id()
+                        {
+                            record_removed = Some(key);
+                        }
+                        None
+                    }
+                    None => None,
+                }
+            }
             _ => None,
         };
         // Under `grace`, an active previous key goes only once the sweep would retire it.
@@ -97,6 +133,13 @@ impl Rotator {
         ) {
             Err(RotationError::NoRoomForKey { .. }) if in_grace.is_some() => {
                 return Err(in_grace.expect("checked"));
+            }
+            Err(RotationError::NoRoomForKey { .. }) if record_removed.is_some() => {
+                return Err(RotationError::PreviousRecordRemoved {
+                    user: user.clone(),
+                    key: record_removed.expect("checked"),
+                    secret: metadata.name.clone(),
+                });
             }
             other => other?,
         };
@@ -119,6 +162,7 @@ impl Rotator {
         let tag_plan = plan_tags(&TagInputs {
             user: &user,
             tag_count: tags.len(),
+            extra: usize::from(adoption_record.is_some()),
             ledger: &ledger,
             token: event.token.as_str(),
             listed: &keys,
@@ -145,7 +189,9 @@ impl Rotator {
             let closed = tag_plan.intent.closed_at(self.ports.clock.now());
             ledger::intent_tag(&digest, &event.token, &closed)
         };
-        iam.tag_user(&user, std::slice::from_ref(&intent_tag))
+        let mut before_create = vec![intent_tag.clone()];
+        before_create.extend(adoption_record.iter().cloned());
+        iam.tag_user(&user, &before_create)
             .await
             .map_err(RotationError::port("TagUser"))?;
         let new_key = match iam.create_access_key(&user).await {
@@ -301,6 +347,8 @@ impl Rotator {
         let facts = Facts {
             now: self.ports.clock.now(),
             rotation_in_progress: false,
+            // createSecret runs for a new token: AWSPENDING is on its version.
+            finish_incomplete: false,
             rotated_at: rotated,
             previous: PreviousKey::Listed {
                 status: KeyStatus::Active,
@@ -318,6 +366,60 @@ impl Rotator {
             rotated: rotated.map_or_else(|| "at an unknown time".to_owned(), notice::rfc3339),
             last_use: notice::describe_last_use(&last_use),
         }))
+    }
+
+    /// What the current value's `AdoptAccessKeyId` is (contract §10): refused, before anything
+    /// changes, when another secret holds the key (its ledger records it, made or adopted) or
+    /// the key is another user's; `Gone` when it no longer exists, which a ledger record of
+    /// this secret's adoption proves for a key IAM no longer lists (a key never changes
+    /// user), and IAM's `NoSuchEntity` answer to `GetAccessKeyLastUsed` for one never recorded.
+    async fn check_adoption(
+        &self,
+        user: &UserName,
+        current: &SecretValue,
+        keys: &[AccessKeyInfo],
+        ledger: &Ledger,
+    ) -> Result<Adoption, RotationError> {
+        let Some(adopted) = &current.adopted else {
+            return Ok(Adoption::None);
+        };
+        let refused = |reason: String| RotationError::AdoptionRefused {
+            key: adopted.clone(),
+            reason,
+        };
+        if ledger.foreign.contains(adopted) {
+            let how = if ledger.foreign_adopted.contains_key(adopted) {
+                "another secret adopted it"
+            } else {
+                "another secret's rotations made it"
+            };
+            return Err(refused(format!(
+                "{how} (its ledger records it): a key is held by one secret only"
+            )));
+        }
+        if keys.iter().any(|k| &k.id == adopted) {
+            return Ok(Adoption::Standing(adopted.clone()));
+        }
+        if ledger.adopted(adopted) {
+            return Ok(Adoption::Gone(adopted.clone()));
+        }
+        match self.ports.iam.access_key_last_used(adopted).await {
+            Err(e) if e.kind == PortErrorKind::NotFound => Ok(Adoption::Gone(adopted.clone())),
+            Ok(used)
+                if used
+                    .owner
+                    .as_deref()
+                    .is_some_and(|owner| !owner.eq_ignore_ascii_case(user.as_str())) =>
+            {
+                Err(refused(format!(
+                    "it is user {}'s access key, not user {user}'s",
+                    used.owner.unwrap_or_default()
+                )))
+            }
+            _ => Err(refused(format!(
+                "it is not one of user {user}'s access keys"
+            ))),
+        }
     }
 
     /// The key in AWSPREVIOUS, when its value is the bound user's, and whether the value adopted
@@ -355,32 +457,14 @@ impl Rotator {
     }
 }
 
-/// Refuses a current value whose `AdoptAccessKeyId` is not one of the bound user's keys, or is
-/// a key another secret's ledger records (contract §10), before anything changes.
-pub(super) fn check_adoption(
-    user: &UserName,
-    current: &SecretValue,
-    keys: &[AccessKeyInfo],
-    ledger: &Ledger,
-) -> Result<(), RotationError> {
-    let Some(adopted) = &current.adopted else {
-        return Ok(());
-    };
-    let refused = |reason: String| RotationError::AdoptionRefused {
-        key: adopted.clone(),
-        reason,
-    };
-    if ledger.foreign.contains(adopted) {
-        return Err(refused(
-            "another secret's rotations made it (its ledger records it): a key is adopted by one secret only".into(),
-        ));
-    }
-    if !keys.iter().any(|k| &k.id == adopted) {
-        return Err(refused(format!(
-            "it is not one of user {user}'s access keys"
-        )));
-    }
-    Ok(())
+/// What the current value's adoption turned out to be.
+enum Adoption {
+    /// The value adopts no key.
+    None,
+    /// The adopted key is one of the user's keys, and no other secret holds it.
+    Standing(AccessKeyId),
+    /// The adopted key no longer exists: the adoption is dropped.
+    Gone(AccessKeyId),
 }
 
 /// Whether `key`, named by the `stage` value, is one that this secret's own rotations made:
@@ -429,7 +513,11 @@ pub(super) fn plan_room(
             .or_else(|| {
                 remaining
                     .iter()
-                    .position(|k| k.status == KeyStatus::Inactive && Some(&k.id) != current)
+                    .position(|k| {
+                        k.status == KeyStatus::Inactive
+                            && Some(&k.id) != current
+                            && !ledger.foreign_adopted.contains_key(&k.id)
+                    })
                     .map(|i| (i, "an inactive key that is not AWSCURRENT"))
             });
         let Some((index, reason)) = choice else {
@@ -438,6 +526,10 @@ pub(super) fn plan_room(
                 .map(|k| {
                     let role = if Some(&k.id) == current {
                         "AWSCURRENT"
+                    } else if ledger.foreign_adopted.contains_key(&k.id) {
+                        "adopted by another secret"
+                    } else if ledger.foreign.contains(&k.id) {
+                        "made by another secret's rotation"
                     } else {
                         "unknown to the secret"
                     };
@@ -459,6 +551,8 @@ pub(super) struct TagInputs<'a> {
     pub user: &'a UserName,
     /// How many tags the user has, the rotator's and everyone else's.
     pub tag_count: usize,
+    /// Tags written besides the intent and the key record (an adoption's record).
+    pub extra: usize,
     pub ledger: &'a Ledger,
     pub token: &'a str,
     /// The keys IAM listed.
@@ -555,7 +649,7 @@ pub(super) fn plan_tags(inputs: &TagInputs<'_>) -> Result<TagPlan, RotationError
     };
     // An intent whose window closed long ago (a token delivered again hours later) is written
     // afresh: any key of its earlier attempts is listed by now and was handled above.
-    let needed = usize::from(existing.is_none()) + 1;
+    let needed = usize::from(existing.is_none()) + 1 + inputs.extra;
     if inputs.tag_count - stale.len() + needed > MAX_TAGS_PER_USER {
         return Err(RotationError::TagQuotaExceeded {
             user: inputs.user.clone(),

@@ -103,16 +103,31 @@ impl Rotator {
         let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&metadata.arn));
         // Only a key that the secret's own rotations made is retired: a value written by hand
         // may have named a person's key.
-        // An adopted key is the secret's too, unless another secret's rotations made it.
-        let old_key = old_key
-            .filter(|(old, adopted)| {
-                if *adopted {
-                    !ledger.foreign.contains(old)
+        // An adopted key is the secret's too, unless another secret holds it (contract §10).
+        let mut remarks = Vec::new();
+        let old_key = match old_key {
+            Some((old, true)) if !ledger.foreign.contains(&old) => {
+                // An adopted key that a person deleted protects nothing: the adoption is
+                // dropped, and the notice says so (contract §10).
+                if self.listed(user, &old).await? {
+                    Some(old)
                 } else {
-                    owned(&ledger, old, "the previous AWSCURRENT")
+                    remarks.push(format!(
+                        "The adopted key {old} no longer exists (it was deleted outside the rotator): the adoption was dropped."
+                    ));
+                    None
                 }
-            })
-            .map(|(old, _)| old);
+            }
+            Some((old, false)) if owned(&ledger, &old, "the previous AWSCURRENT") => Some(old),
+            Some((old, false)) if !ledger.foreign.contains(&old) => {
+                // Contract §5: a key whose record a person removed stays as it is, said once.
+                if self.listed(user, &old).await? {
+                    self.alert_record_removed(metadata, user, &old).await;
+                }
+                None
+            }
+            _ => None,
+        };
         if let Some(old) = &old_key {
             self.retire(user, old).await?;
         }
@@ -130,7 +145,7 @@ impl Rotator {
         })
         .await?;
         if let Some(key) = &new_key {
-            self.send_success_email(event, metadata, user, key, old_key.as_ref())
+            self.send_success_email(event, metadata, user, key, old_key.as_ref(), &remarks)
                 .await;
         }
         Ok(Outcome::Finished { new_key, old_key })
@@ -165,10 +180,12 @@ impl Rotator {
             .intents
             .iter()
             .any(|(owner, intent)| owner != token || intent.attempts > 1)
-            || ledger
-                .records
-                .iter()
-                .any(|(key, owner)| owner != token && Some(key) != new_key && Some(key) != old_key);
+            || ledger.records.iter().any(|(key, owner)| {
+                owner != token
+                    && owner != ledger::ADOPTED
+                    && Some(key) != new_key
+                    && Some(key) != old_key
+            });
         if others_pending {
             let keys = iam
                 .list_access_keys(user)
@@ -228,6 +245,37 @@ impl Rotator {
         Ok(())
     }
 
+    /// Whether `key` is one of `user`'s keys now (read only on the rare paths that need it).
+    async fn listed(&self, user: &UserName, key: &AccessKeyId) -> Result<bool, RotationError> {
+        let keys = self
+            .ports
+            .iam
+            .list_access_keys(user)
+            .await
+            .map_err(RotationError::port("ListAccessKeys"))?;
+        Ok(keys.iter().any(|k| &k.id == key))
+    }
+
+    /// The one alert for a previous key whose ledger record a person removed (contract §5):
+    /// it names the key, the removed record and the command that hands it back. Its failure
+    /// is logged: the rotation has succeeded.
+    async fn alert_record_removed(
+        &self,
+        metadata: &SecretMetadata,
+        user: &UserName,
+        key: &AccessKeyId,
+    ) {
+        let problem = RotationError::PreviousRecordRemoved {
+            user: user.clone(),
+            key: key.clone(),
+            secret: metadata.name.clone(),
+        };
+        let alert = notice::record_removed_alert(&metadata.name, &problem);
+        if let Err(error) = self.ports.notifier.alert(&alert).await {
+            warn!(error = %error, "the alert for a removed ledger record could not be sent");
+        }
+    }
+
     /// Sends the success email. Its failure is logged: the rotation has already succeeded.
     async fn send_success_email(
         &self,
@@ -236,6 +284,7 @@ impl Rotator {
         user: &UserName,
         new_key: &AccessKeyId,
         old_key: Option<&AccessKeyId>,
+        remarks: &[String],
     ) {
         if self.settings.sender_email.is_none() {
             info!("no sender configured: no success email");
@@ -264,6 +313,7 @@ impl Rotator {
             token: &event.token,
             at: self.ports.clock.now(),
             old_key,
+            remarks,
         });
         match self.ports.notifier.email(&recipients, &email).await {
             Ok(()) => info!(recipients = recipients.len(), "sent the success email"),

@@ -296,9 +296,12 @@ impl Sweeper {
             rotated = rotated_at(metadata, &versions);
         }
         swept.report.rotated_at = rotated.map(notice::rfc3339);
+        let finish_incomplete = in_progress
+            && metadata.version_with_stage(AWSPENDING) == metadata.version_with_stage(AWSCURRENT);
         let facts = Facts {
             now,
             rotation_in_progress: in_progress,
+            finish_incomplete,
             rotated_at: rotated,
             previous,
             current_usable: inspection.current_usable(),

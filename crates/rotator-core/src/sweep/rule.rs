@@ -61,6 +61,10 @@ pub struct Facts {
     pub now: EpochSecs,
     /// Any version of the secret holds AWSPENDING.
     pub rotation_in_progress: bool,
+    /// AWSPENDING stands on the AWSCURRENT version: a finishSecret moved AWSCURRENT and did
+    /// not complete. When AWSCURRENT moved is then unknown (`LastRotatedDate` is the last
+    /// *completed* rotation's), and the previous key was AWSCURRENT until that move.
+    pub finish_incomplete: bool,
     /// When AWSCURRENT moved (see `rotated_at`).
     pub rotated_at: Option<EpochSecs>,
     pub previous: PreviousKey,
@@ -74,6 +78,7 @@ pub struct Facts {
 #[serde(rename_all = "kebab-case")]
 pub enum SkipReason {
     RotationInProgress,
+    FinishIncomplete,
     NoPreviousKey,
     PreviousIsCurrent,
     PreviousNotListed,
@@ -87,6 +92,9 @@ impl SkipReason {
     pub fn describe(self) -> &'static str {
         match self {
             SkipReason::RotationInProgress => "a rotation is in progress (AWSPENDING): left alone",
+            SkipReason::FinishIncomplete => {
+                "a finishSecret moved AWSCURRENT and did not complete (AWSPENDING is still on the AWSCURRENT version): when the previous key stopped being current is unknown, so nothing is retired until the finish completes"
+            }
             SkipReason::NoPreviousKey => "AWSPREVIOUS holds no key",
             SkipReason::PreviousIsCurrent => "AWSPREVIOUS holds the AWSCURRENT key: left alone",
             SkipReason::PreviousNotListed => "the AWSPREVIOUS key is not one of the user's keys",
@@ -132,6 +140,12 @@ pub enum Decision {
 /// in progress suspends the retirement, except once the rotation is `GRACE_MAX` old: a
 /// rotation stuck for days (on `NoRoomForKey`, say) does not keep an old key active for ever.
 pub fn decide(facts: &Facts, windows: &Windows) -> Decision {
+    // Contract §9: while a finish is incomplete the rotation's time is not known, and the
+    // previous key may have been AWSCURRENT minutes ago: nothing of the secret is retired,
+    // however old the last completed rotation is.
+    if facts.finish_incomplete {
+        return Decision::Skip(SkipReason::FinishIncomplete);
+    }
     let previous_active = match facts.previous {
         PreviousKey::Listed {
             status: KeyStatus::Active,
@@ -243,6 +257,7 @@ mod tests {
         Facts {
             now,
             rotation_in_progress: false,
+            finish_incomplete: false,
             rotated_at: Some(ROTATED),
             previous,
             current_usable: true,
@@ -381,6 +396,16 @@ mod tests {
         assert_eq!(
             decide(&in_progress(late), &WINDOWS),
             Decision::DeactivatePastMax
+        );
+        // A finish that moved AWSCURRENT and stopped: nothing, not even past the hard limit
+        // of the last completed rotation (the key was AWSCURRENT until the move).
+        let finish_incomplete = Facts {
+            finish_incomplete: true,
+            ..in_progress(late)
+        };
+        assert_eq!(
+            decide(&finish_incomplete, &WINDOWS),
+            Decision::Skip(SkipReason::FinishIncomplete)
         );
         // Never while the AWSCURRENT key does not work: the old key may be the only one.
         for now in [within_max, late] {

@@ -326,7 +326,10 @@ async fn a_written_value_never_steers_retirement_onto_a_persons_key() {
         .step_with(&rotator, SECRET, &token(9), Step::CreateSecret)
         .await
         .expect_err("no room: the person's key is not the secret's");
-    assert_eq!(error.kind(), "NoRoomForKey", "{error}");
+    // Contract §5 (amended): the key the value names without a record is named, with the way
+    // to hand it back if it is the secret's, rather than a bare "no room".
+    assert_eq!(error.kind(), "PreviousRecordRemoved", "{error}");
+    assert!(error.to_string().contains(&persons), "{error}");
     assert_eq!(key_status(&world, &persons), Some(KeyStatus::Active));
 }
 

@@ -26,3 +26,6 @@ mod requests;
 
 /// Fault-injected property tests over whole sequences, and hostile input for the parsers.
 mod properties;
+
+/// No secret retires a key another secret holds, or one AWSCURRENT held minutes ago (issue 25).
+mod holders;

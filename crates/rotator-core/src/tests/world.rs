@@ -550,10 +550,14 @@ impl Iam for World {
     async fn access_key_last_used(&self, key: &AccessKeyId) -> PortResult<KeyLastUsed> {
         self.call("iam:GetAccessKeyLastUsed", |s| {
             s.users
-                .values()
-                .flat_map(|user| &user.keys)
-                .find(|k| k.id == key.as_str())
-                .map(|k| k.last_used.clone())
+                .iter()
+                .find_map(|(name, user)| {
+                    let found = user.keys.iter().find(|k| k.id == key.as_str())?;
+                    Some(KeyLastUsed {
+                        owner: Some(name.clone()),
+                        ..found.last_used.clone()
+                    })
+                })
                 .ok_or_else(|| not_found(format!("access key {key}")))
         })
     }
@@ -615,6 +619,7 @@ impl World {
                 when: Some(now),
                 service: Some(service.to_owned()),
                 region: Some("us-east-1".to_owned()),
+                owner: None,
             };
         }
     }
@@ -729,6 +734,16 @@ impl SecretStore for World {
                         )
                     })?;
                 version.stages.retain(|st| st != stage);
+                // AWS stamps `LastRotatedDate` when a rotation completes ("the most recent
+                // date and time that the Secrets Manager rotation process was successfully
+                // completed", SecretListEntry), not when AWSCURRENT moves: the world stamps it
+                // at a finish's last label change, AWSPENDING taken off the AWSCURRENT version.
+                if stage == AWSPENDING
+                    && move_to.is_none()
+                    && version.stages.iter().any(|st| st == AWSCURRENT)
+                {
+                    found.last_rotated = Some(now);
+                }
             }
             if let Some(to) = move_to {
                 let version = found
@@ -744,7 +759,6 @@ impl SecretStore for World {
                     if let Some(old) = found.versions.get_mut(from) {
                         old.stages.push(AWSPREVIOUS.into());
                     }
-                    found.last_rotated = Some(now);
                 }
             }
             Ok(())
@@ -876,6 +890,7 @@ impl State {
                 when: Some(now),
                 service: Some("sts".to_owned()),
                 region: Some("us-east-1".to_owned()),
+                owner: None,
             };
             Some(format!("arn:aws:iam::{account}:user/{name}"))
         })
