@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::ports::{EpochSecs, KeyStatus, SecretMetadata, VersionInfo};
-use crate::types::AWSCURRENT;
+use crate::types::{AWSCURRENT, AWSPENDING};
 
 /// The sweep's time windows, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl SkipReason {
             SkipReason::PreviousIsCurrent => "AWSPREVIOUS holds the AWSCURRENT key: left alone",
             SkipReason::PreviousNotListed => "the AWSPREVIOUS key is not one of the user's keys",
             SkipReason::PreviousNotOwned => {
-                "the AWSPREVIOUS key is not one that the secret's rotations made or adopted (no ledger record): left alone"
+                "the AWSPREVIOUS key is not one that the secret's rotations made or adopted (no ledger record: removed by someone, or a value written by hand): left alone; if it is the secret's, hand it back with `rotator adopt SECRET --key ID`"
             }
             SkipReason::PreviousInactive => "the AWSPREVIOUS key is inactive already",
             SkipReason::CurrentNotUsable => {
@@ -209,25 +209,36 @@ pub fn may_go_now(decision: Decision) -> bool {
     matches!(decision, Decision::Deactivate | Decision::DeactivatePastMax)
 }
 
-/// When AWSCURRENT moved, at the latest: the later of `LastRotatedDate` and the AWSCURRENT
-/// version's creation. `LastRotatedDate` is stamped when a rotation completes ("the most recent
-/// date and time that the Secrets Manager rotation process was successfully completed", in the
-/// DescribeSecret API reference's earlier wording; "the last date and time that Secrets Manager
-/// rotated the secret" now:
-/// <https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html>),
-/// so at or after finishSecret's move, and a rotation stuck since does not change it. The
-/// version's creation covers a `PutSecretValue` by hand, which moves AWSCURRENT without
-/// touching `LastRotatedDate`. It is never taken alone while `LastRotatedDate` is known: a
-/// rotation whose createSecret ran days before its finishSecret (a failed rotation, retried)
-/// made a version that became current long after it was created.
+/// When AWSCURRENT moved to its version, at the latest (contract §9). Secrets Manager records
+/// two times: `LastRotatedDate`, stamped when a rotation *completes* ("the most recent date and
+/// time that the Secrets Manager rotation process was successfully completed", SecretListEntry:
+/// <https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_SecretListEntry.html>),
+/// so at or after the move; and the AWSCURRENT version's creation, at or before it (a rotation's
+/// version is created by createSecret; a `PutSecretValue` by hand moves AWSCURRENT as it creates
+/// the version, without touching `LastRotatedDate`).
+/// - `LastRotatedDate` at or after the version's creation: the rotation completed, and
+///   `LastRotatedDate` is taken (a createSecret days before its finishSecret made a version that
+///   became current long after it was created).
+/// - Otherwise the move came after the version's creation, at a time nobody recorded: a finish
+///   that moved AWSCURRENT and never completed, or a value put by hand. While AWSPENDING stands
+///   on another version, a later rotation began after that move: its version's creation bounds
+///   it, and is taken. (A finish still incomplete, AWSPENDING on the AWSCURRENT version, is the
+///   sweep's `Facts::finish_incomplete`: it retires nothing then.)
 pub fn rotated_at(metadata: &SecretMetadata, versions: &[VersionInfo]) -> Option<EpochSecs> {
-    let current_created = versions
-        .iter()
-        .find(|v| v.stages.iter().any(|s| s == AWSCURRENT))
-        .and_then(|v| v.created);
+    let holding = |stage: &str| {
+        versions
+            .iter()
+            .find(|v| v.stages.iter().any(|s| s == stage))
+    };
+    let current = holding(AWSCURRENT);
+    let current_created = current.and_then(|v| v.created);
+    let later_rotation = holding(AWSPENDING)
+        .filter(|pending| current.is_none_or(|current| current.id != pending.id))
+        .and_then(|pending| pending.created);
     match (metadata.last_rotated, current_created) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+        (Some(completed), Some(created)) if completed >= created => Some(completed),
+        (_, Some(created)) => Some(later_rotation.map_or(created, |began| began.max(created))),
+        (completed, None) => completed,
     }
 }
 
@@ -465,5 +476,20 @@ mod tests {
         assert_eq!(rotated_at(&metadata, &versions[..1]), Some(100));
         assert_eq!(rotated_at(&SecretMetadata::default(), &versions), Some(250));
         assert_eq!(rotated_at(&SecretMetadata::default(), &[]), None);
+        // A completed rotation whose createSecret ran long before its finish: LastRotatedDate.
+        let completed = SecretMetadata {
+            last_rotated: Some(300),
+            ..SecretMetadata::default()
+        };
+        assert_eq!(rotated_at(&completed, &versions), Some(300));
+        // A finish that moved AWSCURRENT and never completed, then a new rotation (issue 25,
+        // found by the property model): the move came before the new rotation began, at a
+        // time nobody recorded; the new rotation's start bounds it.
+        let stuck = [
+            version(90, AWSPREVIOUS),
+            version(250, AWSCURRENT),
+            version(900, AWSPENDING),
+        ];
+        assert_eq!(rotated_at(&metadata, &stuck), Some(900));
     }
 }

@@ -270,3 +270,38 @@ async fn a_previous_key_whose_record_was_removed_is_named_with_its_fix() {
     );
     assert_eq!(key_status(&world, &previous), Some(KeyStatus::Active));
 }
+
+/// Point 8, at the finish: under `delete`, the rotation after the record's removal used to
+/// leave the key active without a word. It still leaves it (the value's word alone retires
+/// nothing), and says so once: one alert naming the key and `rotator adopt SECRET --key ID`.
+#[tokio::test]
+async fn a_finish_leaves_a_key_whose_record_was_removed_and_says_so_once() {
+    let world = World::with_user_and_secret(USER, SECRET, r#"{"UserName":"alice"}"#, "o@e.com");
+    let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Delete));
+    world
+        .rotate_with(&rotator, SECRET, &token(1))
+        .await
+        .expect("the first rotation");
+    let first = world.key_in(SECRET, AWSCURRENT).expect("a key");
+    world
+        .state()
+        .users
+        .get_mut(USER)
+        .expect("alice")
+        .tags
+        .remove(&format!("rotator:key:{first}"));
+    let alerts = world.state().alerts.len();
+    world
+        .rotate_with(&rotator, SECRET, &token(2))
+        .await
+        .expect("the rotation completes");
+    assert_eq!(key_status(&world, &first), Some(KeyStatus::Active));
+    let state = world.state();
+    assert_eq!(state.alerts.len(), alerts + 1, "one alert");
+    let alert = format!("{:?}", state.alerts.last().expect("the alert"));
+    assert!(alert.contains(&first), "{alert}");
+    assert!(
+        alert.contains(&format!("rotator adopt {SECRET} --key {first}")),
+        "{alert}"
+    );
+}

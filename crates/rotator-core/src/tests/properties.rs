@@ -202,6 +202,23 @@ enum Op {
     /// Lambda delivers the next steps to another instance of the function (a cold start), which
     /// remembers nothing of the earlier steps.
     NewInstance,
+    /// Between rotations of the target (alice's second secret when `into_other`), someone who
+    /// can write its value adopts a key: a person's active key, or (`steal`) a key that the
+    /// other secret's ledger records. With `via_previous` the value that was current is put
+    /// back at once, so that the adoption sits in AWSPREVIOUS.
+    AdoptInto {
+        into_other: bool,
+        via_previous: bool,
+        steal: bool,
+    },
+    /// A person deletes an adopted key (it leaked), at once.
+    DeleteAdoptedKey,
+    /// The latest rotation's finishSecret, once its first three steps succeeded, moves
+    /// AWSCURRENT and then fails (IAM throttles its `UntagUser`): AWSPENDING stays on the
+    /// current version until a redelivery completes it, and the hourly sweep runs meanwhile.
+    /// With `late`, the finish comes eight days after the createSecret (a rotation Secrets
+    /// Manager tried again a week later).
+    FinishStopsAfterMove { late: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +290,15 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::StaleDescriptions),
         2 => Just(Op::Adopt),
         2 => Just(Op::NewInstance),
+        2 => (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(into_other, via_previous, steal)| Op::AdoptInto {
+                into_other,
+                via_previous,
+                steal,
+            }
+        ),
+        1 => Just(Op::DeleteAdoptedKey),
+        2 => any::<bool>().prop_map(|late| Op::FinishStopsAfterMove { late }),
     ]
 }
 
@@ -620,6 +646,37 @@ impl Sim {
                     self.demoted_at.insert(person, now);
                 }
             }
+            Op::AdoptInto {
+                into_other,
+                via_previous,
+                steal,
+            } => self.adopt_into(into_other, via_previous, steal),
+            Op::FinishStopsAfterMove { late } => {
+                if self.done == 3 {
+                    if late {
+                        self.world.state().now += 8 * 24 * 3600;
+                    }
+                    self.world
+                        .inject("iam:UntagUser", Fault::Fail(PortErrorKind::Throttled));
+                    let finished = self.invoke(index, Step::FinishSecret)?;
+                    self.world.state().named_faults.clear();
+                    if finished {
+                        self.done = 4;
+                    } else {
+                        // The hourly sweep comes before the redelivery.
+                        self.world.state().now += 3600;
+                        self.sweep(index)?;
+                    }
+                }
+            }
+            Op::DeleteAdoptedKey => {
+                let mut state = self.world.state();
+                let keys = &mut state.users.get_mut(USER).expect("the user").keys;
+                if let Some(i) = keys.iter().position(|k| self.adopted.contains(&k.id)) {
+                    let gone = keys.remove(i);
+                    self.adopted.remove(&gone.id);
+                }
+            }
             Op::StaleDescriptions => {
                 let mut state = self.world.state();
                 let tags = &mut state.users.get_mut(USER).expect("the user").tags;
@@ -629,6 +686,135 @@ impl Sim {
                     }
                     tags.insert(format!("AKIASTALE{n:011}"), "a key deleted long ago".into());
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `Op::AdoptInto`: an adoption written into either secret, through AWSCURRENT or
+    /// AWSPREVIOUS, of a person's key or of a key the other secret's ledger records.
+    fn adopt_into(&mut self, into_other: bool, via_previous: bool, steal: bool) {
+        let (target, holder) = if into_other {
+            (OTHER_SECRET, SECRET)
+        } else {
+            (SECRET, OTHER_SECRET)
+        };
+        let rotating = self.world.state().secrets[target]
+            .version_with(AWSPENDING)
+            .is_some();
+        if rotating {
+            return;
+        }
+        let key = if steal {
+            let state = self.world.state();
+            let user = &state.users[USER];
+            let ledger = Ledger::from_tags(&tags_of(user), &SecretDigest::of(&secret_arn(holder)));
+            user.keys
+                .iter()
+                .find(|k| ledger.records.keys().any(|r| r.as_str() == k.id))
+                .map(|k| k.id.clone())
+        } else {
+            if self.human_active.is_empty() && self.world.state().users[USER].keys.len() < 2 {
+                self.world.state().now += HUMAN_DELAY_SECS;
+                let (id, _) = self.world.add_key(USER, KeyStatus::Active);
+                self.human_active.insert(id.clone());
+                self.human_keys.insert(id);
+                self.after_person_made_a_key();
+            }
+            self.human_active.iter().next().cloned()
+        };
+        let (Some(key), Some(saved)) = (key, self.world.current_value(target)) else {
+            return;
+        };
+        let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&saved) else {
+            return;
+        };
+        // A stolen adoption beside a value without a key of its own would make the model take
+        // the stolen key for the one programs use through the secret: it goes into AWSPREVIOUS
+        // then, as the issue's sequence does.
+        if steal && !via_previous && !fields.contains_key("AccessKeyId") {
+            return;
+        }
+        self.world.state().now += HUMAN_DELAY_SECS;
+        if via_previous {
+            // The issue's sequence: a value that only adopts, then the working value again.
+            let adoption = format!(r#"{{"UserName":"alice","AdoptAccessKeyId":"{key}"}}"#);
+            self.world.put_current(target, &adoption);
+            self.world.put_current(target, &saved);
+        } else {
+            fields.insert("AdoptAccessKeyId".into(), key.clone().into());
+            self.world
+                .put_current(target, &Value::Object(fields).to_string());
+        }
+        if target == SECRET {
+            self.relabelled |= self.latest.is_some() && !self.abandoned && self.done < 4;
+        }
+        if !steal {
+            // The key is the target's to retire from now on, within the grace rules.
+            self.human_active.remove(&key);
+            self.human_keys.remove(&key);
+            self.adopted.insert(key.clone());
+            let now = self.world.state().now;
+            self.demoted_at.insert(key, now);
+        }
+        self.track_demotions();
+    }
+
+    /// The keys each secret holds by its ledger (a key its rotation made, or one it adopted),
+    /// with whether the record is an adoption's.
+    fn holders(&self) -> BTreeMap<String, (&'static str, bool)> {
+        let state = self.world.state();
+        let user = &state.users[USER];
+        let tags = tags_of(user);
+        let mut holders = BTreeMap::new();
+        for secret in [SECRET, OTHER_SECRET] {
+            let ledger = Ledger::from_tags(&tags, &SecretDigest::of(&secret_arn(secret)));
+            for (key, owner) in &ledger.records {
+                holders.insert(
+                    key.as_str().to_owned(),
+                    (secret, owner == crate::ledger::ADOPTED),
+                );
+            }
+        }
+        holders
+    }
+
+    /// No secret deletes or deactivates an active key that another secret holds, nor deletes
+    /// a key another secret adopted, whatever its status (contract §5 and §10).
+    fn check_holders_kept(
+        &self,
+        acting: &str,
+        before: &[crate::testing::Key],
+        holders: &BTreeMap<String, (&'static str, bool)>,
+    ) -> Result<(), TestCaseError> {
+        let after = self.world.state().users[USER].keys.clone();
+        for key in before {
+            let Some((holder, adopted)) = holders.get(&key.id) else {
+                continue;
+            };
+            if *holder == acting {
+                continue;
+            }
+            let now = after.iter().find(|k| k.id == key.id);
+            if key.status == KeyStatus::Active {
+                prop_assert!(
+                    now.is_some_and(|k| k.status == KeyStatus::Active),
+                    "{}: {} retired {}, an active key that {} holds",
+                    self.at,
+                    acting,
+                    key.id,
+                    holder
+                );
+            }
+            if *adopted {
+                prop_assert!(
+                    now.is_some(),
+                    "{}: {} deleted {}, a key that {} adopted",
+                    self.at,
+                    acting,
+                    key.id,
+                    holder
+                );
             }
         }
         Ok(())
@@ -907,6 +1093,7 @@ impl Sim {
         self.world.state().now += 1;
         let alerts_before = self.world.state().alert_attempts;
         let keys_before = self.world.state().users[USER].keys.clone();
+        let holders = self.holders();
         let deadline_ms = self
             .deadline_secs
             .map(|secs| (self.world.state().now + secs) * 1000);
@@ -949,6 +1136,12 @@ impl Sim {
             self.check_error(error)?;
         }
         self.check_grace_kept(&keys_before, "a rotation")?;
+        let acting = if secret == SECRET {
+            SECRET
+        } else {
+            OTHER_SECRET
+        };
+        self.check_holders_kept(acting, &keys_before, &holders)?;
         self.track_demotions();
         self.check_invariants()?;
         Ok(result)
