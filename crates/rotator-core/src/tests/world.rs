@@ -2,6 +2,24 @@
 //! property tests: IAM's two-key limit and tags, Secrets Manager's versions and staging labels,
 //! STS authentication, a notifier that records, a clock that never waits, and a fault plan
 //! that can fail any call or end the "process" right after it.
+//!
+//! The world decides what every guarantee the tests check means, so each behaviour it keeps
+//! comes from AWS's reference, not from moto nor from the rotator's own beliefs:
+//!
+//! | state or behaviour | what the world does | AWS's page |
+//! | --- | --- | --- |
+//! | `LastRotatedDate` | stamped when a rotation *completes* (the finish's last label change, AWSPENDING off the AWSCURRENT version); not when AWSCURRENT moves, nor by a `PutSecretValue` by hand. (It stamped the move until issue 25.) | [SecretListEntry](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_SecretListEntry.html), `LastRotatedDate`: "the most recent date and time that the Secrets Manager rotation process was successfully completed" |
+//! | `NextRotationDate` | the later of the last completed rotation and the last `PutSecretValue` that moved AWSCURRENT, plus the interval. (It ignored values put by hand until issue 25.) | [RotationRulesType](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html): manually updating the value "is considered a valid rotation" |
+//! | `LastChangedDate` | not kept: no code reads it | [DescribeSecret](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html) |
+//! | a version's `CreatedDate` | when `PutSecretValue` or `RotateSecret` made the version | [SecretVersionsListEntry](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_SecretVersionsListEntry.html) |
+//! | a version's `LastAccessedDate` | not kept: a date rounded to the day, which no code reads | SecretVersionsListEntry |
+//! | label moves | a label sits on one version; moving AWSCURRENT puts AWSPREVIOUS on the version it left; a move of a label attached elsewhere is refused unless `RemoveFromVersionId` names that version; a version without labels is not listed | [UpdateSecretVersionStage](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html), [ListSecretVersionIds](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListSecretVersionIds.html) |
+//! | `PutSecretValue` | without stages it moves AWSCURRENT (the old version becomes AWSPREVIOUS); with `AWSPENDING` it moves AWSPENDING; the same token with the same value is accepted again, with another value refused | [PutSecretValue](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html) |
+//! | `RotateSecret` (the port) | refused while AWSPENDING stands on a version other than AWSCURRENT's; else a new empty version labelled AWSPENDING. (It started over a stuck rotation until issue 25.) The tests' `World::start_rotation` also starts over a stuck rotation: a superset of AWS's sequences, which the invariants must survive | [RotateSecret](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html) |
+//! | `CancelRotateSecret` | not a port call: it only turns rotation off and leaves AWSPENDING; `World::abandon_rotation` is the `UpdateSecretVersionStage` that removes AWSPENDING (a person's, or the recover action's) | [CancelRotateSecret](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CancelRotateSecret.html) |
+//! | `GetAccessKeyLastUsed` | the key's owner (`UserName`) and last use; `NoSuchEntity` for a key that no longer exists. The reference documents no error of its own for a missing key, so the rotator takes only `NoSuchEntity` for "gone" and anything else for "cannot tell" | [GetAccessKeyLastUsed](https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccessKeyLastUsed.html) |
+//! | IAM's limits | two keys per user (inactive ones count), 50 tags per user, tag keys of 128 and values of 256 characters | [IAM and AWS STS quotas](https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html) |
+//! | IAM's eventual consistency | a new key is missing from `ListAccessKeys` for `listing_lag_secs` and authenticates after `propagation_secs` | [IAM troubleshooting: changes not always immediately visible](https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency) |
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -86,8 +104,11 @@ pub struct Secret {
     pub rotation_enabled: bool,
     /// The rotation schedule, in days, when the secret has one.
     pub rotation_interval_days: Option<u64>,
-    /// When AWSCURRENT last moved in a rotation (`LastRotatedDate`).
+    /// When a rotation last completed (`LastRotatedDate`).
     pub last_rotated: Option<EpochSecs>,
+    /// When a `PutSecretValue` last moved AWSCURRENT to a new value: the schedule counts it as
+    /// a rotation (RotationRulesType), `LastRotatedDate` does not.
+    pub value_put: Option<EpochSecs>,
     pub versions: BTreeMap<String, Version>,
     pub tags: BTreeMap<String, String>,
     /// The rotation function's ARN (`RotationLambdaARN`), when the secret has one.
@@ -104,6 +125,7 @@ impl Secret {
     /// `PutSecretValue` without staging labels: `value` becomes the new AWSCURRENT version
     /// `version`, and the version it replaces AWSPREVIOUS.
     fn put_current(&mut self, version: String, value: &str, now: EpochSecs) {
+        self.value_put = Some(now);
         let replaced = self.version_with(AWSCURRENT).map(|(id, _)| id.clone());
         self.strip_stage(AWSCURRENT);
         if let Some(replaced) = replaced {
@@ -798,6 +820,16 @@ impl SecretStore for World {
             let now = s.now;
             let token = s.new_version_id();
             let found = s.secret(secret)?;
+            // RotateSecret refuses while AWSPENDING stands on a version other than
+            // AWSCURRENT's: "a previous rotation isn't complete" (RotateSecret API reference).
+            let pending = found.version_with(AWSPENDING).map(|(id, _)| id.clone());
+            let current = found.version_with(AWSCURRENT).map(|(id, _)| id.clone());
+            if pending.is_some() && pending != current {
+                return Err(PortError::new(
+                    PortErrorKind::InvalidRequest,
+                    "InvalidRequestException: A previous rotation isn't complete. That rotation will be reattempted.",
+                ));
+            }
             found.rotation_enabled = true;
             found.strip_stage(AWSPENDING);
             found.versions.insert(
@@ -825,7 +857,7 @@ fn metadata(name: &str, found: &Secret) -> SecretMetadata {
         next_rotation: found
             .rotation_interval_days
             .filter(|_| found.rotation_enabled)
-            .map(|days| found.last_rotated.unwrap_or(0) + days * 86_400),
+            .map(|days| found.last_rotated.max(found.value_put).unwrap_or(0) + days * 86_400),
         versions: found
             .versions
             .iter()
