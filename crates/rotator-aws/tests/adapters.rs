@@ -954,6 +954,9 @@ async fn access_key_last_used_reports_when_and_where_a_key_authenticated() -> Re
     let unused = iam.access_key_last_used(&key).await?;
     assert_eq!(unused.when, None, "{unused:?}");
     assert_eq!(unused.service, None, "IAM's N/A is no service");
+    // The answer names the key's owner (`UserName`): how createSecret tells another user's
+    // adopted key from one that no longer exists.
+    assert_eq!(unused.owner.as_deref(), Some("alice"), "{unused:?}");
 
     // moto records a use when it authenticates a request signed with the key.
     fx.caller_arn(&moto, &id, &secret).await?;
@@ -962,6 +965,17 @@ async fn access_key_last_used_reports_when_and_where_a_key_authenticated() -> Re
     assert!(when.abs_diff(now()) < 120, "{when}");
     assert_eq!(used.service.as_deref(), Some("sts"), "{used:?}");
     assert!(used.region.is_some(), "{used:?}");
+
+    // A key that no longer exists: moto answers NoSuchEntity, which the adapter maps to
+    // NotFound. (AWS's reference documents no error of its own for it; the rotator takes only
+    // NotFound for "gone": see the in-memory world's table.)
+    iam.delete_access_key(&user("alice")?, &key).await?;
+    let gone = iam.access_key_last_used(&key).await;
+    assert!(
+        gone.as_ref()
+            .is_err_and(|e| e.kind == rotator_core::ports::PortErrorKind::NotFound),
+        "{gone:?}"
+    );
     Ok(())
 }
 
