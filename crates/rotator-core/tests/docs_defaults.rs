@@ -377,6 +377,21 @@ fn the_prose_quotes_the_defaults() {
 }
 
 #[test]
+fn the_longest_life_of_a_key_follows_from_the_defaults() {
+    // rotationDays + 1 day (the schedule's window) + graceMax + an hourly sweep + the
+    // credential report's 4 hours (infra/lib/key-age.ts adds up the same).
+    let days = default_seconds("rotationDays").0 + 1 + default_seconds("graceMax").0 / 86_400;
+    assert_eq!(infra_default("sweepSchedule"), "rate(1 hour)");
+    let expected = format!("{days} days 5 hours");
+    for page in ["README.md", "docs/deploy.md", "docs/guarantees.md"] {
+        assert!(
+            read(page).contains(&expected),
+            "{page} must state the longest life of an active key under the defaults, {expected}"
+        );
+    }
+}
+
+#[test]
 fn the_figure_checks_catch_a_wrong_figure() {
     assert_eq!(figure_after(" (28 h by default)"), Some((28, Some(3600))));
     assert_eq!(figure_after(" 81, `grace`"), Some((81, None)));
