@@ -158,6 +158,32 @@ fn the_table_states_the_functions_own_defaults() {
             "docs/deploy.md's defaults table no longer states {variable}"
         );
     }
+
+    // The contract's table of variables states the same defaults, in its last column.
+    let contract = read("docs/contract.md");
+    let mut in_contract = 0;
+    for line in contract
+        .lines()
+        .filter(|line| line.starts_with("| `ROTATOR_"))
+    {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let variable = cells[0].trim_matches('`');
+        let Some(check) = expected.get(variable) else {
+            continue;
+        };
+        let default = cells[cells.len() - 1];
+        let value = default.split('`').nth(1).unwrap_or(default);
+        assert!(
+            check(value),
+            "docs/contract.md says {variable} defaults to {value:?}, the function's code disagrees"
+        );
+        in_contract += 1;
+    }
+    assert_eq!(
+        in_contract,
+        expected.len(),
+        "docs/contract.md's configuration table states every default of deploy.md's table"
+    );
 }
 
 #[test]
