@@ -431,7 +431,7 @@ fn require_config() -> Result<()> {
     if !infra_dir().join("rotator.config.json").exists() {
         bail!(
             "infra/rotator.config.json is missing: copy infra/rotator.config.example.json to \
-             infra/rotator.config.json and fill in your users and addresses (see README.md, Deploy)"
+             infra/rotator.config.json and fill in your users and addresses (see docs/deploy.md, Deploy to AWS)"
         );
     }
     Ok(())
@@ -506,7 +506,7 @@ pub fn demo(args: &[String]) -> Result<()> {
     run_harness("rotator-demo", false, args)
 }
 
-/// `cargo xtask bench`: the measurements of the README's table.
+/// `cargo xtask bench`: the measurements of docs/performance.md's table.
 pub fn bench(args: &[String]) -> Result<()> {
     run_harness("rotator-bench", true, args)?;
     let zip = build(Arch::Arm64)?;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cli::AuditArgs;
 use crate::render::{Spinner, json_time, print_table, table, table_time};
 
-/// The JSON document (`--json`); README "Operating the fleet" documents every field.
+/// The JSON document (`--json`); docs/operating.md documents every field.
 #[derive(Debug, Serialize)]
 struct Document<'a> {
     prefix: &'a str,

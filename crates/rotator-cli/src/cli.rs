@@ -68,7 +68,7 @@ pub struct Fleet {
 pub struct StatusArgs {
     #[command(flatten)]
     pub fleet: Fleet,
-    /// Print JSON (documented in the README) instead of a table.
+    /// Print JSON (documented in docs/operating.md) instead of a table.
     #[arg(long)]
     pub json: bool,
     /// How old a rotation in progress may get before it counts as stuck (90s, 30m, 1h, 2d).
@@ -132,7 +132,7 @@ pub struct AuditArgs {
     /// Keys at least this many days old, or unused for this many days, are findings.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_AGE_DAYS)]
     pub max_age_days: u64,
-    /// Print JSON (documented in the README) instead of a table.
+    /// Print JSON (documented in docs/operating.md) instead of a table.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
     /// Print the findings as CSV, one per line, with a header.
@@ -156,7 +156,7 @@ pub struct DoctorArgs {
     /// its slash>/, the CDK app's].
     #[arg(long, value_name = "PATH", value_parser = iam_path)]
     pub user_path: Option<String>,
-    /// Print JSON (documented in the README) instead of one line per finding.
+    /// Print JSON (documented in docs/operating.md) instead of one line per finding.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

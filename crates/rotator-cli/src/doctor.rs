@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::cli::DoctorArgs;
 use crate::render::Spinner;
 
-/// The JSON document (`--json`); README "Operating the fleet" documents every field.
+/// The JSON document (`--json`); docs/operating.md documents every field.
 #[derive(Debug, Serialize)]
 struct Document<'a> {
     prefix: &'a str,

@@ -695,7 +695,7 @@ async fn rotations_under_a_seeded_random_mix_of_faults_keep_the_invariants() -> 
             // Once in the run, a person makes a key by hand (IAM refuses when the user has
             // two); the next rotation must leave it alone. Not while an earlier rotation's
             // intent of unknown outcome is open: a key made then may be taken for the
-            // rotator's, the limitation the README states (the core's property tests model it).
+            // rotator's, the limitation docs/guarantees.md states (the core's property tests model it).
             let intent_open = world
                 .fx
                 .user_tags(ALICE.user)

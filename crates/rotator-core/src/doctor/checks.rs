@@ -87,7 +87,7 @@ pub fn check_secret(
             Check::RotationDisabled,
             "rotation is not enabled: Secrets Manager never rotates it".to_owned(),
             format!(
-                "aws secretsmanager rotate-secret --secret-id {name} --rotation-lambda-arn {function} --rotation-rules AutomaticallyAfterDays=90 --no-rotate-immediately (or deploy the stack again)"
+                "aws secretsmanager rotate-secret --secret-id {name} --rotation-lambda-arn {function} --rotation-rules AutomaticallyAfterDays=81 --no-rotate-immediately (or deploy the stack again)"
             ),
         ));
     } else if let (Some(named), Some(expected)) =

@@ -482,8 +482,8 @@ impl Sim {
                 if self.world.state().users[USER].keys.len() < 2 {
                     let (id, _) = self.world.add_key(USER, KeyStatus::Active);
                     // A key made while an intent of unknown outcome is open is, by the ledger's
-                    // rule, possibly the rotator's own (README, Known limitations); any other
-                    // active key of a person's must survive.
+                    // rule, possibly the rotator's own (docs/guarantees.md, Known limitations);
+                    // any other active key of a person's must survive.
                     if !self.attributable(&id) {
                         self.human_active.insert(id.clone());
                     }
@@ -1036,8 +1036,8 @@ impl Sim {
             // finishSecret moved AWSCURRENT and then failed, the cancel took away the mark that
             // lets the rotator finish its work, and the old key waits for the next rotation.
             // So it is when someone's PutSecretValue moved AWSPREVIOUS in the middle of the
-            // rotation: the old key is then unknown to the secret, and stays (README, Known
-            // limitations); every other invariant still holds.
+            // rotation: the old key is then unknown to the secret, and stays
+            // (docs/guarantees.md, Known limitations); every other invariant still holds.
             if !self.abandoned && !self.relabelled && self.completed.insert(token) {
                 self.check_completed()?;
             }
@@ -1149,8 +1149,8 @@ impl Sim {
 
     /// A person's next action, or Secrets Manager's next delivery, comes a few seconds after a
     /// person made a key: by then IAM lists it. (A key made within the ledger's clock margin
-    /// before an intent and not yet listed is indistinguishable from the rotator's own: README,
-    /// Known limitations.)
+    /// before an intent and not yet listed is indistinguishable from the rotator's own:
+    /// docs/guarantees.md, Known limitations.)
     fn after_person_made_a_key(&self) {
         let mut state = self.world.state();
         state.now += state.listing_lag_secs + crate::ledger::SKEW_SECS + 1;
