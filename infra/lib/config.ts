@@ -538,7 +538,8 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
     check.fail('readerRoleName', 'applies only with operatorPrincipalArns, whom the reader role trusts');
   }
   if (memberAccounts.size === 0 && organization === undefined) {
-    for (const field of ['memberRoleName', 'memberExternalId', 'readerRoleName', 'sweepPrincipalArns'] as const) {
+    // readerRoleName also names the central account's reader role, so it applies without members too.
+    for (const field of ['memberRoleName', 'memberExternalId', 'sweepPrincipalArns'] as const) {
       if (raw[field] !== undefined) check.fail(field, 'applies only when a user names an account or an organization is configured');
     }
   }

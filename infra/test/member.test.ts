@@ -260,11 +260,13 @@ describe('the central stack with an organization', () => {
   it('passes the function\'s role to the member template, which requires the external id', () => {
     const [parameter] = stackSet.Properties.Parameters;
     assert.equal(parameter.ParameterKey, CENTRAL_ROLE_PARAMETER);
-    // A weak cross-stack reference (cdk.json's defaultCrossStackReferences): the central stack publishes its role's
-    // ARN as an output, without an export that would lock it.
-    const { StackName, OutputName } = parameter.ParameterValue['Fn::GetStackOutput'];
-    assert.equal(StackName, 'TestRotator');
-    assert.deepEqual(template.toJSON().Outputs[OutputName].Value, { 'Fn::GetAtt': [roleLogicalId, 'Arn'] });
+    // A strong cross-stack reference, although cdk.json's defaultCrossStackReferences is weak: an export that the
+    // central stack cannot change or remove while this stack imports it (Fn::GetStackOutput would not update the
+    // StackSet when the role changed).
+    assert.equal(JSON.stringify(stackSet).includes('Fn::GetStackOutput'), false);
+    const exportName = parameter.ParameterValue['Fn::ImportValue'];
+    const exported = Object.values(template.toJSON().Outputs).find((o: any) => o.Export?.Name === exportName) as any;
+    assert.deepEqual(exported.Value, { 'Fn::GetAtt': [roleLogicalId, 'Arn'] });
     const body = JSON.parse(stackSet.Properties.TemplateBody);
     assert.deepEqual(
       body,

@@ -93,9 +93,31 @@ describe('the Lambda function', () => {
           ROTATOR_USAGE_LAG: '4h',
           ROTATOR_TEST_TIMEOUT_SECS: '60',
           ROTATOR_SECRET_PREFIX: 'TestRotator/',
+          // Contract §4: stuckAfter (§11) and securityHubFindings (§12), by default 24h and on.
+          ROTATOR_STUCK_AFTER: '24h',
+          ROTATOR_FINDINGS: 'on',
         }),
       },
     });
+  });
+
+  it('sets ROTATOR_STUCK_AFTER and ROTATOR_FINDINGS from stuckAfter and securityHubFindings', () => {
+    const { template: t } = synthStack({ ...BASE_CONFIG, stuckAfter: '0s', securityHubFindings: false });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ ROTATOR_STUCK_AFTER: '0s', ROTATOR_FINDINGS: 'off' }) },
+    });
+    // Off, the role may not import findings.
+    assert.equal(statementsOf(t).ImportFindings, undefined);
+  });
+
+  it('lets the recoverPrincipalArns invoke it (rotator recover), each through a permission of its own', () => {
+    const onCall = 'arn:aws:iam::123456789012:role/on-call';
+    const { template: t } = synthStack({ ...BASE_CONFIG, recoverPrincipalArns: [onCall] });
+    const permissions = Object.values(t.findResources('AWS::Lambda::Permission')).map((r: any) => r.Properties);
+    assert.deepEqual(
+      permissions.filter((p: any) => p.Principal === onCall),
+      [{ Action: 'lambda:InvokeFunction', FunctionName: FUNCTION_ARN, Principal: onCall }],
+    );
   });
 
   it('follows the architecture, timeout, old-key policy and concurrency options', () => {
@@ -118,6 +140,8 @@ describe('the Lambda function', () => {
           ROTATOR_OLD_KEY: 'deactivate',
           ROTATOR_TEST_TIMEOUT_SECS: '300',
           ROTATOR_SECRET_PREFIX: 'TestRotator/',
+          ROTATOR_STUCK_AFTER: '24h',
+          ROTATOR_FINDINGS: 'on',
         }),
       },
     });
@@ -162,15 +186,26 @@ describe('the execution role', () => {
       Object.keys(statementsOf(template)).sort(),
       [
         'EncryptAlerts',
+        'ImportFindings',
         'ListSecretsForTheSweep',
         'ManageAccessKeysOfManagedUsers',
         'PublishAlerts',
         'RotateManagedSecrets',
         'SendSuccessEmailsAsSender',
         'TagManagedUsersWithRotatorKeysOnly',
+        'UseTheSecretsKeyThroughSecretsManager',
         'WriteOwnLogs',
       ],
     );
+  });
+
+  it('imports Security Hub findings into the account\'s default product only', () => {
+    assert.deepEqual(statementsOf(template).ImportFindings, {
+      Sid: 'ImportFindings',
+      Effect: 'Allow',
+      Action: 'securityhub:BatchImportFindings',
+      Resource: join('arn:', partition, ':securityhub:', region, ':', account, ':product/', account, '/default'),
+    });
   });
 
   it('manages access keys of the users under this deployment\'s own path only', () => {
@@ -572,7 +607,7 @@ describe('the secrets', () => {
     }
   });
 
-  it('are protected from deletion by anyone in the account while the stack holds them, and written by the function\'s role only', () => {
+  it('are protected from deletion by anyone in the account while the stack holds them, and written by the writers only', () => {
     assert.equal(Object.keys(shardResources(stack, 'AWS::SecretsManager::ResourcePolicy')).length, 2);
     for (const t of SHARDS.values()) {
       t.allResourcesProperties('AWS::SecretsManager::ResourcePolicy', {
@@ -585,8 +620,14 @@ describe('the secrets', () => {
               Resource: '*',
             },
             {
-              Sid: 'DenyWritesButTheRotator',
-              Action: ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
+              Sid: 'DenyWritesButTheWriters',
+              Action: [
+                'secretsmanager:DeleteResourcePolicy',
+                'secretsmanager:PutResourcePolicy',
+                'secretsmanager:PutSecretValue',
+                'secretsmanager:UpdateSecret',
+                'secretsmanager:UpdateSecretVersionStage',
+              ],
               Effect: 'Deny',
               Principal: { AWS: '*' },
               Resource: '*',
@@ -594,6 +635,8 @@ describe('the secrets', () => {
             },
           ],
         },
+        // Secrets Manager refuses any later policy that would grant broad access.
+        BlockPublicPolicy: true,
       });
     }
   });
