@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import type { CfnElement } from 'aws-cdk-lib';
 import type { Alarm as cloudwatchAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, LOGICAL_IDS, SECRET_ACTIONS, secretLogicalId } from '../lib/rotator';
+import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, LOGICAL_IDS, OUTPUT_NAMES, SECRET_ACTIONS, secretLogicalId } from '../lib/rotator';
+import { STACK_SET_OUTPUTS } from '../lib/member-roles-stack';
 import type { RotatorStack } from '../lib/rotator-stack';
 import { shardId, shardOf } from '../lib/shards';
 import { BASE_CONFIG, synthStack } from './support/fixtures';
@@ -817,5 +818,41 @@ describe('synthesis', () => {
   it('refuses a user path longer than IAM allows', () => {
     const longPath = `/${'p'.repeat(250)}/${'q'.repeat(250)}/`;
     assert.throws(() => synthStack({ users: [{ name: 'alice' }], managedUserPath: longPath }, undefined, 'S'.repeat(100)), /longer than IAM's 512 characters/);
+  });
+});
+
+describe('the outputs', () => {
+  it('carry the names that the README and `cargo xtask deploy` use, not construct paths with hashes', () => {
+    // Before: RotatorFunctionRoleArn867ADE8C and the like (issue 26, point 8).
+    const { template: t } = synthStack({
+      ...BASE_CONFIG,
+      users: [{ name: 'alice', account: '111122223333' }],
+      organization: { id: 'o-a1b2c3d4e5', organizationalUnits: ['r-ab12'] },
+      operatorPrincipalArns: ['arn:aws:iam::123456789012:role/security-operators'],
+    });
+    const outputs = Object.keys(t.toJSON().Outputs).filter((id) => !id.startsWith('ExportsOutput'));
+    assert.deepEqual(outputs.sort(), Object.values(OUTPUT_NAMES).sort());
+    assert.deepEqual(Object.values(OUTPUT_NAMES).sort(), [
+      'AlertTopicArn',
+      'FunctionName',
+      'FunctionRoleArn',
+      'ManagedUserPath',
+      'ReaderRoleArn',
+      'SecretNamePrefix',
+      'SecretsKeyArn',
+    ]);
+    assert.deepEqual(t.toJSON().Outputs.FunctionRoleArn.Value, { 'Fn::GetAtt': [logicalId(rotator.role), 'Arn'] });
+  });
+
+  it('name the StackSet of the member-roles stack for the check after a deployment', () => {
+    const { stack: s } = synthStack({
+      ...BASE_CONFIG,
+      users: [{ name: 'alice', account: '111122223333' }],
+      organization: { id: 'o-a1b2c3d4e5', organizationalUnits: ['r-ab12'], callAs: 'DELEGATED_ADMIN' },
+    });
+    const outputs = Template.fromStack(s.memberRoles!).toJSON().Outputs;
+    assert.deepEqual(Object.keys(outputs).sort(), [STACK_SET_OUTPUTS.callAs, STACK_SET_OUTPUTS.name].sort());
+    assert.equal(outputs[STACK_SET_OUTPUTS.name].Value, 'TestRotator-MemberRole');
+    assert.equal(outputs[STACK_SET_OUTPUTS.callAs].Value, 'DELEGATED_ADMIN');
   });
 });
