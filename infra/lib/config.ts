@@ -79,11 +79,11 @@ export interface RotatorConfig {
   readonly organization?: OrganizationConfig;
   /** Whether the secrets are encrypted with a customer-managed KMS key of the deployment (else aws/secretsmanager). */
   readonly customerManagedKey: boolean;
-  /** Principals, besides the function's role, that may write the secrets' values (PutSecretValue, UpdateSecretVersionStage). */
+  /** Principals, besides the function's role and CloudFormation's execution role, that may write the secrets' values, stages and policies. */
   readonly secretWriterArns: readonly string[];
-  /** The operators who run `rotator`: trusted by the reader role of each member account, and allowed to decrypt the secrets. */
+  /** The operators who run `rotator`: trusted by the reader role of the central account and of each member account. */
   readonly operatorPrincipalArns: readonly string[];
-  /** The name of the read-only role that the operators assume in a member account. */
+  /** The name of the read-only role that the operators assume in the central account and in each member account. */
   readonly readerRoleName: string;
   /** Principals, besides the function's role, that the member role trusts, for the CLI's `rotator sweep`. */
   readonly sweepPrincipalArns: readonly string[];
