@@ -3,6 +3,7 @@ import { Aws, Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { skipCheckov } from './checkov';
 
 /** What a reader may do with its secret: read the value and the metadata, nothing else. */
 export const READ_ACTIONS = ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'];
@@ -198,6 +199,15 @@ export class SecretsKey extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     (this.key.node.defaultChild as kms.CfnKey).overrideLogicalId(SECRETS_KEY_LOGICAL_ID);
+    skipCheckov(this.key.node.defaultChild as kms.CfnKey, {
+      id: 'CKV_AWS_33',
+      comment:
+        'The wildcard principal may only kms:Decrypt through Secrets Manager (kms:ViaService), from this account or a ' +
+        'reader\'s account (kms:CallerAccount), for this deployment\'s secrets (kms:EncryptionContext:SecretARN), as the ' +
+        'key aws/secretsmanager does: Secrets Manager calls Decrypt only for a caller that its identity and resource ' +
+        'policies admitted to GetSecretValue, so who reads is the secret\'s policy. Naming the readers instead outgrew ' +
+        'the 32 KB key policy at about 150 users.',
+    });
   }
 }
 
