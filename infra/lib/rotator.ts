@@ -88,7 +88,7 @@ export interface RotatorProps {
   readonly firstValues?: ReadonlyMap<string, string>;
   /** Whether a customer-managed key of the deployment encrypts the secrets (else aws/secretsmanager); true by default. */
   readonly customerManagedKey?: boolean;
-  /** Principals, besides the function's role, that may write the secrets' values and stages. */
+  /** Principals, besides the function's role and CloudFormation's execution role, that may write the secrets' values, stages and policies. */
   readonly secretWriterArns?: readonly string[];
   /** The operators who run `rotator`: they assume the read-only reader role of the central account (and of each member account). */
   readonly operatorPrincipalArns?: readonly string[];
