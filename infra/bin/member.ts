@@ -33,6 +33,12 @@ new MemberStack(app, contextString(app, 'memberStackName') ?? `${central}Member`
   sweepPrincipalArns: config.sweepPrincipalArns,
   operatorPrincipalArns: config.operatorPrincipalArns,
   readerRoleName: config.readerRoleName,
+  // The central account's reader role, which the central stack creates with the operators: same partition and account
+  // as the central function's role, the configured name.
+  centralReaderRoleArn:
+    config.operatorPrincipalArns.length > 0
+      ? `${centralRoleArn.split(':').slice(0, 5).join(':')}:role/${config.readerRoleName}`
+      : undefined,
 });
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -79,14 +79,20 @@ export interface RotatorConfig {
   readonly organization?: OrganizationConfig;
   /** Whether the secrets are encrypted with a customer-managed KMS key of the deployment (else aws/secretsmanager). */
   readonly customerManagedKey: boolean;
-  /** Principals, besides the function's role, that may write the secrets' values (PutSecretValue, UpdateSecretVersionStage). */
+  /** Principals, besides the function's role and CloudFormation's execution role, that may write the secrets' values, stages and policies. */
   readonly secretWriterArns: readonly string[];
-  /** The operators who run `rotator`: trusted by the reader role of each member account, and allowed to decrypt the secrets. */
+  /** The operators who run `rotator`: trusted by the reader role of the central account and of each member account. */
   readonly operatorPrincipalArns: readonly string[];
-  /** The name of the read-only role that the operators assume in a member account. */
+  /** The name of the read-only role that the operators assume in the central account and in each member account. */
   readonly readerRoleName: string;
   /** Principals, besides the function's role, that the member role trusts, for the CLI's `rotator sweep`. */
   readonly sweepPrincipalArns: readonly string[];
+  /** How long a rotation may stand unfinished before the sweep recovers it (`ROTATOR_STUCK_AFTER`; "0s": never). */
+  readonly stuckAfter: string;
+  /** Principals that may invoke the function, for `rotator recover` (`{"Action": "recover", "SecretId": S}`). */
+  readonly recoverPrincipalArns: readonly string[];
+  /** Whether the sweep imports Security Hub findings (`ROTATOR_FINDINGS`), with the grant that needs. */
+  readonly securityHubFindings: boolean;
 }
 
 /** The defaults of the optional fields. */
@@ -115,6 +121,10 @@ export const DEFAULTS = {
   memberRoleName: 'IamKeyRotatorMember',
   readerRoleName: 'IamKeyRotatorReader',
   customerManagedKey: true,
+  // Contract §11: a rotation unfinished for a day is recovered by the sweep.
+  stuckAfter: '24h',
+  // Contract §12: the infra turns the findings on unless the configuration says otherwise.
+  securityHubFindings: true,
 } as const;
 
 /**
@@ -199,6 +209,9 @@ const TOP_LEVEL_FIELDS = new Set([
   'operatorPrincipalArns',
   'readerRoleName',
   'sweepPrincipalArns',
+  'stuckAfter',
+  'recoverPrincipalArns',
+  'securityHubFindings',
 ]);
 const USER_FIELDS = new Set(['name', 'notifyEmails', 'account', 'adoptKey', 'readers']);
 
@@ -513,6 +526,10 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
   const secretWriterArns = check.principals('secretWriterArns', raw.secretWriterArns);
   const operatorPrincipalArns = check.principals('operatorPrincipalArns', raw.operatorPrincipalArns);
   const sweepPrincipalArns = check.principals('sweepPrincipalArns', raw.sweepPrincipalArns);
+  const recoverPrincipalArns = check.principals('recoverPrincipalArns', raw.recoverPrincipalArns);
+  const stuckAfter = check.duration('stuckAfter', raw.stuckAfter, DEFAULTS.stuckAfter, true);
+  const securityHubFindings =
+    raw.securityHubFindings === undefined ? DEFAULTS.securityHubFindings : check.boolean('securityHubFindings', raw.securityHubFindings);
   const readerRoleName = check.roleName('readerRoleName', raw.readerRoleName, DEFAULTS.readerRoleName);
   if (readerRoleName !== undefined && memberRoleName !== undefined && readerRoleName === memberRoleName) {
     check.fail('readerRoleName', `must differ from memberRoleName (${memberRoleName}): the operators' read-only role is a role of its own`);
@@ -521,7 +538,8 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
     check.fail('readerRoleName', 'applies only with operatorPrincipalArns, whom the reader role trusts');
   }
   if (memberAccounts.size === 0 && organization === undefined) {
-    for (const field of ['memberRoleName', 'memberExternalId', 'readerRoleName', 'sweepPrincipalArns'] as const) {
+    // readerRoleName also names the central account's reader role, so it applies without members too.
+    for (const field of ['memberRoleName', 'memberExternalId', 'sweepPrincipalArns'] as const) {
       if (raw[field] !== undefined) check.fail(field, 'applies only when a user names an account or an organization is configured');
     }
   }
@@ -625,6 +643,9 @@ export function parseConfig(raw: unknown, source: string): RotatorConfig {
     operatorPrincipalArns: operatorPrincipalArns!,
     readerRoleName: readerRoleName!,
     sweepPrincipalArns: sweepPrincipalArns!,
+    stuckAfter: stuckAfter!,
+    recoverPrincipalArns: recoverPrincipalArns!,
+    securityHubFindings: securityHubFindings!,
   };
 }
 

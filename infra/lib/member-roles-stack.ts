@@ -1,17 +1,19 @@
 /** The stack of its own that holds the StackSet rolling the member role out to an organization's units, so that a failed stack instance can never roll back the central rotator stack. */
-import { Aws, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
 import type { Construct } from 'constructs';
 import type { OrganizationConfig } from './config';
-import { CENTRAL_ROLE_PARAMETER, memberTemplate } from './member-stack';
+import { CENTRAL_READER_PARAMETER, CENTRAL_ROLE_PARAMETER, memberTemplate } from './member-stack';
 import { boundedName } from './rotator';
 
 /** The properties of a MemberRolesStack. */
 export interface MemberRolesStackProps extends StackProps {
   /** The name of the central stack, which names the StackSet (`<central>-MemberRole`). */
   readonly centralStackName: string;
-  /** The ARN of the central function's role, which every member role trusts (a reference to the central stack). */
+  /** The ARN of the central function's role, which every member role trusts (a strong reference to the central stack). */
   readonly centralRoleArn: string;
+  /** The ARN of the central account's reader role, which every member reader role trusts too (a strong reference). */
+  readonly centralReaderRoleArn?: string;
   /** The name of the member role. */
   readonly roleName: string;
   /** The external id that the member role requires, if any. */
@@ -64,7 +66,12 @@ export class MemberRolesStack extends Stack {
       capabilities: ['CAPABILITY_NAMED_IAM'],
       managedExecution: { Active: true },
       operationPreferences: { ...MEMBER_ROLE_OPERATION_PREFERENCES },
-      parameters: [{ parameterKey: CENTRAL_ROLE_PARAMETER, parameterValue: props.centralRoleArn }],
+      parameters: [
+        { parameterKey: CENTRAL_ROLE_PARAMETER, parameterValue: props.centralRoleArn },
+        ...(props.centralReaderRoleArn !== undefined
+          ? [{ parameterKey: CENTRAL_READER_PARAMETER, parameterValue: props.centralReaderRoleArn }]
+          : []),
+      ],
       // IAM is global: one stack instance per account, in this stack's region.
       stackInstancesGroup: [{ deploymentTargets: { organizationalUnitIds: [...organization.organizationalUnits] }, regions: [Aws.REGION] }],
       templateBody: JSON.stringify(
@@ -75,8 +82,21 @@ export class MemberRolesStack extends Stack {
           sweepPrincipalArns: props.sweepPrincipalArns,
           operatorPrincipalArns: props.operatorPrincipalArns,
           readerRoleName: props.readerRoleName,
+          centralReaderFromParameter: props.centralReaderRoleArn !== undefined,
         }),
       ),
     });
+    // What `cargo xtask deploy` needs to list the StackSet's instances after each deployment: with a failure tolerance of
+    // 100 %, the operation succeeds even when every account failed, and only the instances say which ones did.
+    new CfnOutput(this, STACK_SET_OUTPUTS.name, { description: 'The StackSet of the member role.', value: this.stackSet.stackSetName! }).overrideLogicalId(
+      STACK_SET_OUTPUTS.name,
+    );
+    new CfnOutput(this, STACK_SET_OUTPUTS.callAs, {
+      description: 'How to call the StackSet API for it (--call-as).',
+      value: organization.callAs,
+    }).overrideLogicalId(STACK_SET_OUTPUTS.callAs);
   }
 }
+
+/** The outputs of the member-roles stack that `cargo xtask deploy` reads (xtask/src/tools.rs). */
+export const STACK_SET_OUTPUTS = { name: 'MemberRoleStackSetName', callAs: 'MemberRoleStackSetCallAs' } as const;

@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { App, Aws, CfnOutput, CliCredentialsStackSynthesizer, CfnParameter, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { App, Aws, CfnOutput, CfnParameter, LegacyStackSynthesizer, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { READER_ROLE_LOGICAL_ID, ReaderRole } from './operator-role';
@@ -12,6 +12,9 @@ export { READER_ROLE_LOGICAL_ID };
 
 /** The parameter through which a StackSet passes the central function's role ARN to every member account. */
 export const CENTRAL_ROLE_PARAMETER = 'CentralRoleArn';
+
+/** The parameter through which a StackSet passes the central account's reader role, which every member reader role trusts. */
+export const CENTRAL_READER_PARAMETER = 'CentralReaderRoleArn';
 
 /** The logical id of the member role in its template. */
 export const MEMBER_ROLE_LOGICAL_ID = 'MemberRole';
@@ -38,6 +41,13 @@ export interface MemberStackProps extends StackProps {
   readonly operatorPrincipalArns?: readonly string[];
   /** The name of the operators' read-only role. */
   readonly readerRoleName?: string;
+  /**
+   * The ARN of the central account's reader role, which the member reader role trusts besides the operators (operators
+   * who reach the central reader role through a profile assume each member's from it). Absent: none.
+   */
+  readonly centralReaderRoleArn?: string;
+  /** Whether the template takes that ARN as the parameter CentralReaderRoleArn (the StackSet's template). */
+  readonly centralReaderFromParameter?: boolean;
 }
 
 /**
@@ -54,12 +64,14 @@ export class MemberStack extends Stack {
   readonly readerRole?: iam.Role;
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
-    // The stack has no assets, so it needs no bootstrapped account: neither `cdk deploy` in a member account nor
-    // a StackSet instance has a CDK bootstrap stack to rely on. BootstraplessSynthesizer() would not do: without
-    // arguments it still names the cdk-hnb659fds deploy and execution roles in the manifest, and the CLI passes
-    // that execution role to CloudFormation, which refuses it in an account never bootstrapped (aws/aws-cdk#20648).
-    // CliCredentialsStackSynthesizer names no role: `cdk deploy` deploys with the caller's own credentials.
-    super(scope, id, { synthesizer: new CliCredentialsStackSynthesizer(), ...props });
+    // The stack has no assets, and a member account has no CDK bootstrap stack to rely on (neither for `cdk deploy`
+    // there nor for a StackSet instance). LegacyStackSynthesizer writes only the template: no file asset for it and no
+    // role in the manifest, so `cdk deploy` sends a template under 51,200 bytes inline (TemplateBody) with the caller's
+    // own credentials. Neither alternative does that: BootstraplessSynthesizer() without arguments still names the
+    // cdk-hnb659fds deploy and execution roles, and CliCredentialsStackSynthesizer registers the template as a file asset
+    // (stackTemplateAssetObjectUrl), which `cdk deploy` uploads to the bootstrap bucket: "No bucket named
+    // 'cdk-hnb659fds-assets-<account>-<region>'. Is account ... bootstrapped?" (aws/aws-cdk#20648).
+    super(scope, id, { synthesizer: new LegacyStackSynthesizer(), ...props });
     this.centralRoleArn =
       props.centralRoleArn ??
       new CfnParameter(this, CENTRAL_ROLE_PARAMETER, {
@@ -100,6 +112,17 @@ export class MemberStack extends Stack {
         operatorPrincipalArns: props.operatorPrincipalArns!,
         externalId: props.externalId,
         usersArn,
+        alsoTrusted: props.centralReaderFromParameter
+          ? [
+              new CfnParameter(this, CENTRAL_READER_PARAMETER, {
+                type: 'String',
+                description: "The ARN of the central account's reader role (the central stack's ReaderRoleArn output).",
+                allowedPattern: ROLE_ARN,
+              }).valueAsString,
+            ]
+          : props.centralReaderRoleArn !== undefined
+            ? [props.centralReaderRoleArn]
+            : [],
       }).role;
       Validations.of(this.readerRole).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${props.deploymentUserPath}*]`,

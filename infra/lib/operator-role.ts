@@ -1,4 +1,4 @@
-/** The operators' read-only role of a member account (IamKeyRotatorReader by default): what `rotator status` and `rotator audit` read there, and no write. */
+/** The operators' read-only role (IamKeyRotatorReader by default), in every member account and in the central account: what `rotator status`, `audit`, `doctor` and `adopt --dry-run` read there, and no write. */
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
@@ -28,6 +28,79 @@ export interface ReaderRoleProps {
   readonly externalId?: string;
   /** The ARN pattern of the deployment's users in this account (the user path followed by "*"). */
   readonly usersArn: string;
+  /** Principals trusted besides the operators: in a member account, the central account's reader role. */
+  readonly alsoTrusted?: readonly string[];
+  /** Statements besides the user reads and the credential report: in the central account, the deployment's reads. */
+  readonly extraStatements?: readonly iam.PolicyStatement[];
+}
+
+/** The statement ids of the central reader role's further statements. */
+export const CENTRAL_READER_STATEMENT_IDS = {
+  users: 'ReadTheUsersPaths',
+  secrets: 'ReadTheDeploymentsSecrets',
+  list: 'ListSecrets',
+  deployment: 'ReadTheDeployment',
+  unscoped: 'ReadWhatHasNoResource',
+  members: 'AssumeTheMemberReaderRoles',
+} as const;
+
+/** What the central reader role reads besides what every reader role reads. */
+export interface CentralReads {
+  /** The ARN pattern of the deployment's secrets (`secret:<stack>/*`). */
+  readonly secretsArn: string;
+  /** The function's ARN (`rotator doctor` reads its configuration). */
+  readonly functionArn: string;
+  /** The alert topic's ARN (`rotator doctor` lists its subscriptions). */
+  readonly topicArn: string;
+  /** The ARN pattern of the account's users (`rotator doctor` reads where each bound user lives). */
+  readonly allUsersArn: string;
+  /** The ARN pattern of the account's SES identities and Scheduler schedules. */
+  readonly sesIdentitiesArn: string;
+  readonly schedulesArn: string;
+  /** The member reader roles it may assume, and the conditions on them (the organization's), when there are members. */
+  readonly memberReaderArns?: readonly string[];
+  readonly memberReaderConditions?: Record<string, Record<string, unknown>>;
+}
+
+/**
+ * The reads of `rotator status`, `audit`, `doctor` and `adopt --dry-run` in the central account (README, each command),
+ * beyond the user reads and the credential report of every reader role: the deployment's secrets (their values are
+ * decrypted through Secrets Manager, which the secrets' key admits), the function's configuration, the alert topic's
+ * subscriptions, the SES sender and account, the sweep's schedule, and each member account's reader role for the rows
+ * of member accounts.
+ */
+export function centralReaderStatements(reads: CentralReads): iam.PolicyStatement[] {
+  const statements = [
+    new iam.PolicyStatement({ sid: CENTRAL_READER_STATEMENT_IDS.users, actions: ['iam:GetUser'], resources: [reads.allUsersArn] }),
+    new iam.PolicyStatement({
+      sid: CENTRAL_READER_STATEMENT_IDS.secrets,
+      actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:ListSecretVersionIds'],
+      resources: [reads.secretsArn],
+    }),
+    new iam.PolicyStatement({
+      sid: CENTRAL_READER_STATEMENT_IDS.deployment,
+      actions: ['lambda:GetFunctionConfiguration', 'sns:ListSubscriptionsByTopic', 'ses:GetEmailIdentity', 'scheduler:GetSchedule'],
+      resources: [reads.functionArn, reads.topicArn, reads.sesIdentitiesArn, reads.schedulesArn],
+    }),
+    // ListSecrets, ses:GetAccount and scheduler:ListSchedules support no resource-level permission (Service Authorization
+    // Reference: no resource type for each).
+    new iam.PolicyStatement({
+      sid: CENTRAL_READER_STATEMENT_IDS.unscoped,
+      actions: ['secretsmanager:ListSecrets', 'ses:GetAccount', 'scheduler:ListSchedules'],
+      resources: ['*'],
+    }),
+  ];
+  if (reads.memberReaderArns !== undefined && reads.memberReaderArns.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: CENTRAL_READER_STATEMENT_IDS.members,
+        actions: ['sts:AssumeRole'],
+        resources: [...reads.memberReaderArns],
+        conditions: reads.memberReaderConditions,
+      }),
+    );
+  }
+  return statements;
 }
 
 /**
@@ -45,7 +118,9 @@ export class ReaderRole extends Construct {
     this.role = new iam.Role(this, 'Role', {
       roleName: props.roleName,
       description: 'Assumed by the operators of the IAM access key rotator to read the keys of its users in this account; it changes nothing.',
-      assumedBy: new iam.CompositePrincipal(...props.operatorPrincipalArns.map((arn) => new iam.ArnPrincipal(arn))),
+      assumedBy: new iam.CompositePrincipal(
+        ...[...props.operatorPrincipalArns, ...(props.alsoTrusted ?? [])].map((arn) => new iam.ArnPrincipal(arn)),
+      ),
       externalIds: props.externalId === undefined ? undefined : [props.externalId],
       inlinePolicies: {
         ReadKeysOfRotatedUsers: new iam.PolicyDocument({
@@ -60,6 +135,7 @@ export class ReaderRole extends Construct {
               actions: READER_REPORT_ACTIONS,
               resources: ['*'],
             }),
+            ...(props.extraStatements ?? []),
           ],
         }),
       },

@@ -70,6 +70,10 @@ export class RotatorStack extends Stack {
       customerManagedKey: config.customerManagedKey,
       secretWriterArns: config.secretWriterArns,
       operatorPrincipalArns: config.operatorPrincipalArns,
+      readerRoleName: config.readerRoleName,
+      stuckAfter: config.stuckAfter,
+      recoverPrincipalArns: config.recoverPrincipalArns,
+      securityHubFindings: config.securityHubFindings,
     });
     if (config.organization !== undefined) {
       // A sibling in the app, not a nested stack: a nested stack's failure would roll this stack back too. It imports
@@ -81,6 +85,7 @@ export class RotatorStack extends Stack {
         env: props.env,
         centralStackName: this.stackName,
         centralRoleArn: this.rotator.role.roleArn,
+        centralReaderRoleArn: this.rotator.readerRole?.roleArn,
         roleName: config.memberRoleName,
         externalId: config.memberExternalId,
         deploymentUserPath: this.rotator.deploymentUserPath,

@@ -1,6 +1,6 @@
 /** The Rotator construct: the rotation Lambda, its least-privilege role, one rotated secret per managed user (spread over nested stacks), and the alerting around them. */
 import { createHash } from 'node:crypto';
-import { Aspects, Aws, CfnOutput, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Aspects, Aws, CfnOutput, type CfnResource, DefaultStackSynthesizer, Duration, Fn, ReferenceStrength, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -21,7 +21,8 @@ import { RotatorDashboard } from './dashboard';
 import { SecretShard, secretLogicalId, secretName } from './secret-shard';
 import { ShardsLast } from './shards-last';
 import { skipCheckov } from './checkov';
-import { SecretsKey } from './secret-access';
+import { SecretsKey, WRITER_KEY_ACTIONS } from './secret-access';
+import { READER_ROLE_LOGICAL_ID, ReaderRole, centralReaderStatements } from './operator-role';
 import { SweepSchedule } from './sweep-schedule';
 import { MAX_USERS_PER_SHARD, PARALLEL_SHARDS, groupByShard, shardId, userKey } from './shards';
 import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, ROTATOR_TAG_KEYS, deploymentUserPath, managedUserStatements } from './user-grants';
@@ -87,11 +88,36 @@ export interface RotatorProps {
   readonly firstValues?: ReadonlyMap<string, string>;
   /** Whether a customer-managed key of the deployment encrypts the secrets (else aws/secretsmanager); true by default. */
   readonly customerManagedKey?: boolean;
-  /** Principals, besides the function's role, that may write the secrets' values and stages. */
+  /** Principals, besides the function's role and CloudFormation's execution role, that may write the secrets' values, stages and policies. */
   readonly secretWriterArns?: readonly string[];
-  /** The operators who run `rotator`: they may decrypt the secrets through Secrets Manager. */
+  /** The operators who run `rotator`: they assume the read-only reader role of the central account (and of each member account). */
   readonly operatorPrincipalArns?: readonly string[];
+  /** The name of the operators' reader role, in the central account as in the member accounts. */
+  readonly readerRoleName?: string;
+  /** ROTATOR_STUCK_AFTER: how long a rotation may stand unfinished before the sweep recovers it ("0s": never). */
+  readonly stuckAfter?: string;
+  /** Principals that may invoke the function, for `rotator recover` (the recover action). */
+  readonly recoverPrincipalArns?: readonly string[];
+  /** Whether the sweep imports Security Hub findings (ROTATOR_FINDINGS) and the role may import them; true by default. */
+  readonly securityHubFindings?: boolean;
 }
+
+/**
+ * The names of the stack's outputs, fixed (the README and `cargo xtask deploy` use them): CDK would otherwise name an
+ * output after its construct path and a hash, such as `RotatorFunctionRoleArn867ADE8C`.
+ */
+export const OUTPUT_NAMES = {
+  functionRoleArn: 'FunctionRoleArn',
+  alertTopicArn: 'AlertTopicArn',
+  functionName: 'FunctionName',
+  managedUserPath: 'ManagedUserPath',
+  secretNamePrefix: 'SecretNamePrefix',
+  secretsKeyArn: 'SecretsKeyArn',
+  readerRoleArn: 'ReaderRoleArn',
+} as const;
+
+/** The SDK operation with which the sweep imports findings, as granted (contract §12). */
+export const FINDINGS_ACTIONS = ['securityhub:BatchImportFindings'];
 
 /** The time that the function gets beyond the testSecret budget, for the other API calls of a step. */
 export const TIMEOUT_MARGIN = Duration.seconds(60);
@@ -199,6 +225,10 @@ export class Rotator extends Construct {
   readonly memberAccounts: readonly string[];
   /** The customer-managed key of the secrets, unless customerManagedKey is false. */
   readonly secretsKey?: kms.Key;
+  /** The operators' read-only role of the central account, when operators are configured. */
+  readonly readerRole?: iam.Role;
+  /** Who may write the secrets' values, stages and policies: the function's role, CloudFormation's execution role, the named writers. */
+  readonly writerArns: readonly string[];
 
   constructor(scope: Construct, id: string, props: RotatorProps) {
     super(scope, id);
@@ -291,6 +321,11 @@ export class Rotator extends Construct {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'Execution role of the IAM access key rotator.',
     });
+    // The member-roles stack (its StackSet's CentralRoleArn) reads this role's ARN through an export, a strong reference:
+    // CloudFormation refuses to change or remove it while that stack imports it, where Fn::GetStackOutput (cdk.json's
+    // default, "weak") would leave every member role trusting a role that no longer exists (CloudFormation template
+    // reference, Fn::GetStackOutput: "the consuming stack is not automatically updated").
+    (this.role.node.defaultChild as iam.CfnRole).applyCrossStackReferenceStrength(ReferenceStrength.STRONG);
 
     const oldKeyPolicy = props.oldKeyPolicy ?? DEFAULTS.oldKeyPolicy;
     const environment: Record<string, string> = {
@@ -300,6 +335,10 @@ export class Rotator extends Construct {
       // The sweep finds the deployment's secrets by this prefix: every secret is `<stack>/<user>`.
       ROTATOR_SECRET_PREFIX: `${Stack.of(this).stackName}/`,
     };
+    // Contract §4: the sweep recovers rotations stuck longer than this (§11), and imports findings when on (§12).
+    environment.ROTATOR_STUCK_AFTER = props.stuckAfter ?? DEFAULTS.stuckAfter;
+    const findings = props.securityHubFindings ?? DEFAULTS.securityHubFindings;
+    environment.ROTATOR_FINDINGS = findings ? 'on' : 'off';
     if (oldKeyPolicy === 'grace') {
       const grace = props.grace ?? { grace: DEFAULTS.grace, graceMax: DEFAULTS.graceMax, usageLag: DEFAULTS.usageLag };
       environment.ROTATOR_GRACE = grace.grace;
@@ -382,6 +421,11 @@ export class Rotator extends Construct {
       sourceAccount: stack.account,
     });
     const invokePermission = this.function.node.findChild(invokePermissionId) as lambda.CfnPermission;
+    // `rotator recover` invokes the function's recover action (contract §11) with the credentials of these principals:
+    // the function, the sole writer, ends the stuck rotation, so they need nothing but lambda:InvokeFunction.
+    (props.recoverPrincipalArns ?? []).forEach((arn, i) => {
+      this.function.addPermission(`AllowRecover${i}`, { principal: new iam.ArnPrincipal(arn), action: 'lambda:InvokeFunction' });
+    });
 
     // addRotationSchedule adds its own invoke permission (without SourceAccount) and role statements
     // (including secretsmanager:GetRandomPassword on "*") when it is given a function of this stack. Given
@@ -397,6 +441,26 @@ export class Rotator extends Construct {
     const secretNamePrefix = `${stack.stackName}/`;
     const deploymentSecretsArn = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${secretNamePrefix}*`;
     const deploymentUsersArn = `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user${this.deploymentUserPath}*`;
+    // Who may write the secrets: the function's role, CloudFormation's execution role (which creates, updates and deletes
+    // the secrets and their policies; the bootstrap's role when the stack is deployed with the default synthesizer) and
+    // the configured writers. A deployment with another role (`cdk deploy --role-arn`) names that role in secretWriterArns.
+    const synthesizer = stack.synthesizer;
+    const cloudFormationRole =
+      synthesizer instanceof DefaultStackSynthesizer ? Fn.sub(synthesizer.cloudFormationExecutionRoleArn) : undefined;
+    this.writerArns = [this.role.roleArn, ...(cloudFormationRole ? [cloudFormationRole] : []), ...(props.secretWriterArns ?? [])];
+    if (props.customerManagedKey ?? true) {
+      const readerAccounts = new Set<string>();
+      for (const user of props.users) {
+        for (const reader of user.readers ?? []) readerAccounts.add(reader.split(':')[4]);
+      }
+      this.secretsKey = new SecretsKey(this, 'SecretsKey', {
+        secretNamePrefix,
+        writerArns: this.writerArns,
+        // The deployment's own account is always admitted; the synthesis may not know its id (a token).
+        readerAccounts: [...readerAccounts].filter((account) => account !== stack.account),
+      }).key;
+    }
+
     const statements = [
       // Key management and the rotator's own tags, on the users under this deployment's path only.
       ...managedUserStatements(deploymentUsersArn),
@@ -429,6 +493,28 @@ export class Rotator extends Construct {
         // Only through SNS, which needs the key to publish to the encrypted topic.
         conditions: { StringEquals: { 'kms:ViaService': `sns.${Aws.REGION}.amazonaws.com` } },
       }),
+      ...(this.secretsKey
+        ? [
+            new iam.PolicyStatement({
+              sid: 'UseTheSecretsKeyThroughSecretsManager',
+              // The key's policy admits the function's role by aws:PrincipalArn, through the account: IAM must allow it too.
+              actions: WRITER_KEY_ACTIONS,
+              resources: [this.secretsKey.keyArn],
+              conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
+            }),
+          ]
+        : []),
+      ...(findings
+        ? [
+            new iam.PolicyStatement({
+              sid: 'ImportFindings',
+              // The account's default product (contract §12); BatchImportFindings is authorized against the product
+              // resource type (Service Authorization Reference, AWS Security Hub). BatchUpdateFindings is not used.
+              actions: FINDINGS_ACTIONS,
+              resources: [`arn:${Aws.PARTITION}:securityhub:${Aws.REGION}:${Aws.ACCOUNT_ID}:product/${Aws.ACCOUNT_ID}/default`],
+            }),
+          ]
+        : []),
       new iam.PolicyStatement({
         sid: 'WriteOwnLogs',
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
@@ -534,21 +620,6 @@ export class Rotator extends Construct {
 
     // The secrets live in nested stacks, a fixed number of shards by a hash of the user name, so that no
     // stack comes near CloudFormation's 500 resources and a user's secret never changes stacks.
-    if (props.customerManagedKey ?? true) {
-      const readers = new Map<string, string[]>();
-      for (const user of props.users) {
-        for (const reader of user.readers ?? []) {
-          readers.set(reader, [...(readers.get(reader) ?? []), secretName(stack.stackName, user)]);
-        }
-      }
-      this.secretsKey = new SecretsKey(this, 'SecretsKey', {
-        functionRole: this.role,
-        secretNamePrefix,
-        readers,
-        operatorArns: props.operatorPrincipalArns ?? [],
-      }).key;
-    }
-    const writerArns = [this.role.roleArn, ...(props.secretWriterArns ?? [])];
     const secrets = new Map<string, secretsmanager.Secret>();
     const shards = new Map<number, SecretShard>();
     const groups = groupByShard(props.users);
@@ -568,7 +639,7 @@ export class Rotator extends Construct {
         rotateImmediately: props.rotateImmediately ?? DEFAULTS.rotateImmediately,
         firstValues: props.firstValues,
         keyArn: this.secretsKey?.keyArn,
-        writerArns,
+        writerArns: this.writerArns,
       });
       const resource = nested.nestedStackResource!;
       resource.overrideLogicalId(shardId(shard));
@@ -796,26 +867,96 @@ export class Rotator extends Construct {
       alarms: allAlarms,
     });
 
-    new CfnOutput(this, 'FunctionRoleArn', {
-      description: 'The function\'s role: the member role of each member account trusts this ARN (-c centralRoleArn=...).',
-      value: this.role.roleArn,
-    });
-    new CfnOutput(this, 'AlertTopicArn', {
-      description: 'The SNS topic that receives rotation failure alerts.',
-      value: this.alertTopic.topicArn,
-    });
-    new CfnOutput(this, 'FunctionName', {
-      description: 'The rotation Lambda function.',
-      value: this.function.functionName,
-    });
-    new CfnOutput(this, 'ManagedUserPath', {
-      description: 'The IAM path under which the managed users of this deployment must live.',
-      value: this.deploymentUserPath,
-    });
-    new CfnOutput(this, 'SecretNamePrefix', {
-      description: 'Every secret of this deployment is named this prefix followed by its user name.',
-      value: secretNamePrefix,
-    });
+    // The operators' read-only role of the central account: the same role as in every member account (the user reads and
+    // the credential report), plus what `rotator status`, `audit`, `doctor` and `adopt --dry-run` read here. Operators
+    // reach it through a profile (`role_arn`), and from it the reader role of each member account.
+    const operators = props.operatorPrincipalArns ?? [];
+    if (operators.length > 0) {
+      const readerRoleName = props.readerRoleName ?? DEFAULTS.readerRoleName;
+      const memberReaderArn = (account: string) => `arn:${Aws.PARTITION}:iam::${account}:role/${readerRoleName}`;
+      const organization = crossAccount ? members.organization : undefined;
+      this.readerRole = new ReaderRole(this, 'Reader', {
+        roleName: readerRoleName,
+        operatorPrincipalArns: operators,
+        usersArn: deploymentUsersArn,
+        extraStatements: centralReaderStatements({
+          secretsArn: deploymentSecretsArn,
+          functionArn: this.function.functionArn,
+          topicArn: this.alertTopic.topicArn,
+          allUsersArn: `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user/*`,
+          sesIdentitiesArn: sesIdentities,
+          schedulesArn: `arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/*`,
+          memberReaderArns: !crossAccount ? [] : organization !== undefined ? [memberReaderArn('*')] : this.memberAccounts.map(memberReaderArn),
+          memberReaderConditions:
+            organization !== undefined
+              ? {
+                  StringEquals: { 'aws:ResourceOrgID': organization.id },
+                  'ForAnyValue:StringLike': {
+                    'aws:ResourceOrgPaths': organization.organizationalUnits.map((unit) =>
+                      unit.startsWith('r-') ? `${organization.id}/${unit}/*` : `${organization.id}/*/${unit}/*`,
+                    ),
+                  },
+                }
+              : undefined,
+        }),
+      }).role;
+      (this.readerRole.node.defaultChild as iam.CfnRole).overrideLogicalId(`Central${READER_ROLE_LOGICAL_ID}`);
+      // The member-roles stack passes its ARN to every member reader role's trust policy: a strong reference, as above.
+      (this.readerRole.node.defaultChild as iam.CfnRole).applyCrossStackReferenceStrength(ReferenceStrength.STRONG);
+      const path = this.deploymentUserPath;
+      const acknowledge = (id: string, reason: string) => Validations.of(this.readerRole!).acknowledge({ id: `AwsSolutions-IAM5[${id}]`, reason });
+      acknowledge(
+        `Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${path}*`,
+        `The wildcard is this deployment's user path ${path}: the operators may read the keys, their last use and the tags of those users, and change nothing.`,
+      );
+      acknowledge(
+        'Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user/*',
+        'iam:GetUser only, on the users of this account: rotator doctor reads where each bound user lives, which may be outside the deployment\'s path (that is the finding). It reveals no key.',
+      );
+      acknowledge(
+        `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secretNamePrefix}*`,
+        `The wildcard is this deployment's secret prefix ${secretNamePrefix}: the operators read the secrets (rotator status reads each key id) and write none; every secret's policy denies writes to all but the writers.`,
+      );
+      acknowledge(
+        'Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*',
+        'ses:GetEmailIdentity only: rotator doctor checks that the sender, or its domain, and the recipients in the sandbox are verified.',
+      );
+      acknowledge(
+        'Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/*',
+        'scheduler:GetSchedule only: rotator doctor finds the sweep\'s schedule in any group.',
+      );
+      acknowledge(
+        'Resource::*',
+        'secretsmanager:ListSecrets, ses:GetAccount, scheduler:ListSchedules, iam:GenerateCredentialReport and GetCredentialReport support no resource-level permission: IAM accepts them for "*" only. All only list or read.',
+      );
+      if (organization !== undefined) {
+        acknowledge(
+          `Resource::arn:<AWS::Partition>:iam::*:role/${readerRoleName}`,
+          `The wildcard is the account of the operators' reader role ${readerRoleName}, which the StackSet creates in every account of the organizational units; the aws:ResourceOrgID and aws:ResourceOrgPaths conditions keep it to those units.`,
+        );
+      }
+    }
+
+    const output = (id: string, description: string, value: string) => new CfnOutput(this, id, { description, value }).overrideLogicalId(id);
+    output(
+      OUTPUT_NAMES.functionRoleArn,
+      'The function\'s role: the member role of each member account trusts this ARN (-c centralRoleArn=...).',
+      this.role.roleArn,
+    );
+    output(OUTPUT_NAMES.alertTopicArn, 'The SNS topic that receives rotation failure alerts.', this.alertTopic.topicArn);
+    output(OUTPUT_NAMES.functionName, 'The rotation Lambda function (rotator recover invokes it).', this.function.functionName);
+    output(OUTPUT_NAMES.managedUserPath, 'The IAM path under which the managed users of this deployment must live.', this.deploymentUserPath);
+    output(OUTPUT_NAMES.secretNamePrefix, 'Every secret of this deployment is named this prefix followed by its user name.', secretNamePrefix);
+    if (this.secretsKey) {
+      output(OUTPUT_NAMES.secretsKeyArn, 'The customer-managed key of the secrets (kept when the stack is deleted).', this.secretsKey.keyArn);
+    }
+    if (this.readerRole) {
+      output(
+        OUTPUT_NAMES.readerRoleArn,
+        'The operators\' read-only role of this account (a profile\'s role_arn for rotator status, audit, doctor).',
+        this.readerRole.roleArn,
+      );
+    }
   }
 
   /** An alarm that fires on one occurrence within its metric's period (or datapointsToAlarm of evaluationPeriods) and notifies the alert topic. */

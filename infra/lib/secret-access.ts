@@ -1,21 +1,30 @@
-/** Who may read and who may write the secrets: each secret's resource policy (its readers, and the function's role as the only writer) and the customer-managed KMS key that encrypts them. */
-import { Aws, Duration, Fn, RemovalPolicy, Token } from 'aws-cdk-lib';
+/** Who may read and who may write the secrets: each secret's resource policy (its readers, and the function's role, CloudFormation's execution role and the named writers as the only writers) and the customer-managed KMS key that encrypts them. */
+import { Aws, Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { skipCheckov } from './checkov';
 
 /** What a reader may do with its secret: read the value and the metadata, nothing else. */
 export const READ_ACTIONS = ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'];
 
 /**
- * The actions that write a secret's value or move its stages, which only the function's role (and the writers named
- * in the configuration) may call. UpdateSecret is not among them: CloudFormation needs it to change a secret's
- * description or key, so it stays with whoever holds it in IAM (see infra/README.md, "Who may read and write").
+ * The actions that write a secret's value, move its stages or change who may do so, which only the writers (the
+ * function's role, CloudFormation's execution role and `secretWriterArns`) may call. `UpdateSecret` with a
+ * `SecretString` writes a value and moves AWSCURRENT (Secrets Manager API reference, UpdateSecret), and
+ * `PutResourcePolicy`/`DeleteResourcePolicy` would remove this very Deny; CloudFormation needs all three to update and
+ * remove the secrets and their policies, which is why its execution role is a writer.
  */
-export const WRITE_ACTIONS = ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'];
+export const WRITE_ACTIONS = [
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:UpdateSecretVersionStage',
+  'secretsmanager:UpdateSecret',
+  'secretsmanager:PutResourcePolicy',
+  'secretsmanager:DeleteResourcePolicy',
+];
 
 /** The statement ids of the secrets' resource policies. */
-export const SECRET_POLICY_SIDS = { readers: 'AllowNamedReaders', writers: 'DenyWritesButTheRotator' } as const;
+export const SECRET_POLICY_SIDS = { readers: 'AllowNamedReaders', writers: 'DenyWritesButTheWriters' } as const;
 
 /** The fixed logical id of the secrets' key. */
 export const SECRETS_KEY_LOGICAL_ID = 'SecretsKey';
@@ -23,10 +32,13 @@ export const SECRETS_KEY_LOGICAL_ID = 'SecretsKey';
 /** The most characters that a KMS key policy may hold (AWS KMS Developer Guide, "Key policies in AWS KMS"; quotas: 32 KB). */
 export const MAX_KEY_POLICY_CHARS = 32_768;
 
+/** The most characters that a secret's resource policy may hold (Secrets Manager User Guide, "Quotas": 20,480). */
+export const MAX_SECRET_POLICY_CHARS = 20_480;
+
 /**
  * The statements that one secret's resource policy adds to the one that CDK writes for a rotated secret (a Deny of
- * DeleteSecret to the account's root): its readers may read it, and no principal but the function's role and the
- * named writers may write its value or its stages. A Deny in a resource policy overrides any Allow of an identity
+ * DeleteSecret to the account's root): its readers may read it, and no principal but the writers (the function's role,
+ * CloudFormation's execution role and `secretWriterArns`) may write its value or its stages or change its policy. A Deny in a resource policy overrides any Allow of an identity
  * policy, so that a holder of `secretsmanager:*` cannot steer the value (IAM User Guide, "Policy evaluation logic").
  * `aws:PrincipalArn` is the role's ARN for a session of a role (IAM User Guide, "AWS global condition context keys").
  */
@@ -87,33 +99,46 @@ export const KEY_ADMIN_ACTIONS = [
 /** The statement ids of the secrets' key policy. */
 export const KEY_POLICY_SIDS = {
   admin: 'AdministerTheKeyWithoutUsingIt',
-  encrypt: 'EncryptNewSecretValuesThroughSecretsManager',
-  rotator: 'AllowTheRotatorThroughSecretsManager',
-  operators: 'AllowTheOperatorsToDecryptThroughSecretsManager',
-  reader: 'AllowReaderToDecryptItsSecrets',
+  writers: 'AllowTheWritersThroughSecretsManager',
+  readers: 'AllowDecryptForWhomSecretsManagerAdmits',
 } as const;
+
+/** The actions with which a writer encrypts a new value through Secrets Manager (and it checks access to the key). */
+export const WRITER_KEY_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'];
 
 /** The properties of a SecretsKey. */
 export interface SecretsKeyProps {
-  /** The function's role, which encrypts and decrypts every secret of the deployment. */
-  readonly functionRole: iam.IRole;
   /** The name prefix of the deployment's secrets, such as "IamKeyRotator/". */
   readonly secretNamePrefix: string;
-  /** The secrets that each reader may decrypt, by the reader's ARN: the secrets' names. */
-  readonly readers: ReadonlyMap<string, readonly string[]>;
-  /** The operators, who may decrypt every secret of the deployment through Secrets Manager (`rotator status`). */
-  readonly operatorArns: readonly string[];
+  /**
+   * Who writes values under the key (the function's role, CloudFormation's execution role, `secretWriterArns`): the
+   * key admits them by `aws:PrincipalArn`, never as principals, and IAM must allow them too.
+   */
+  readonly writerArns: readonly string[];
+  /** The accounts, other than the deployment's, that hold readers of a secret (each reader's account). */
+  readonly readerAccounts: readonly string[];
 }
 
 /**
- * The customer-managed key of the deployment's secrets. Its policy lets the account administer the key but not use it
- * (the account's principals may only encrypt new values through Secrets Manager, which CreateSecret needs); only the
- * function's role, the operators, and each secret's readers may decrypt, only through Secrets Manager
- * (`kms:ViaService`), and a reader only the secrets it is named for (`kms:EncryptionContext:SecretARN`). Secrets Manager
- * calls GenerateDataKey for a new value and Decrypt for GetSecretValue, with the encryption context
- * `{"SecretARN": ..., "SecretVersionId": ...}` (Secrets Manager User Guide, "Secret encryption and decryption in AWS
- * Secrets Manager", https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html; AWS KMS
- * Developer Guide, "kms:ViaService" and "kms:EncryptionContext:context-key").
+ * The customer-managed key of the deployment's secrets. Its policy names no role or user as a principal: KMS refuses a
+ * key policy whose principals it cannot yet see (KMS API reference, CreateKey `Policy`), and a role created seconds
+ * earlier in the same deployment may not be visible yet, so the account is the principal and `aws:PrincipalArn`
+ * narrows it. Three statements, whatever the number of users and readers:
+ *
+ * - the account administers the key without using it (no Decrypt, no grant);
+ * - the writers (by `aws:PrincipalArn`: the function's role, CloudFormation's execution role, `secretWriterArns`) may
+ *   GenerateDataKey and Decrypt through Secrets Manager for the deployment's secrets: Secrets Manager calls both with
+ *   the caller's credentials when a secret is created under the key (encryption context `SecretVersionId` =
+ *   `RequestToValidateKeyAccess`) and GenerateDataKey for every new value;
+ * - anyone whom Secrets Manager admits to read a secret of the deployment may Decrypt through it, from this account or
+ *   an account that holds a reader (`kms:CallerAccount`), as the key `aws/secretsmanager` does: who may read a secret is
+ *   that secret's resource policy (and IAM), so the key policy grows with accounts, not readers.
+ *
+ * Secrets Manager User Guide, "Secret encryption and decryption in AWS Secrets Manager"
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html: GenerateDataKey for a new value,
+ * Decrypt for GetSecretValue, both with the encryption context `SecretARN` and `SecretVersionId`, and the key policy of
+ * `aws/secretsmanager`); AWS KMS Developer Guide, "AWS KMS condition keys" (`kms:ViaService`, `kms:CallerAccount`,
+ * `kms:EncryptionContext:context-key`).
  */
 export class SecretsKey extends Construct {
   /** The key. */
@@ -122,12 +147,9 @@ export class SecretsKey extends Construct {
   constructor(scope: Construct, id: string, props: SecretsKeyProps) {
     super(scope, id);
     const viaSecretsManager = { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` };
-    // One Fn::Sub string per ARN rather than CDK's Fn::Join of seven parts: the key policy names a secret per reader grant,
-    // and the parent template stays compact.
-    const secretArn = (name: string) =>
-      Fn.sub(`arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${name}`);
-    // A secret's ARN is its name, "-" and six random characters: "-??????" matches exactly that secret.
-    const deploymentSecrets = secretArn(`${props.secretNamePrefix}*`);
+    // Only the deployment's secrets: every one is named with the prefix.
+    const deploymentSecrets = Fn.sub(`arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${props.secretNamePrefix}*`);
+    const accounts = [Aws.ACCOUNT_ID, ...[...new Set(props.readerAccounts)].sort()];
     const statements = [
       new iam.PolicyStatement({
         sid: KEY_POLICY_SIDS.admin,
@@ -136,89 +158,63 @@ export class SecretsKey extends Construct {
         resources: ['*'],
       }),
       new iam.PolicyStatement({
-        sid: KEY_POLICY_SIDS.encrypt,
-        // Any principal of the account that IAM allows, so that CloudFormation (with the deployer's role) can create the
-        // secrets; a data key encrypts a new value and reveals none of the stored ones.
+        sid: KEY_POLICY_SIDS.writers,
         principals: [new iam.AccountRootPrincipal()],
-        actions: ['kms:GenerateDataKey'],
+        actions: WRITER_KEY_ACTIONS,
         resources: ['*'],
         conditions: {
           StringEquals: { ...viaSecretsManager, 'kms:CallerAccount': Aws.ACCOUNT_ID },
           StringLike: { 'kms:EncryptionContext:SecretARN': deploymentSecrets },
+          ArnEquals: { 'aws:PrincipalArn': [...props.writerArns] },
         },
       }),
       new iam.PolicyStatement({
-        sid: KEY_POLICY_SIDS.rotator,
-        principals: [new iam.ArnPrincipal(props.functionRole.roleArn)],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        sid: KEY_POLICY_SIDS.readers,
+        // Any principal, but only through Secrets Manager and only from these accounts: Secrets Manager has already
+        // decided (identity and resource policy) that the caller may read the secret before it calls Decrypt.
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:Decrypt'],
         resources: ['*'],
         conditions: {
-          StringEquals: viaSecretsManager,
+          StringEquals: { ...viaSecretsManager, 'kms:CallerAccount': accounts.length === 1 ? accounts[0] : accounts },
           StringLike: { 'kms:EncryptionContext:SecretARN': deploymentSecrets },
         },
       }),
     ];
-    if (props.operatorArns.length > 0) {
-      statements.push(
-        new iam.PolicyStatement({
-          sid: KEY_POLICY_SIDS.operators,
-          principals: props.operatorArns.map((arn) => new iam.ArnPrincipal(arn)),
-          actions: ['kms:Decrypt'],
-          resources: ['*'],
-          conditions: {
-            StringEquals: viaSecretsManager,
-            StringLike: { 'kms:EncryptionContext:SecretARN': deploymentSecrets },
-          },
-        }),
-      );
-    }
-    let index = 0;
-    for (const [reader, names] of [...props.readers].sort(([a], [b]) => a.localeCompare(b))) {
-      statements.push(
-        new iam.PolicyStatement({
-          sid: `${KEY_POLICY_SIDS.reader}${index++}`,
-          principals: [new iam.ArnPrincipal(reader)],
-          actions: ['kms:Decrypt'],
-          resources: ['*'],
-          conditions: {
-            StringEquals: viaSecretsManager,
-            StringLike: { 'kms:EncryptionContext:SecretARN': [...names].sort().map((name) => secretArn(`${name}-??????`)) },
-          },
-        }),
-      );
-    }
     const size = estimatedPolicyChars(props);
     if (size > MAX_KEY_POLICY_CHARS) {
       throw new Error(
-        `The readers name ${[...props.readers.values()].reduce((n, names) => n + names.length, 0)} secrets in all, which ` +
-          `would take the secrets key's policy to about ${size} characters, past KMS's ${MAX_KEY_POLICY_CHARS}: give fewer ` +
-          'readers, or let one reader role read for several consumers.',
+        `The readers' ${props.readerAccounts.length} accounts and the ${props.writerArns.length} writers would take the secrets ` +
+          `key's policy to about ${size} characters, past KMS's ${MAX_KEY_POLICY_CHARS}: let readers of fewer accounts read.`,
       );
     }
     this.key = new kms.Key(this, 'Key', {
-      description: 'Encrypts the secrets of the IAM access key rotator; only the rotator, its operators and each secret\'s readers may decrypt.',
+      description: 'Encrypts the secrets of the IAM access key rotator; Secrets Manager decides who may read each one.',
       enableKeyRotation: true,
       rotationPeriod: Duration.days(365),
       policy: new iam.PolicyDocument({ statements }),
-      // The key outlives the stack for KMS's waiting period, so that a secret restored from Secrets Manager's recovery
-      // window can still be read.
-      removalPolicy: RemovalPolicy.DESTROY,
-      pendingWindow: Duration.days(30),
+      // The key outlives the stack: every version of every secret stays encrypted under it, in Secrets Manager's recovery
+      // window and wherever a secret was kept, so deleting the stack (or turning customerManagedKey off) must not
+      // schedule its deletion. infra/README.md says how to delete it by hand.
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     (this.key.node.defaultChild as kms.CfnKey).overrideLogicalId(SECRETS_KEY_LOGICAL_ID);
+    skipCheckov(this.key.node.defaultChild as kms.CfnKey, {
+      id: 'CKV_AWS_33',
+      comment:
+        'The wildcard principal may only kms:Decrypt through Secrets Manager (kms:ViaService), from this account or a ' +
+        'reader\'s account (kms:CallerAccount), for this deployment\'s secrets (kms:EncryptionContext:SecretARN), as the ' +
+        'key aws/secretsmanager does: Secrets Manager calls Decrypt only for a caller that its identity and resource ' +
+        'policies admitted to GetSecretValue, so who reads is the secret\'s policy. Naming the readers instead outgrew ' +
+        'the 32 KB key policy at about 150 users.',
+    });
   }
 }
 
 /**
- * A generous estimate of the characters of the key policy, with the longest partition and region names and every
- * secret's name at full length, so that the synthesis refuses a policy that KMS would.
+ * A generous estimate of the characters of the key policy, with the longest partition and region names, so that the
+ * synthesis refuses a policy that KMS would.
  */
 function estimatedPolicyChars(props: SecretsKeyProps): number {
-  const arnOverhead = 'arn:aws-iso-b:secretsmanager:ap-southeast-5:123456789012:secret:-??????'.length + 4;
-  let chars = 4_000 + props.operatorArns.reduce((n, arn) => n + arn.length + 4, 0);
-  for (const [reader, names] of props.readers) {
-    chars += 400 + reader.length;
-    for (const name of names) chars += arnOverhead + (Token.isUnresolved(name) ? 128 : name.length);
-  }
-  return chars;
+  return 4_000 + props.writerArns.reduce((n, arn) => n + Math.max(arn.length, 160) + 4, 0) + props.readerAccounts.length * 16;
 }

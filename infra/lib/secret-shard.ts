@@ -25,7 +25,7 @@ export interface SecretShardProps {
   readonly firstValues?: ReadonlyMap<string, string>;
   /** The ARN of the customer-managed key that encrypts the secrets; absent: Secrets Manager's aws/secretsmanager. */
   readonly keyArn?: string;
-  /** The only principals that may write a secret's value or stages: the function's role and the named writers. */
+  /** The only principals that may write a secret's value or stages or its policy: the function's role, CloudFormation's execution role and the named writers. */
   readonly writerArns: readonly string[];
 }
 
@@ -97,6 +97,10 @@ export class SecretShard extends NestedStack {
       for (const statement of secretPolicyStatements({ readers: user.readers ?? [], writerArns: props.writerArns })) {
         secret.addToResourcePolicy(statement);
       }
+      // Secrets Manager refuses a policy that would grant broad access (a wildcard principal in an Allow), whoever
+      // writes it later (PutResourcePolicy, BlockPublicPolicy).
+      const policy = secret.node.findChild('Policy').node.defaultChild as secretsmanager.CfnResourcePolicy;
+      policy.blockPublicPolicy = true;
       previous = schedule;
       this.secrets.set(key, secret);
       this.schedules.push(schedule);

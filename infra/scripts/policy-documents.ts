@@ -59,6 +59,11 @@ function resolve(value: any, template: Template, parameters: Record<string, any>
   if (Array.isArray(value['Fn::Join'])) {
     return resolve(value['Fn::Join'][1], template, parameters).join(value['Fn::Join'][0]);
   }
+  if (value['Fn::ImportValue'] !== undefined) {
+    // Another stack's export (the member-roles stack imports the central function role's and reader role's ARNs): an
+    // example role ARN, as the exporting stack's role ARN would look.
+    return 'arn:aws:iam::123456789012:role/ImportedFromTheCentralStack';
+  }
   if (value['Fn::GetStackOutput'] !== undefined) {
     // Another stack's output (the member-roles stack reads the central function role's ARN this way): an example role
     // ARN named after the output, as the central stack's role ARN would look.

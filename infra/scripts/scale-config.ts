@@ -8,15 +8,22 @@ export const SCALE_USERS = 5_000;
 /** The member accounts of the generated organization. */
 export const SCALE_MEMBER_ACCOUNTS = 25;
 
-/** The consumer roles of the generated deployment: each reads the secrets of a few users (see scaleUsers). */
-export const SCALE_READERS = 8;
+/** The accounts of the generated deployment's readers besides the central one (see scaleUsers). */
+export const SCALE_READER_ACCOUNTS = 50;
+
+/** The reader role of user number `i`: a role of its own, in the central account or, one in ten, in a reader account. */
+export function scaleReader(i: number): string {
+  const account = i % 10 === 5 ? String(300_000_000_000 + (i % SCALE_READER_ACCOUNTS)) : '123456789012';
+  return `arn:aws:iam::${account}:role/consumers/reader-${String(i).padStart(5, '0')}`;
+}
 
 /**
  * The users of a large deployment. Every seventh name is 64 characters long (IAM's longest) and every third
  * user has two notify addresses, so that the templates are as large as real ones get. Every fourth user lives in
  * one of the member accounts, and every hundredth of those shares its name with a user of the central account. Every
- * two hundredth user has one or two readers (of SCALE_READERS consumer roles), so that the secrets' key policy names
- * 38 secrets, and every user's resource policy holds the writer-only rule.
+ * user has a reader of its own (one in ten in one of SCALE_READER_ACCOUNTS other accounts), and every four hundredth
+ * a second one, the next user's: the secrets' key policy must not grow with them, and every user's resource policy
+ * holds its readers and the writer-only rule.
  */
 export function scaleUsers(count: number = SCALE_USERS): { name: string; notifyEmails?: string[]; account?: string; readers?: string[] }[] {
   return Array.from({ length: count }, (_, i) => {
@@ -24,8 +31,7 @@ export function scaleUsers(count: number = SCALE_USERS): { name: string; notifyE
     const sharedName = i % 400 === 3 && i > 3;
     const base = sharedName ? `svc-${String(i - 3).padStart(5, '0')}` : `svc-${id}`;
     const name = i % 7 === 0 && !sharedName ? `${base}-`.padEnd(64, 'x') : base;
-    const reader = (n: number) => `arn:aws:iam::123456789012:role/consumers/reader-${n % SCALE_READERS}`;
-    const readers = i % 200 === 1 ? { readers: i % 400 === 1 ? [reader(i), reader(i + 1)] : [reader(i)] } : {};
+    const readers = { readers: i % 400 === 1 ? [scaleReader(i), scaleReader(i + 1)] : [scaleReader(i)] };
     const account = { ...(i % 4 === 3 ? { account: String(200_000_000_000 + (i % SCALE_MEMBER_ACCOUNTS)) } : {}), ...readers };
     if (i % 3 === 0) return { name, notifyEmails: [`owner-${id}@example.com`, `team-${i % 50}@example.com`], ...account };
     if (i % 3 === 1) return { name, notifyEmails: [`owner-${id}@example.com`], ...account };

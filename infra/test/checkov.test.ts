@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LOGICAL_IDS } from '../lib/rotator';
+import { SECRETS_KEY_LOGICAL_ID } from '../lib/secret-access';
 import { BASE_CONFIG, synthStack } from './support/fixtures';
 
 /** The checkov skips of every resource of a template that has some, by logical id. */
@@ -25,6 +26,8 @@ describe('the checkov skips', () => {
       [functionId]: ['CKV_AWS_115', 'CKV_AWS_116', 'CKV_AWS_117', 'CKV_AWS_173'],
       [LOGICAL_IDS.deadLetterQueue]: ['CKV_AWS_27'],
       [LOGICAL_IDS.sweepDeadLetterQueue]: ['CKV_AWS_27'],
+      // The wildcard principal that may decrypt only through Secrets Manager, as in aws/secretsmanager (issue 26, point 9).
+      [SECRETS_KEY_LOGICAL_ID]: ['CKV_AWS_33'],
     });
   });
 

@@ -56,6 +56,10 @@ describe('parseConfig', () => {
       operatorPrincipalArns: [],
       readerRoleName: 'IamKeyRotatorReader',
       sweepPrincipalArns: [],
+      // Contract §11 and §12: a stuck rotation is recovered after a day, and the sweep imports findings.
+      stuckAfter: '24h',
+      recoverPrincipalArns: [],
+      securityHubFindings: true,
     });
     assert.equal(DEFAULTS.rotateImmediately, false);
   });
@@ -93,6 +97,9 @@ describe('parseConfig', () => {
       operatorPrincipalArns: ['arn:aws:iam::123456789012:role/operators'],
       readerRoleName: 'KeyRotatorReader',
       sweepPrincipalArns: ['arn:aws:iam::123456789012:role/sweeper'],
+      stuckAfter: '0s',
+      recoverPrincipalArns: ['arn:aws:iam::123456789012:role/on-call'],
+      securityHubFindings: false,
     };
     assert.deepEqual(parseConfig({ ...full, $comment: 'ignored' }, 'x.json'), full);
   });
@@ -197,6 +204,15 @@ describe('parseConfig', () => {
     rejects({ ...MINIMAL, grace: '2d', graceMax: '36h' }, 'rotator.config.json: graceMax must be at least grace (2d), got "36h"');
     // The default maximum (7d) is checked against a longer grace too.
     rejects({ ...MINIMAL, grace: '8d' }, 'graceMax must be at least grace (8d), got "7d"');
+  });
+
+  it('reads stuckAfter (0s turns recovery off), securityHubFindings and recoverPrincipalArns, and names a bad one', () => {
+    const parsed = parseConfig({ ...MINIMAL, stuckAfter: '0s', securityHubFindings: false, recoverPrincipalArns: ['arn:aws:iam::123456789012:role/on-call'] }, 'x.json');
+    assert.deepEqual([parsed.stuckAfter, parsed.securityHubFindings, parsed.recoverPrincipalArns], ['0s', false, ['arn:aws:iam::123456789012:role/on-call']]);
+    assert.equal(parseConfig({ ...MINIMAL, stuckAfter: '6h' }, 'x.json').stuckAfter, '6h');
+    rejectsField('stuckAfter', '24', 'must be a duration with its unit');
+    rejectsField('securityHubFindings', 'on', 'must be true or false, got "on"');
+    rejects({ ...MINIMAL, recoverPrincipalArns: ['arn:aws:iam::123456789012:role/*'] }, 'recoverPrincipalArns[0] must name one principal, not a wildcard');
   });
 
   it('refuses the grace settings with another old-key policy', () => {

@@ -38,10 +38,16 @@ describe('grantedActions', () => {
       'secretsmanager:ListSecrets',
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
+      'securityhub:BatchImportFindings',
       'ses:SendEmail',
       'sns:Publish',
     ]);
     assert.deepEqual([grants.member, grants.memberRoles], [[], 0]);
+  });
+
+  it('grants securityhub:BatchImportFindings only with securityHubFindings on', () => {
+    const grants = grantedActions(synthesized({ ...BASE_CONFIG, securityHubFindings: false }));
+    assert.ok(!grants.function.some((action) => action.startsWith('securityhub:')), grants.function.join(', '));
   });
 
   it('does not count the sweep schedule\'s role, which the function does not hold', () => {

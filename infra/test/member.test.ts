@@ -70,6 +70,32 @@ describe('the member stack', () => {
     assert.equal(artifact.lookupRole, undefined);
   });
 
+  it('sends its template inline: the manifest registers no template asset, so no bootstrap bucket is needed', () => {
+    // CliCredentialsStackSynthesizer registered the template as a file asset (stackTemplateAssetObjectUrl), which
+    // `cdk deploy` uploads to the bootstrap bucket: "No bucket named 'cdk-hnb659fds-assets-...'. Is account ...
+    // bootstrapped?" (aws/aws-cdk#20648). A template under 51,200 bytes goes as TemplateBody instead.
+    const app = testApp();
+    const stack = new MemberStack(app, 'IamKeyRotatorMember', {
+      centralRoleArn: CENTRAL_ROLE,
+      roleName: 'IamKeyRotatorMember',
+      deploymentUserPath: '/rotated/IamKeyRotator/',
+      operatorPrincipalArns: ['arn:aws:iam::999988887777:role/security-operators'],
+    });
+    const assembly = app.synth();
+    const artifact = assembly.getStackArtifact(stack.artifactId);
+    assert.equal(artifact.stackTemplateAssetObjectUrl, undefined);
+    assert.deepEqual(
+      assembly.artifacts.filter((a) => a.manifest.type === 'cdk:asset-manifest').map((a) => a.id),
+      [],
+      'no asset manifest to publish',
+    );
+    assert.equal(artifact.dependencies.length, 0);
+    assert.equal(artifact.assumeRoleArn, undefined);
+    assert.equal(artifact.cloudFormationExecutionRoleArn, undefined);
+    assert.equal(artifact.lookupRole, undefined);
+    assert.ok(JSON.stringify(artifact.template).length < 51_200, 'inline: under the TemplateBody quota');
+  });
+
   it('trusts only the central function\'s role, by ARN, without a condition when no external id is configured', () => {
     const { template } = memberStack();
     assert.deepEqual(template.Resources[MEMBER_ROLE_LOGICAL_ID].Properties.AssumeRolePolicyDocument, {
@@ -260,11 +286,13 @@ describe('the central stack with an organization', () => {
   it('passes the function\'s role to the member template, which requires the external id', () => {
     const [parameter] = stackSet.Properties.Parameters;
     assert.equal(parameter.ParameterKey, CENTRAL_ROLE_PARAMETER);
-    // A weak cross-stack reference (cdk.json's defaultCrossStackReferences): the central stack publishes its role's
-    // ARN as an output, without an export that would lock it.
-    const { StackName, OutputName } = parameter.ParameterValue['Fn::GetStackOutput'];
-    assert.equal(StackName, 'TestRotator');
-    assert.deepEqual(template.toJSON().Outputs[OutputName].Value, { 'Fn::GetAtt': [roleLogicalId, 'Arn'] });
+    // A strong cross-stack reference, although cdk.json's defaultCrossStackReferences is weak: an export that the
+    // central stack cannot change or remove while this stack imports it (Fn::GetStackOutput would not update the
+    // StackSet when the role changed).
+    assert.equal(JSON.stringify(stackSet).includes('Fn::GetStackOutput'), false);
+    const exportName = parameter.ParameterValue['Fn::ImportValue'];
+    const exported = Object.values(template.toJSON().Outputs).find((o: any) => o.Export?.Name === exportName) as any;
+    assert.deepEqual(exported.Value, { 'Fn::GetAtt': [roleLogicalId, 'Arn'] });
     const body = JSON.parse(stackSet.Properties.TemplateBody);
     assert.deepEqual(
       body,

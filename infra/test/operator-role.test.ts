@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { CENTRAL_ROLE_PARAMETER, MEMBER_ROLE_LOGICAL_ID, MemberStack, type MemberStackProps, memberTemplate } from '../lib/member-stack';
+import { CENTRAL_READER_PARAMETER, CENTRAL_ROLE_PARAMETER, MEMBER_ROLE_LOGICAL_ID, MemberStack, type MemberStackProps, memberTemplate } from '../lib/member-stack';
 import { READER_REPORT_ACTIONS, READER_ROLE_LOGICAL_ID, READER_USER_ACTIONS } from '../lib/operator-role';
 import { IAM_USER_ACTIONS } from '../lib/user-grants';
 import { BASE_CONFIG, synthStack, testApp } from './support/fixtures';
@@ -118,7 +118,13 @@ describe('the StackSet\'s member template', () => {
     const body = JSON.parse(stackSet.Properties.TemplateBody);
     assert.deepEqual(Object.keys(body.Resources).sort(), [MEMBER_ROLE_LOGICAL_ID, READER_ROLE_LOGICAL_ID].sort());
     assert.equal(body.Resources[READER_ROLE_LOGICAL_ID].Properties.RoleName, 'RotatorReadOnly');
-    assert.deepEqual(body.Resources[READER_ROLE_LOGICAL_ID].Properties.AssumeRolePolicyDocument.Statement[0].Principal, { AWS: OPERATOR });
+    // The operators, and the central account's reader role (its ARN a parameter of the StackSet, a strong reference).
+    assert.deepEqual(
+      body.Resources[READER_ROLE_LOGICAL_ID].Properties.AssumeRolePolicyDocument.Statement.map((s: any) => s.Principal),
+      [{ AWS: OPERATOR }, { AWS: { Ref: CENTRAL_READER_PARAMETER } }],
+    );
+    const passed = Object.fromEntries(stackSet.Properties.Parameters.map((p: any) => [p.ParameterKey, p.ParameterValue]));
+    assert.ok(passed[CENTRAL_READER_PARAMETER]['Fn::ImportValue'], 'imported from the central stack');
     assert.deepEqual(
       body.Resources[MEMBER_ROLE_LOGICAL_ID].Properties.AssumeRolePolicyDocument.Statement.map((s: any) => s.Principal),
       [{ AWS: { Ref: CENTRAL_ROLE_PARAMETER } }, { AWS: SWEEPER }],
@@ -131,7 +137,37 @@ describe('the StackSet\'s member template', () => {
         operatorPrincipalArns: [OPERATOR],
         readerRoleName: 'RotatorReadOnly',
         sweepPrincipalArns: [SWEEPER],
+        centralReaderFromParameter: true,
       }),
     );
+  });
+});
+
+describe("the central account's reader role", () => {
+  it('is created with the operators, under the configured name, trusted by them alone, and writes nothing', () => {
+    // A deployment without member accounts gets it too (readerRoleName names it).
+    const { stack, template } = synthStack({ ...BASE_CONFIG, operatorPrincipalArns: [OPERATOR], readerRoleName: 'RotatorReadOnly' });
+    const role = template.toJSON().Resources.CentralReaderRole;
+    assert.equal(role.Properties.RoleName, 'RotatorReadOnly');
+    assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal, { AWS: OPERATOR });
+    const actions = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement.flatMap((st: any) => [st.Action].flat()));
+    for (const action of ['secretsmanager:GetSecretValue', 'secretsmanager:ListSecrets', 'iam:GetCredentialReport', 'lambda:GetFunctionConfiguration']) {
+      assert.ok(actions.includes(action), action);
+    }
+    assert.deepEqual(actions.filter((a: string) => /:(Put|Update|Create|Delete|Tag|Untag|Rotate|Invoke)/.test(a)), []);
+    assert.equal(template.toJSON().Outputs.ReaderRoleArn.Value['Fn::GetAtt'][0], 'CentralReaderRole');
+    assert.ok(stack.rotator.readerRole);
+  });
+
+  it('is absent without operators', () => {
+    const { template } = synthStack(BASE_CONFIG);
+    assert.equal(template.toJSON().Resources.CentralReaderRole, undefined);
+  });
+
+  it('is trusted by the member reader role that the member app synthesizes for an account', () => {
+    const { template } = memberStack({ operatorPrincipalArns: [OPERATOR], centralReaderRoleArn: 'arn:aws:iam::123456789012:role/IamKeyRotatorReader' });
+    assert.deepEqual(template.Resources[READER_ROLE_LOGICAL_ID].Properties.AssumeRolePolicyDocument.Statement[0].Principal, {
+      AWS: ['arn:aws:iam::123456789012:role/IamKeyRotatorReader', OPERATOR],
+    });
   });
 });

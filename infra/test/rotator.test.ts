@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import type { CfnElement } from 'aws-cdk-lib';
 import type { Alarm as cloudwatchAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, LOGICAL_IDS, SECRET_ACTIONS, secretLogicalId } from '../lib/rotator';
+import { IAM_KEY_ACTIONS, IAM_TAG_ACTIONS, IAM_USER_ACTIONS, LOGICAL_IDS, OUTPUT_NAMES, SECRET_ACTIONS, secretLogicalId } from '../lib/rotator';
+import { STACK_SET_OUTPUTS } from '../lib/member-roles-stack';
 import type { RotatorStack } from '../lib/rotator-stack';
 import { shardId, shardOf } from '../lib/shards';
 import { BASE_CONFIG, synthStack } from './support/fixtures';
@@ -93,9 +94,31 @@ describe('the Lambda function', () => {
           ROTATOR_USAGE_LAG: '4h',
           ROTATOR_TEST_TIMEOUT_SECS: '60',
           ROTATOR_SECRET_PREFIX: 'TestRotator/',
+          // Contract §4: stuckAfter (§11) and securityHubFindings (§12), by default 24h and on.
+          ROTATOR_STUCK_AFTER: '24h',
+          ROTATOR_FINDINGS: 'on',
         }),
       },
     });
+  });
+
+  it('sets ROTATOR_STUCK_AFTER and ROTATOR_FINDINGS from stuckAfter and securityHubFindings', () => {
+    const { template: t } = synthStack({ ...BASE_CONFIG, stuckAfter: '0s', securityHubFindings: false });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ ROTATOR_STUCK_AFTER: '0s', ROTATOR_FINDINGS: 'off' }) },
+    });
+    // Off, the role may not import findings.
+    assert.equal(statementsOf(t).ImportFindings, undefined);
+  });
+
+  it('lets the recoverPrincipalArns invoke it (rotator recover), each through a permission of its own', () => {
+    const onCall = 'arn:aws:iam::123456789012:role/on-call';
+    const { template: t } = synthStack({ ...BASE_CONFIG, recoverPrincipalArns: [onCall] });
+    const permissions = Object.values(t.findResources('AWS::Lambda::Permission')).map((r: any) => r.Properties);
+    assert.deepEqual(
+      permissions.filter((p: any) => p.Principal === onCall),
+      [{ Action: 'lambda:InvokeFunction', FunctionName: FUNCTION_ARN, Principal: onCall }],
+    );
   });
 
   it('follows the architecture, timeout, old-key policy and concurrency options', () => {
@@ -118,6 +141,8 @@ describe('the Lambda function', () => {
           ROTATOR_OLD_KEY: 'deactivate',
           ROTATOR_TEST_TIMEOUT_SECS: '300',
           ROTATOR_SECRET_PREFIX: 'TestRotator/',
+          ROTATOR_STUCK_AFTER: '24h',
+          ROTATOR_FINDINGS: 'on',
         }),
       },
     });
@@ -162,15 +187,26 @@ describe('the execution role', () => {
       Object.keys(statementsOf(template)).sort(),
       [
         'EncryptAlerts',
+        'ImportFindings',
         'ListSecretsForTheSweep',
         'ManageAccessKeysOfManagedUsers',
         'PublishAlerts',
         'RotateManagedSecrets',
         'SendSuccessEmailsAsSender',
         'TagManagedUsersWithRotatorKeysOnly',
+        'UseTheSecretsKeyThroughSecretsManager',
         'WriteOwnLogs',
       ],
     );
+  });
+
+  it('imports Security Hub findings into the account\'s default product only', () => {
+    assert.deepEqual(statementsOf(template).ImportFindings, {
+      Sid: 'ImportFindings',
+      Effect: 'Allow',
+      Action: 'securityhub:BatchImportFindings',
+      Resource: join('arn:', partition, ':securityhub:', region, ':', account, ':product/', account, '/default'),
+    });
   });
 
   it('manages access keys of the users under this deployment\'s own path only', () => {
@@ -572,7 +608,7 @@ describe('the secrets', () => {
     }
   });
 
-  it('are protected from deletion by anyone in the account while the stack holds them, and written by the function\'s role only', () => {
+  it('are protected from deletion by anyone in the account while the stack holds them, and written by the writers only', () => {
     assert.equal(Object.keys(shardResources(stack, 'AWS::SecretsManager::ResourcePolicy')).length, 2);
     for (const t of SHARDS.values()) {
       t.allResourcesProperties('AWS::SecretsManager::ResourcePolicy', {
@@ -585,8 +621,14 @@ describe('the secrets', () => {
               Resource: '*',
             },
             {
-              Sid: 'DenyWritesButTheRotator',
-              Action: ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'],
+              Sid: 'DenyWritesButTheWriters',
+              Action: [
+                'secretsmanager:DeleteResourcePolicy',
+                'secretsmanager:PutResourcePolicy',
+                'secretsmanager:PutSecretValue',
+                'secretsmanager:UpdateSecret',
+                'secretsmanager:UpdateSecretVersionStage',
+              ],
               Effect: 'Deny',
               Principal: { AWS: '*' },
               Resource: '*',
@@ -594,6 +636,8 @@ describe('the secrets', () => {
             },
           ],
         },
+        // Secrets Manager refuses any later policy that would grant broad access.
+        BlockPublicPolicy: true,
       });
     }
   });
@@ -774,5 +818,41 @@ describe('synthesis', () => {
   it('refuses a user path longer than IAM allows', () => {
     const longPath = `/${'p'.repeat(250)}/${'q'.repeat(250)}/`;
     assert.throws(() => synthStack({ users: [{ name: 'alice' }], managedUserPath: longPath }, undefined, 'S'.repeat(100)), /longer than IAM's 512 characters/);
+  });
+});
+
+describe('the outputs', () => {
+  it('carry the names that the README and `cargo xtask deploy` use, not construct paths with hashes', () => {
+    // Before: RotatorFunctionRoleArn867ADE8C and the like (issue 26, point 8).
+    const { template: t } = synthStack({
+      ...BASE_CONFIG,
+      users: [{ name: 'alice', account: '111122223333' }],
+      organization: { id: 'o-a1b2c3d4e5', organizationalUnits: ['r-ab12'] },
+      operatorPrincipalArns: ['arn:aws:iam::123456789012:role/security-operators'],
+    });
+    const outputs = Object.keys(t.toJSON().Outputs).filter((id) => !id.startsWith('ExportsOutput'));
+    assert.deepEqual(outputs.sort(), Object.values(OUTPUT_NAMES).sort());
+    assert.deepEqual(Object.values(OUTPUT_NAMES).sort(), [
+      'AlertTopicArn',
+      'FunctionName',
+      'FunctionRoleArn',
+      'ManagedUserPath',
+      'ReaderRoleArn',
+      'SecretNamePrefix',
+      'SecretsKeyArn',
+    ]);
+    assert.deepEqual(t.toJSON().Outputs.FunctionRoleArn.Value, { 'Fn::GetAtt': [logicalId(rotator.role), 'Arn'] });
+  });
+
+  it('name the StackSet of the member-roles stack for the check after a deployment', () => {
+    const { stack: s } = synthStack({
+      ...BASE_CONFIG,
+      users: [{ name: 'alice', account: '111122223333' }],
+      organization: { id: 'o-a1b2c3d4e5', organizationalUnits: ['r-ab12'], callAs: 'DELEGATED_ADMIN' },
+    });
+    const outputs = Template.fromStack(s.memberRoles!).toJSON().Outputs;
+    assert.deepEqual(Object.keys(outputs).sort(), [STACK_SET_OUTPUTS.callAs, STACK_SET_OUTPUTS.name].sort());
+    assert.equal(outputs[STACK_SET_OUTPUTS.name].Value, 'TestRotator-MemberRole');
+    assert.equal(outputs[STACK_SET_OUTPUTS.callAs].Value, 'DELEGATED_ADMIN');
   });
 });

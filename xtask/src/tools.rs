@@ -437,7 +437,11 @@ fn require_config() -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask deploy`: builds the artifact, then deploys the stack.
+#[path = "stack_instances.rs"]
+mod stack_instances;
+
+/// `cargo xtask deploy`: builds the artifact, deploys the stack(s), then checks that every stack instance of the member
+/// role's StackSet succeeded (see stack_instances.rs), naming the accounts that failed.
 pub fn deploy(args: &[String]) -> Result<()> {
     require_config()?;
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
@@ -455,7 +459,13 @@ pub fn deploy(args: &[String]) -> Result<()> {
     let arch = read_config_arch()?;
     build(arch)?;
     infra_modules()?;
-    run(npm().args(["exec", "--", "cdk", "deploy"]).args(args))
+    let outputs = root().join("target/cdk-outputs.json");
+    let _ = fs::remove_file(&outputs);
+    run(npm()
+        .args(["exec", "--", "cdk", "deploy", "--outputs-file"])
+        .arg(&outputs)
+        .args(args))?;
+    stack_instances::check(&outputs)
 }
 
 /// The architecture that infra/rotator.config.json asks for (arm64 unless it says x86_64).
