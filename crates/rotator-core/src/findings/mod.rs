@@ -422,8 +422,9 @@ pub struct SweepObservations<'a> {
     pub examined: BTreeSet<String>,
     /// The ARNs of every secret listed: a finding of a secret not listed any more is resolved.
     pub listed: BTreeSet<String>,
-    /// No request is sent at or after this time (milliseconds since the epoch).
-    pub cutoff_ms: Option<u64>,
+    /// The invocation's deadline (milliseconds since the epoch): no request is sent later than
+    /// [`FINDINGS_DEADLINE_MARGIN_MS`] before it.
+    pub deadline_ms: Option<u64>,
 }
 
 /// Every finding the sweep would import for `observations` (new ones: nothing is read from
@@ -480,8 +481,8 @@ async fn import_all(
 ) -> Result<(), String> {
     let unsent = sweep.observations.len();
     let too_late = |clock: &dyn Clock| {
-        sweep.cutoff_ms.is_some_and(|cutoff| {
-            clock.now_millis() >= cutoff.saturating_sub(FINDINGS_DEADLINE_MARGIN_MS)
+        sweep.deadline_ms.is_some_and(|deadline| {
+            clock.now_millis() >= deadline.saturating_sub(FINDINGS_DEADLINE_MARGIN_MS)
         })
     };
     let refused = |report: &mut FindingsReport, what: String| {

@@ -309,7 +309,7 @@ fn sweep_of(
         observations,
         examined: examined.iter().map(arn).collect(),
         listed: listed.iter().map(arn).collect(),
-        cutoff_ms: None,
+        deadline_ms: None,
     }
 }
 
@@ -478,7 +478,7 @@ async fn nothing_is_sent_once_the_deadline_is_near() {
     let ports = world.ports();
     let hub = Hub::default();
     let mut sweep = sweep_of(vec![observation(0)], &[0], &[0]);
-    sweep.cutoff_ms = Some(ports.clock.now_millis() + 1000);
+    sweep.deadline_ms = Some(ports.clock.now_millis() + 1000);
     let report = publish(&hub, ports.notifier.as_ref(), ports.clock.as_ref(), sweep).await;
     assert!(hub.sent.lock().expect("hub").is_empty());
     assert_eq!(report.not_imported, 1);

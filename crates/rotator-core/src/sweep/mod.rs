@@ -93,7 +93,8 @@ struct Walk {
     secrets: Vec<SecretMetadata>,
     swept: Vec<Swept>,
     not_reached: usize,
-    cutoff: Option<u64>,
+    /// The invocation's deadline (milliseconds since the epoch), if any.
+    deadline_ms: Option<u64>,
 }
 
 /// Runs the sweep over the ports.
@@ -163,7 +164,7 @@ impl Sweeper {
             secrets,
             mut swept,
             not_reached,
-            cutoff,
+            deadline_ms,
         } = self.walk(mode, deadline_ms).await?;
         let prefix = self.settings.secret_prefix.clone();
         let count = |action: Action| swept.iter().filter(|s| s.report.action == action).count();
@@ -195,7 +196,7 @@ impl Sweeper {
             && mode != Mode::DryRun
         {
             let report = self
-                .publish_findings(hub, &secrets, &mut swept, cutoff)
+                .publish_findings(hub, &secrets, &mut swept, deadline_ms)
                 .await;
             summary.alerts_sent += usize::from(report.alert_sent);
             summary.findings = Some(report);
@@ -221,7 +222,7 @@ impl Sweeper {
         hub: &dyn SecurityHub,
         secrets: &[SecretMetadata],
         swept: &mut [Swept],
-        cutoff: Option<u64>,
+        deadline_ms: Option<u64>,
     ) -> findings::FindingsReport {
         let arn_of: BTreeMap<&str, &str> = secrets
             .iter()
@@ -249,7 +250,7 @@ impl Sweeper {
                 observations,
                 examined,
                 listed: secrets.iter().map(|m| m.arn.clone()).collect(),
-                cutoff_ms: cutoff,
+                deadline_ms,
             },
         )
         .await
@@ -294,7 +295,7 @@ impl Sweeper {
             secrets,
             swept,
             not_reached,
-            cutoff: deadline_ms,
+            deadline_ms,
         })
     }
 
