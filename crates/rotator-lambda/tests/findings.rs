@@ -95,9 +95,23 @@ fn pair(secret: &str, problem: &str) -> (String, String) {
     (secret.to_owned(), problem.to_owned())
 }
 
-#[tokio::test]
-async fn a_sweep_imports_one_finding_per_problem_and_the_next_resolves_the_two_fixed() -> Result<()>
-{
+#[test]
+fn a_sweep_imports_one_finding_per_problem_and_the_next_resolves_the_two_fixed() -> Result<()> {
+    // In a debug build, the SDK's reading of a `GetFindings` answer (ASFF's hundreds of nested
+    // types) needs more stack than a test thread's 2 MiB: the test runs on a thread of 64 MiB.
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(one_finding_per_problem_then_two_resolved())
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the test's thread panicked"))?
+}
+
+async fn one_finding_per_problem_then_two_resolved() -> Result<()> {
     let world = world().await?;
     let fx = &world.fx;
     managed(&world, "otto").await?; // ok
