@@ -454,14 +454,25 @@ pub async fn publish(
     sweep: SweepObservations<'_>,
 ) -> FindingsReport {
     let mut report = FindingsReport::default();
-    let outcome = import_all(hub, clock, &sweep, &mut report).await;
-    if let Err(problem) = outcome {
-        warn!(problem, "Security Hub did not take the sweep's findings");
-        report.problem = Some(problem.clone());
-        let notice = refusal_notice(&problem, &report);
-        match notifier.alert(&notice).await {
-            Ok(()) => report.alert_sent = true,
-            Err(error) => warn!(%error, "the findings alert could not be sent"),
+    match import_all(hub, clock, &sweep, &mut report).await {
+        Ok(()) => {}
+        // Like the walk itself, a pass cut short by the deadline is logged, not alerted: the
+        // next sweep carries on.
+        Err(Stopped::Deadline(problem)) => {
+            warn!(
+                problem,
+                "the findings pass stopped for the invocation's deadline"
+            );
+            report.problem = Some(problem);
+        }
+        Err(Stopped::Refused(problem)) => {
+            warn!(problem, "Security Hub did not take the sweep's findings");
+            let notice = refusal_notice(&problem, &report);
+            report.problem = Some(problem);
+            match notifier.alert(&notice).await {
+                Ok(()) => report.alert_sent = true,
+                Err(error) => warn!(%error, "the findings alert could not be sent"),
+            }
         }
     }
     info!(
@@ -473,12 +484,20 @@ pub async fn publish(
     report
 }
 
+/// Why the findings pass stopped before it imported everything.
+enum Stopped {
+    /// Security Hub (or STS) refused: one alert.
+    Refused(String),
+    /// The invocation's deadline was near: the next sweep carries on.
+    Deadline(String),
+}
+
 async fn import_all(
     hub: &dyn SecurityHub,
     clock: &dyn Clock,
     sweep: &SweepObservations<'_>,
     report: &mut FindingsReport,
-) -> Result<(), String> {
+) -> Result<(), Stopped> {
     let unsent = sweep.observations.len();
     let too_late = |clock: &dyn Clock| {
         sweep.deadline_ms.is_some_and(|deadline| {
@@ -487,10 +506,13 @@ async fn import_all(
     };
     let refused = |report: &mut FindingsReport, what: String| {
         report.not_imported = unsent;
-        Err(what)
+        Err(Stopped::Refused(what))
     };
     if too_late(clock) {
-        return refused(report, "the invocation's deadline came before the findings could be imported; the next sweep imports them".into());
+        report.not_imported = unsent;
+        return Err(Stopped::Deadline(
+            "the invocation's deadline came before the findings could be imported; the next sweep imports them".into(),
+        ));
     }
     let target = match hub.target().await {
         Ok(target) => target,
@@ -547,9 +569,9 @@ async fn import_all(
     for batch in all.chunks(MAX_FINDINGS_PER_IMPORT) {
         if too_late(clock) {
             report.not_imported = total - sent;
-            return Err(format!(
+            return Err(Stopped::Deadline(format!(
                 "the invocation's deadline came after {sent} of {total} findings; the next sweep imports the rest"
-            ));
+            )));
         }
         match hub.import(batch).await {
             Ok(failed) => {
@@ -564,18 +586,21 @@ async fn import_all(
                 sent += batch.len();
                 if let Some(first) = failed.first() {
                     report.not_imported = failed.len() + (total - sent);
-                    return Err(format!(
+                    return Err(Stopped::Refused(format!(
                         "BatchImportFindings refused {} finding(s), the first {} with {}: {}",
                         failed.len(),
                         first.id,
                         first.code,
                         first.message
-                    ));
+                    )));
                 }
             }
             Err(e) => {
                 report.not_imported = total - sent;
-                return Err(format!("BatchImportFindings refused ({:?}): {e}", e.kind));
+                return Err(Stopped::Refused(format!(
+                    "BatchImportFindings refused ({:?}): {e}",
+                    e.kind
+                )));
             }
         }
     }

@@ -483,6 +483,11 @@ async fn nothing_is_sent_once_the_deadline_is_near() {
     assert!(hub.sent.lock().expect("hub").is_empty());
     assert_eq!(report.not_imported, 1);
     assert!(report.problem.expect("said").contains("deadline"));
+    assert!(!report.alert_sent);
+    assert!(
+        world.state().alerts.is_empty(),
+        "the next sweep carries on: no alert"
+    );
 }
 
 // The sweep's findings pass, on the in-memory world.
