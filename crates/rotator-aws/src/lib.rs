@@ -19,8 +19,10 @@ use rotator_core::ports::{Clock, EpochSecs};
 use rotator_core::{Ports, Rotator, Settings};
 
 use adapters::{
-    AssumedRoleIam, IamAdapter, NotifierAdapter, SecretsManagerAdapter, StsCredentialCheck,
+    AssumedRoleIam, IamAdapter, NotifierAdapter, SecretsManagerAdapter, SecurityHubAdapter,
+    StsCredentialCheck,
 };
+use rotator_core::findings::SecurityHub;
 
 /// The wall clock, and tokio's sleep.
 #[derive(Debug, Clone, Copy, Default)]
@@ -150,4 +152,17 @@ pub fn rotator(config: &SdkConfig, settings: Settings, requests: &RequestCounter
         clock: Arc::new(SystemClock),
     };
     Rotator::new(ports, settings)
+}
+
+/// Security Hub of the caller's account and region, for the sweep's findings (contract §12),
+/// counted by `requests` (`securityhub:BatchImportFindings`, `securityhub:GetFindings`, and
+/// `sts:GetCallerIdentity` once, for the account).
+pub fn security_hub(config: &SdkConfig, requests: &RequestCounter) -> Arc<dyn SecurityHub> {
+    let hub = aws_sdk_securityhub::config::Builder::from(config)
+        .interceptor(requests.for_service("securityhub"));
+    let sts = aws_sdk_sts::config::Builder::from(config).interceptor(requests.for_service("sts"));
+    Arc::new(SecurityHubAdapter::new(
+        aws_sdk_securityhub::Client::from_conf(hub.build()),
+        aws_sdk_sts::Client::from_conf(sts.build()),
+    ))
 }

@@ -76,6 +76,10 @@ pub struct StatusArgs {
     pub stuck_after: Duration,
     #[command(flatten)]
     pub member: ReaderRoleArgs,
+    /// Print, as JSON, the Security Hub findings that the sweep would import now (in
+    /// BatchImportFindings' request shape), without importing them.
+    #[arg(long, conflicts_with = "json")]
+    pub findings: bool,
 }
 
 /// The read-only role that the operators assume in a member account (the infra's `readerRoleName`).

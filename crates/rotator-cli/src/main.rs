@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod clients;
 mod doctor;
+mod findings;
 mod render;
 mod rotate;
 mod status;
@@ -72,6 +73,7 @@ async fn main() -> ExitCode {
 async fn run(cli: &Cli, requests: &RequestCounter) -> Result<bool> {
     let ports = clients::ports(requests).await?;
     match &cli.command {
+        Command::Status(args) if args.findings => findings::run(&ports, args, requests).await,
         Command::Status(args) => status::run(&ports, args).await,
         Command::Audit(args) => audit::run(&ports, args).await,
         Command::Rotate(args) => rotate::run(&ports, args).await,

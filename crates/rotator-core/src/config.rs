@@ -50,6 +50,8 @@ pub struct Settings {
     pub usage_lag: Duration,
     /// The name prefix of the secrets the sweep walks (the deployment's secrets).
     pub secret_prefix: String,
+    /// `ROTATOR_FINDINGS=on`: the sweep imports Security Hub findings (contract §12).
+    pub findings: bool,
 }
 
 /// `ROTATOR_GRACE`'s default: a day.
@@ -76,6 +78,7 @@ impl Default for Settings {
             grace_max: DEFAULT_GRACE_MAX,
             usage_lag: DEFAULT_USAGE_LAG,
             secret_prefix: DEFAULT_SECRET_PREFIX.to_owned(),
+            findings: false,
         }
     }
 }
@@ -97,6 +100,7 @@ pub const GRACE: &str = "ROTATOR_GRACE";
 pub const GRACE_MAX: &str = "ROTATOR_GRACE_MAX";
 pub const USAGE_LAG: &str = "ROTATOR_USAGE_LAG";
 pub const SECRET_PREFIX: &str = "ROTATOR_SECRET_PREFIX";
+pub const FINDINGS: &str = "ROTATOR_FINDINGS";
 
 /// The longest testSecret budget: a Lambda invocation lasts at most 900 seconds.
 const MAX_TEST_TIMEOUT_SECS: u64 = 840;
@@ -194,6 +198,10 @@ impl Settings {
             None => DEFAULT_SECRET_PREFIX.to_owned(),
             Some(value) => parse_secret_prefix(&value).map_err(|p| error(SECRET_PREFIX, p))?,
         };
+        let findings = match read(FINDINGS) {
+            None => false,
+            Some(value) => parse_switch(&value).map_err(|p| error(FINDINGS, p))?,
+        };
         let member_role = MemberRole::from_lookup(read)?;
         Ok(Self {
             alert_topic_arn,
@@ -206,7 +214,18 @@ impl Settings {
             grace_max,
             usage_lag,
             secret_prefix,
+            findings,
         })
+    }
+}
+
+/// Parses a switch as `ROTATOR_FINDINGS` takes it: `on` or `off`, in lower case (surrounding
+/// blanks are ignored).
+pub fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?} is not on or off")),
     }
 }
 
@@ -394,6 +413,19 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         })
+    }
+
+    #[test]
+    fn findings_are_off_by_default_and_on_or_off_otherwise_is_refused() {
+        assert!(!settings(&[]).unwrap().findings);
+        assert!(settings(&[(FINDINGS, " on ")]).unwrap().findings);
+        assert!(!settings(&[(FINDINGS, "off")]).unwrap().findings);
+        let refused = settings(&[(FINDINGS, "yes")]).unwrap_err();
+        assert_eq!(refused.variable, FINDINGS);
+        assert!(
+            refused.to_string().contains("ROTATOR_FINDINGS"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod credential_report;
 pub mod doctor;
 pub mod error;
+pub mod findings;
 pub mod fleet;
 pub mod ledger;
 pub mod notice;

@@ -65,6 +65,15 @@ impl Service {
             metrics,
         }
     }
+
+    /// The sweep also imports its Security Hub findings into `hub` (`ROTATOR_FINDINGS=on`).
+    pub fn with_findings(
+        mut self,
+        hub: std::sync::Arc<dyn rotator_core::findings::SecurityHub>,
+    ) -> Self {
+        self.sweeper = self.sweeper.with_findings(hub);
+        self
+    }
 }
 
 /// Handles one invocation, and logs how many AWS requests it made.

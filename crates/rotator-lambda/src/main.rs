@@ -25,12 +25,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         secret_prefix = settings.secret_prefix,
         alerts = settings.alert_topic_arn.is_some(),
         emails = settings.sender_email.is_some(),
+        findings = settings.findings,
         "rotator starting"
     );
     let config = rotator_aws::sdk_config().await;
     let requests = RequestCounter::default();
+    // Contract §12: the sweep imports Security Hub findings only with ROTATOR_FINDINGS=on.
+    let findings = settings
+        .findings
+        .then(|| rotator_aws::security_hub(&config, &requests));
     let rotator = rotator_aws::rotator(&config, settings, &requests);
-    let service = Service::new(rotator, requests, Metrics::from_env());
+    let mut service = Service::new(rotator, requests, Metrics::from_env());
+    if let Some(hub) = findings {
+        service = service.with_findings(hub);
+    }
     tracing::info!("ready for events");
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         handle(&service, event)

@@ -74,6 +74,14 @@ struct Sweep {
     old_keys_retired: u64,
     #[metrics(unit = Count)]
     sweep_errors: u64,
+    /// Security Hub findings imported (new or updated) and resolved; zero with findings off.
+    #[metrics(unit = Count)]
+    findings_imported: u64,
+    #[metrics(unit = Count)]
+    findings_resolved: u64,
+    /// Findings that Security Hub refused, or that were not sent after a refusal.
+    #[metrics(unit = Count)]
+    findings_not_imported: u64,
 }
 
 /// Formats the metric lines of one deployment.
@@ -144,6 +152,9 @@ impl Metrics {
             old_keys_in_use: count(summary.old_keys_in_use),
             old_keys_retired: count(summary.old_keys_retired),
             sweep_errors: count(summary.sweep_errors),
+            findings_imported: count(summary.findings.as_ref().map_or(0, |f| f.imported)),
+            findings_resolved: count(summary.findings.as_ref().map_or(0, |f| f.resolved)),
+            findings_not_imported: count(summary.findings.as_ref().map_or(0, |f| f.not_imported)),
         })
     }
 }
@@ -279,6 +290,13 @@ mod tests {
             secrets_not_reached: 0,
             alerts_sent: 1,
             emails_sent: 1,
+            findings: Some(rotator_core::findings::FindingsReport {
+                imported: 7,
+                resolved: 8,
+                not_imported: 9,
+                problem: None,
+                alert_sent: false,
+            }),
             secrets: Vec::new(),
         };
         let line = parse(&Metrics::for_deployment(LOCAL_DEPLOYMENT).sweep_line(&summary));
@@ -292,6 +310,9 @@ mod tests {
             ("OldKeysInUse", 4),
             ("OldKeysRetired", 5),
             ("SweepErrors", 6),
+            ("FindingsImported", 7),
+            ("FindingsResolved", 8),
+            ("FindingsNotImported", 9),
         ];
         assert_eq!(
             names,

@@ -5,6 +5,7 @@ mod iam;
 mod members;
 mod notify;
 mod secrets;
+mod securityhub;
 mod sts;
 
 pub use deployment::DeploymentAdapter;
@@ -12,6 +13,7 @@ pub use iam::IamAdapter;
 pub use members::AssumedRoleIam;
 pub use notify::NotifierAdapter;
 pub use secrets::SecretsManagerAdapter;
+pub use securityhub::SecurityHubAdapter;
 pub use sts::StsCredentialCheck;
 
 use aws_sdk_iam::config::http::HttpResponse;
@@ -100,7 +102,10 @@ pub(crate) fn kind_of(code: &str) -> PortErrorKind {
         | "ExpiredToken"
         | "AuthFailure"
         | "IncompleteSignature" => PortErrorKind::InvalidCredentials,
-        "AccessDenied" | "AccessDeniedException" => PortErrorKind::AccessDenied,
+        // Security Hub answers `InvalidAccessException` when it is not enabled in the account.
+        "AccessDenied" | "AccessDeniedException" | "InvalidAccessException" => {
+            PortErrorKind::AccessDenied
+        }
         "LimitExceeded" | "LimitExceededException" => PortErrorKind::LimitExceeded,
         "Throttling"
         | "ThrottlingException"

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::accounts::{iam_for_secret, name_shape_problem};
 use crate::config::{OldKeyPolicy, Settings, format_duration, parse_addresses};
+use crate::findings::{self, Finding, HubTarget, Observation, Problem, SecurityHub, SeverityLabel};
 use crate::fleet::status::{self, State, StatusOptions};
 use crate::fleet::{self, FleetError, StagedValue};
 use crate::notice::{self, Straggler, StragglerFate};
@@ -81,6 +82,19 @@ struct Swept {
     straggler: Option<(Straggler, Vec<String>)>,
     /// Whether the summary lists the secret: not when there is simply no old key to consider.
     noteworthy: bool,
+    /// The secret's problems, for Security Hub's findings (contract §12).
+    observations: Vec<Observation>,
+    /// Whether the secret was examined, so that its earlier findings may be resolved.
+    examined: bool,
+}
+
+/// The walk over the fleet, before anything is said about it.
+struct Walk {
+    secrets: Vec<SecretMetadata>,
+    swept: Vec<Swept>,
+    not_reached: usize,
+    /// The invocation's deadline (milliseconds since the epoch), if any.
+    deadline_ms: Option<u64>,
 }
 
 /// Runs the sweep over the ports.
@@ -88,11 +102,46 @@ struct Swept {
 pub struct Sweeper {
     ports: Ports,
     settings: Settings,
+    /// Where the findings go (`ROTATOR_FINDINGS=on`); `None`: no findings.
+    findings: Option<Arc<dyn SecurityHub>>,
 }
 
 impl Sweeper {
     pub fn new(ports: Ports, settings: Settings) -> Self {
-        Self { ports, settings }
+        Self {
+            ports,
+            settings,
+            findings: None,
+        }
+    }
+
+    /// The same sweep, importing its findings into `hub` after its retirements (contract §12).
+    /// A dry run imports nothing.
+    pub fn with_findings(mut self, hub: Arc<dyn SecurityHub>) -> Self {
+        self.findings = Some(hub);
+        self
+    }
+
+    /// The findings a sweep would import into `target` now (as new findings: nothing is read
+    /// from Security Hub), walking the fleet as the function's sweep does but changing nothing
+    /// and sending nothing: `rotator status --findings`.
+    pub async fn would_import(&self, target: &HubTarget) -> Result<Vec<Finding>, SweepError> {
+        let mode = match Mode::for_policy(self.settings.old_key_policy) {
+            Mode::Retire => Mode::DryRun,
+            other => other,
+        };
+        let walk = self.walk(mode, None).await?;
+        let observations: Vec<Observation> = walk
+            .swept
+            .into_iter()
+            .flat_map(|s| s.observations)
+            .collect();
+        Ok(findings::preview(
+            &observations,
+            target,
+            &self.settings.secret_prefix,
+            self.ports.clock.now_millis(),
+        ))
     }
 
     /// Walks every secret under `ROTATOR_SECRET_PREFIX` with the fleet's bounded concurrency,
@@ -111,6 +160,104 @@ impl Sweeper {
         mode: Mode,
         deadline_ms: Option<u64>,
     ) -> Result<SweepSummary, SweepError> {
+        let Walk {
+            secrets,
+            mut swept,
+            not_reached,
+            deadline_ms,
+        } = self.walk(mode, deadline_ms).await?;
+        let prefix = self.settings.secret_prefix.clone();
+        let count = |action: Action| swept.iter().filter(|s| s.report.action == action).count();
+        let mut summary = SweepSummary {
+            mode: mode.as_str(),
+            prefix,
+            managed_secrets: secrets.len(),
+            keys_older_than_interval: swept.iter().filter(|s| s.key_older_than_interval).count(),
+            overdue_rotations: swept.iter().filter(|s| s.overdue).count(),
+            stuck_rotations: swept.iter().filter(|s| s.stuck).count(),
+            old_keys_in_use: count(Action::InUse),
+            old_keys_retired: count(Action::Deactivated) + count(Action::DeactivatedPastMax),
+            sweep_errors: count(Action::Error),
+            secrets_not_reached: not_reached,
+            alerts_sent: 0,
+            emails_sent: 0,
+            findings: None,
+            secrets: Vec::new(),
+        };
+        let stragglers: Vec<(Straggler, Vec<String>)> = swept
+            .iter_mut()
+            .filter_map(|s| s.straggler.take())
+            .collect();
+        if mode == Mode::Retire && !stragglers.is_empty() {
+            self.tell(&stragglers, &mut summary).await;
+        }
+        // Contract §12: after the retirements and their alert, never in a dry run.
+        if let Some(hub) = self.findings.as_deref()
+            && mode != Mode::DryRun
+        {
+            let report = self
+                .publish_findings(hub, &secrets, &mut swept, deadline_ms)
+                .await;
+            summary.alerts_sent += usize::from(report.alert_sent);
+            summary.findings = Some(report);
+        }
+        summary.secrets = swept
+            .into_iter()
+            .filter(|s| s.noteworthy)
+            .map(|s| s.report)
+            .collect();
+        info!(
+            managed_secrets = summary.managed_secrets,
+            old_keys_in_use = summary.old_keys_in_use,
+            old_keys_retired = summary.old_keys_retired,
+            sweep_errors = summary.sweep_errors,
+            "sweep finished"
+        );
+        Ok(summary)
+    }
+
+    /// Imports the walk's findings and resolves the earlier ones whose problem is gone.
+    async fn publish_findings(
+        &self,
+        hub: &dyn SecurityHub,
+        secrets: &[SecretMetadata],
+        swept: &mut [Swept],
+        deadline_ms: Option<u64>,
+    ) -> findings::FindingsReport {
+        let arn_of: BTreeMap<&str, &str> = secrets
+            .iter()
+            .map(|m| (m.name.as_str(), m.arn.as_str()))
+            .collect();
+        let examined = swept
+            .iter()
+            .filter(|s| s.examined)
+            .filter_map(|s| {
+                arn_of
+                    .get(s.report.secret.as_str())
+                    .map(|arn| (*arn).to_owned())
+            })
+            .collect();
+        let observations = swept
+            .iter_mut()
+            .flat_map(|s| std::mem::take(&mut s.observations))
+            .collect();
+        findings::publish(
+            hub,
+            self.ports.notifier.as_ref(),
+            self.ports.clock.as_ref(),
+            findings::SweepObservations {
+                secret_prefix: &self.settings.secret_prefix,
+                observations,
+                examined,
+                listed: secrets.iter().map(|m| m.arn.clone()).collect(),
+                deadline_ms,
+            },
+        )
+        .await
+    }
+
+    /// Walks the secrets with the fleet's bounded concurrency until the cutoff.
+    async fn walk(&self, mode: Mode, deadline_ms: Option<u64>) -> Result<Walk, SweepError> {
         let prefix = self.settings.secret_prefix.clone();
         let mut secrets = fleet::managed_secrets(&self.ports, &prefix).await?;
         let now = self.ports.clock.now();
@@ -144,42 +291,12 @@ impl Sweeper {
         }
         let mut swept: Vec<Swept> = swept.into_iter().flatten().collect();
         swept.sort_by(|a, b| a.report.secret.cmp(&b.report.secret));
-        let count = |action: Action| swept.iter().filter(|s| s.report.action == action).count();
-        let mut summary = SweepSummary {
-            mode: mode.as_str(),
-            prefix,
-            managed_secrets: secrets.len(),
-            keys_older_than_interval: swept.iter().filter(|s| s.key_older_than_interval).count(),
-            overdue_rotations: swept.iter().filter(|s| s.overdue).count(),
-            stuck_rotations: swept.iter().filter(|s| s.stuck).count(),
-            old_keys_in_use: count(Action::InUse),
-            old_keys_retired: count(Action::Deactivated) + count(Action::DeactivatedPastMax),
-            sweep_errors: count(Action::Error),
-            secrets_not_reached: not_reached,
-            alerts_sent: 0,
-            emails_sent: 0,
-            secrets: Vec::new(),
-        };
-        let stragglers: Vec<(Straggler, Vec<String>)> = swept
-            .iter_mut()
-            .filter_map(|s| s.straggler.take())
-            .collect();
-        if mode == Mode::Retire && !stragglers.is_empty() {
-            self.tell(&stragglers, &mut summary).await;
-        }
-        summary.secrets = swept
-            .into_iter()
-            .filter(|s| s.noteworthy)
-            .map(|s| s.report)
-            .collect();
-        info!(
-            managed_secrets = summary.managed_secrets,
-            old_keys_in_use = summary.old_keys_in_use,
-            old_keys_retired = summary.old_keys_retired,
-            sweep_errors = summary.sweep_errors,
-            "sweep finished"
-        );
-        Ok(summary)
+        Ok(Walk {
+            secrets,
+            swept,
+            not_reached,
+            deadline_ms,
+        })
     }
 
     /// Inspects one secret and applies the rule; never fails: an error is the secret's report.
@@ -199,10 +316,19 @@ impl Sweeper {
             stuck: false,
             straggler: None,
             noteworthy: true,
+            observations: Vec::new(),
+            examined: false,
         };
         // Contract §3: a name of another shape binds nobody, and the sweep leaves it alone.
         if let Some(problem) = name_shape_problem(&metadata.name, &self.settings.secret_prefix) {
             swept.report.detail = format!("{problem}: left alone");
+            // `rotator status` reports it broken: so does its finding.
+            swept.examined = true;
+            swept.observations.push(listing_observation(
+                metadata,
+                Problem::BrokenCurrent,
+                format!("{problem}: every step refuses it and the sweep leaves it alone"),
+            ));
             return swept;
         }
         if let Err(problem) = self.sweep_inspected(metadata, now, mode, &mut swept).await {
@@ -221,11 +347,37 @@ impl Sweeper {
         mode: Mode,
         swept: &mut Swept,
     ) -> Result<(), String> {
-        let inspection = fleet::inspect_as(&self.ports, metadata, &self.settings.member_role)
+        let inspection = match fleet::inspect_as(&self.ports, metadata, &self.settings.member_role)
             .await
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(inspection) => inspection,
+            Err(error) => {
+                // As `rotator status` reports it: an account out of reach is broken, any
+                // other failed read unreadable.
+                swept.examined = true;
+                let (problem, reason) = if error.operation == "AssumeRole" {
+                    (
+                        Problem::BrokenCurrent,
+                        format!(
+                            "the user's account cannot be read, and the function cannot rotate it either: {error}"
+                        ),
+                    )
+                } else {
+                    (
+                        Problem::Unreadable,
+                        format!("the secret's state is unknown: {error}"),
+                    )
+                };
+                swept
+                    .observations
+                    .push(listing_observation(metadata, problem, reason));
+                return Err(error.to_string());
+            }
+        };
         swept.report.user = Some(inspection.user.clone());
         let row = status::evaluate(&inspection, now, &StatusOptions::default());
+        swept.examined = true;
+        swept.observations = findings::observations(&row, now, mode == Mode::CountOnly);
         swept.stuck = row.states.contains(&State::Stuck);
         swept.overdue = row.states.contains(&State::Overdue);
         swept.key_older_than_interval = match (
@@ -349,6 +501,13 @@ impl Sweeper {
                     rotated,
                     &last_use,
                     StragglerFate::LeftActive { until: forced_at },
+                ));
+                swept.observations.push(findings::old_key_in_use(
+                    &row,
+                    key.id.as_str(),
+                    rotated,
+                    &last_use,
+                    forced_at,
                 ));
             }
             Decision::Deactivate | Decision::DeactivatePastMax => {
@@ -527,6 +686,25 @@ impl Swept {
                 | SkipReason::PreviousInactive
                 | SkipReason::PreviousNotListed
         );
+    }
+}
+
+/// A problem known from the secret's listing alone (its name, or a failed read).
+fn listing_observation(metadata: &SecretMetadata, problem: Problem, reason: String) -> Observation {
+    Observation {
+        secret: metadata.name.clone(),
+        secret_arn: metadata.arn.clone(),
+        user: crate::rotation::bound_user(&metadata.name).to_owned(),
+        account: fleet::account_of(&metadata.name),
+        access_key_id: None,
+        problem,
+        reason,
+        since: None,
+        severity: if problem == Problem::BrokenCurrent {
+            SeverityLabel::High
+        } else {
+            SeverityLabel::Informational
+        },
     }
 }
 

@@ -66,5 +66,8 @@ pub struct SweepSummary {
     pub secrets_not_reached: usize,
     pub alerts_sent: usize,
     pub emails_sent: usize,
+    /// What the Security Hub findings pass did (contract §12); absent when findings are off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<crate::findings::FindingsReport>,
     pub secrets: Vec<SecretReport>,
 }
