@@ -118,6 +118,8 @@ export const OUTPUT_NAMES = {
 
 /** The SDK operation with which the sweep imports findings, as granted (contract §12). */
 export const FINDINGS_ACTIONS = ['securityhub:BatchImportFindings'];
+/** What the sweep reads of its earlier findings, to update and resolve them (contract §12). */
+export const FINDINGS_READ_ACTIONS = ['securityhub:GetFindings'];
 
 /** The time that the function gets beyond the testSecret budget, for the other API calls of a step. */
 export const TIMEOUT_MARGIN = Duration.seconds(60);
@@ -512,6 +514,14 @@ export class Rotator extends Construct {
               // resource type (Service Authorization Reference, AWS Security Hub). BatchUpdateFindings is not used.
               actions: FINDINGS_ACTIONS,
               resources: [`arn:${Aws.PARTITION}:securityhub:${Aws.REGION}:${Aws.ACCOUNT_ID}:product/${Aws.ACCOUNT_ID}/default`],
+            }),
+            new iam.PolicyStatement({
+              sid: 'ReadOwnFindings',
+              // The sweep reads the findings it imported before (GetFindings, filtered by its product and generator),
+              // to update and resolve them. GetFindings is authorized against the account's `hub` resource type
+              // (Service Authorization Reference, AWS Security Hub: arn:${Partition}:securityhub:${Region}:${Account}:hub/default).
+              actions: FINDINGS_READ_ACTIONS,
+              resources: [`arn:${Aws.PARTITION}:securityhub:${Aws.REGION}:${Aws.ACCOUNT_ID}:hub/default`],
             }),
           ]
         : []),

@@ -98,6 +98,7 @@ export const ROWS: Row[] = [
       c.publishAlert,
       c.sendEmail,
       c.importFindings,
+      c.readFindings,
       c.writeLogs,
     ],
     denied: [c.updateValue('alice'), c.putPolicy('alice'), c.deletePolicy('alice'), c.deleteSecret('alice'), c.createSecret, c.decryptDirectly('alice'), c.tagOther(CENTRAL, 'alice'), c.assumeMemberReader],
@@ -105,7 +106,7 @@ export const ROWS: Row[] = [
   {
     who: rolePrincipal(world, "the sweep schedule's role", [...world.roles.keys()].find((arn) => world.roles.get(arn)!.trust.Statement.some((s: any) => s.Principal?.Service === 'scheduler.amazonaws.com'))!),
     allowed: [c.invoke, c.sendSweepDeadLetter],
-    denied: [c.read('alice'), c.write('alice'), ...c.iamWrites(CENTRAL, 'alice'), c.importFindings],
+    denied: [c.read('alice'), c.write('alice'), ...c.iamWrites(CENTRAL, 'alice'), c.importFindings, c.readFindings],
   },
   {
     who: principal("alice's reader (same account, no policy of its own)", SAME_READER),

@@ -39,13 +39,14 @@ describe('grantedActions', () => {
       'secretsmanager:PutSecretValue',
       'secretsmanager:UpdateSecretVersionStage',
       'securityhub:BatchImportFindings',
+      'securityhub:GetFindings',
       'ses:SendEmail',
       'sns:Publish',
     ]);
     assert.deepEqual([grants.member, grants.memberRoles], [[], 0]);
   });
 
-  it('grants securityhub:BatchImportFindings only with securityHubFindings on', () => {
+  it('grants securityhub:BatchImportFindings and GetFindings only with securityHubFindings on', () => {
     const grants = grantedActions(synthesized({ ...BASE_CONFIG, securityHubFindings: false }));
     assert.ok(!grants.function.some((action) => action.startsWith('securityhub:')), grants.function.join(', '));
   });

@@ -109,6 +109,7 @@ describe('the Lambda function', () => {
     });
     // Off, the role may not import findings.
     assert.equal(statementsOf(t).ImportFindings, undefined);
+    assert.equal(statementsOf(t).ReadOwnFindings, undefined);
   });
 
   it('lets the recoverPrincipalArns invoke it (rotator recover), each through a permission of its own', () => {
@@ -191,6 +192,7 @@ describe('the execution role', () => {
         'ListSecretsForTheSweep',
         'ManageAccessKeysOfManagedUsers',
         'PublishAlerts',
+        'ReadOwnFindings',
         'RotateManagedSecrets',
         'SendSuccessEmailsAsSender',
         'TagManagedUsersWithRotatorKeysOnly',
@@ -206,6 +208,12 @@ describe('the execution role', () => {
       Effect: 'Allow',
       Action: 'securityhub:BatchImportFindings',
       Resource: join('arn:', partition, ':securityhub:', region, ':', account, ':product/', account, '/default'),
+    });
+    assert.deepEqual(statementsOf(template).ReadOwnFindings, {
+      Sid: 'ReadOwnFindings',
+      Effect: 'Allow',
+      Action: 'securityhub:GetFindings',
+      Resource: join('arn:', partition, ':securityhub:', region, ':', account, ':hub/default'),
     });
   });
 

@@ -38,15 +38,6 @@ const GRANTED_NOT_CALLED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Actions granted ahead of the code that calls them: the grant lands on one branch and the call on another, so until
-/// an end-to-end test records the call, the grant is not an error. Once the call is recorded, the check prints a note
-/// to remove the entry (a note, not a failure, so that the branches may merge in either order). Keep this list to
-/// calls whose code is under way, each with the issue that adds it.
-const GRANTED_AHEAD_OF_CALLS: &[(&str, &str)] = &[(
-    "securityhub:BatchImportFindings",
-    "issue 29: the sweep imports Security Hub findings (contract §12); the infra grants it on the account's default product",
-)];
-
 /// Operations that need no grant: testSecret signs GetCallerIdentity with the pending key, not the role,
 /// and STS authorizes that call for every identity anyway.
 const NEEDS_NO_GRANT: &[&str] = &["sts:GetCallerIdentity"];
@@ -123,10 +114,6 @@ pub fn compare(called: &BTreeSet<String>, grants: &Grants) -> Result<Vec<String>
         .iter()
         .map(|(action, why)| (key(action), *why))
         .collect();
-    let ahead: BTreeMap<String, &str> = GRANTED_AHEAD_OF_CALLS
-        .iter()
-        .map(|(action, why)| (key(action), *why))
-        .collect();
     let mut problems = Vec::new();
     for (k, (action, operation)) in &needed {
         if !granted.contains_key(k) {
@@ -145,7 +132,7 @@ pub fn compare(called: &BTreeSet<String>, grants: &Grants) -> Result<Vec<String>
             problems.push(format!(
                 "the role is granted the wildcard action {action}: grant the exact actions the binary calls"
             ));
-        } else if !needed.contains_key(k) && !allowed.contains_key(k) && !ahead.contains_key(k) {
+        } else if !needed.contains_key(k) && !allowed.contains_key(k) {
             problems.push(format!(
                 "the role is granted {action}, which the binary never called in the end-to-end tests: \
                  remove the grant (or, if an AWS service uses it on the function's behalf, add it to \
@@ -162,25 +149,6 @@ pub fn compare(called: &BTreeSet<String>, grants: &Grants) -> Result<Vec<String>
     }
     problems.extend(compare_member(&needed, grants.member.as_ref()));
     Ok(problems)
-}
-
-/// The notes for the entries of GRANTED_AHEAD_OF_CALLS whose call the binary now makes: each can go.
-pub fn ahead_and_called(called: &BTreeSet<String>) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
-    for operation in called {
-        let Some(action) = action_of(operation)? else {
-            continue;
-        };
-        if GRANTED_AHEAD_OF_CALLS
-            .iter()
-            .any(|(ahead, _)| ahead.eq_ignore_ascii_case(&action))
-        {
-            notes.push(format!(
-                "the binary calls {operation} now: remove {action} from GRANTED_AHEAD_OF_CALLS in xtask/src/grant.rs"
-            ));
-        }
-    }
-    Ok(notes)
 }
 
 /// Whether an action names more than one action.
@@ -339,9 +307,6 @@ pub fn check(cdk_out: &Path, since: SystemTime) -> Result<()> {
     let called = recorded_operations(&root().join(OPERATIONS_DIR), since)?;
     let granted = granted_actions(cdk_out)?;
     let problems = compare(&called, &granted)?;
-    for note in ahead_and_called(&called)? {
-        println!("grant check: note: {note}");
-    }
     if !problems.is_empty() {
         bail!(
             "the roles' grants and the binary's calls differ:\n  {}",
@@ -566,41 +531,6 @@ mod tests {
         let problems = compare(&called(), &grants).unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("wildcard action iam:*"));
-    }
-
-    #[test]
-    fn a_grant_ahead_of_its_call_passes_until_the_call_is_recorded() {
-        // Granted, not yet called: no problem (the Rust side of issue 29 lands from another branch).
-        let mut grants = grants();
-        grants
-            .function
-            .insert("securityhub:BatchImportFindings".into());
-        assert_eq!(compare(&called(), &grants).unwrap(), Vec::<String>::new());
-        assert_eq!(ahead_and_called(&called()).unwrap(), Vec::<String>::new());
-        // Called: still no problem, and a note says that the entry can go.
-        let mut called = called();
-        called.insert("securityhub:BatchImportFindings".into());
-        assert_eq!(compare(&called, &grants).unwrap(), Vec::<String>::new());
-        let notes = ahead_and_called(&called).unwrap();
-        assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(
-            notes[0].contains("remove securityhub:BatchImportFindings from GRANTED_AHEAD_OF_CALLS")
-        );
-        // Called but not granted: named as any missing grant.
-        let mut without = self::grants();
-        without.function.remove("securityhub:BatchImportFindings");
-        let problems = compare(&called, &without).unwrap();
-        assert!(
-            problems.iter().any(|p| p
-                .contains("calls securityhub:BatchImportFindings, but the role is not granted")),
-            "{problems:?}"
-        );
-        assert_eq!(
-            action_of("securityhub:BatchImportFindings")
-                .unwrap()
-                .as_deref(),
-            Some("securityhub:BatchImportFindings")
-        );
     }
 
     #[test]

@@ -306,6 +306,7 @@ export function callsOf(world: World) {
     ),
     sendEmail: call('SendEmail as the sender', on('ses:SendEmail', `arn:${PARTITION}:ses:${REGION}:${CENTRAL}:identity/rotator@example.com`, undefined, { 'ses:FromAddress': 'rotator@example.com' })),
     importFindings: call('BatchImportFindings', on('securityhub:BatchImportFindings', `arn:${PARTITION}:securityhub:${REGION}:${CENTRAL}:product/${CENTRAL}/default`)),
+    readFindings: call('GetFindings', on('securityhub:GetFindings', `arn:${PARTITION}:securityhub:${REGION}:${CENTRAL}:hub/default`)),
     writeLogs: call('CreateLogStream and PutLogEvents', on('logs:PutLogEvents', `arn:${PARTITION}:logs:${REGION}:${CENTRAL}:log-group:RotatorLogGroup:log-stream:x`)),
     invoke: call('InvokeFunction (sweep, recover)', on('lambda:InvokeFunction', world.functionArn, world.functionPolicy)),
     // Secrets Manager invokes the rotation function for a secret of this account: aws:SourceAccount and aws:SourceArn.
