@@ -50,6 +50,9 @@ pub struct Settings {
     pub usage_lag: Duration,
     /// The name prefix of the secrets the sweep walks (the deployment's secrets).
     pub secret_prefix: String,
+    /// How long a rotation may stand unfinished before the sweep recovers it (contract §11);
+    /// zero turns the sweep's recovery off.
+    pub stuck_after: Duration,
 }
 
 /// `ROTATOR_GRACE`'s default: a day.
@@ -60,6 +63,9 @@ pub const DEFAULT_GRACE_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_USAGE_LAG: Duration = Duration::from_secs(4 * 3600);
 /// `ROTATOR_SECRET_PREFIX`'s default: the secrets of a deployment named `IamKeyRotator`.
 pub const DEFAULT_SECRET_PREFIX: &str = "IamKeyRotator/";
+/// `ROTATOR_STUCK_AFTER`'s default: a day, well past a rotation's few minutes and IAM's
+/// four-hour lag in reporting a key's last use.
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest duration a setting takes: a year (a longer one is a typing error).
 const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
 
@@ -76,6 +82,7 @@ impl Default for Settings {
             grace_max: DEFAULT_GRACE_MAX,
             usage_lag: DEFAULT_USAGE_LAG,
             secret_prefix: DEFAULT_SECRET_PREFIX.to_owned(),
+            stuck_after: DEFAULT_STUCK_AFTER,
         }
     }
 }
@@ -97,6 +104,7 @@ pub const GRACE: &str = "ROTATOR_GRACE";
 pub const GRACE_MAX: &str = "ROTATOR_GRACE_MAX";
 pub const USAGE_LAG: &str = "ROTATOR_USAGE_LAG";
 pub const SECRET_PREFIX: &str = "ROTATOR_SECRET_PREFIX";
+pub const STUCK_AFTER: &str = "ROTATOR_STUCK_AFTER";
 
 /// The longest testSecret budget: a Lambda invocation lasts at most 900 seconds.
 const MAX_TEST_TIMEOUT_SECS: u64 = 840;
@@ -175,6 +183,7 @@ impl Settings {
         let grace = duration(GRACE, DEFAULT_GRACE, false)?;
         let grace_max = duration(GRACE_MAX, DEFAULT_GRACE_MAX, false)?;
         let usage_lag = duration(USAGE_LAG, DEFAULT_USAGE_LAG, true)?;
+        let stuck_after = duration(STUCK_AFTER, DEFAULT_STUCK_AFTER, true)?;
         if grace_max < grace {
             let source = if read(GRACE_MAX).is_some() {
                 ""
@@ -206,6 +215,7 @@ impl Settings {
             grace_max,
             usage_lag,
             secret_prefix,
+            stuck_after,
         })
     }
 }
@@ -520,6 +530,25 @@ mod tests {
         let error = settings(&[(GRACE, "8d")]).unwrap_err();
         assert_eq!(error.variable, GRACE_MAX);
         assert!(error.to_string().contains("default"), "{error}");
+    }
+
+    #[test]
+    fn the_stuck_after_time_is_a_duration_and_zero_turns_recovery_off() {
+        assert_eq!(
+            settings(&[]).expect("defaults").stuck_after,
+            Duration::from_secs(24 * 3600)
+        );
+        let read = settings(&[(STUCK_AFTER, "90m")]).expect("valid");
+        assert_eq!(read.stuck_after, Duration::from_secs(90 * 60));
+        assert!(
+            settings(&[(STUCK_AFTER, "0s")])
+                .expect("zero is allowed")
+                .stuck_after
+                .is_zero()
+        );
+        let error = settings(&[(STUCK_AFTER, "a day")]).expect_err("no unit");
+        assert_eq!(error.variable, STUCK_AFTER);
+        assert!(error.to_string().contains("ROTATOR_STUCK_AFTER"), "{error}");
     }
 
     #[test]
