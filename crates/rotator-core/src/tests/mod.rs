@@ -26,3 +26,6 @@ mod requests;
 
 /// Fault-injected property tests over whole sequences, and hostile input for the parsers.
 mod properties;
+
+/// The recovery of a stuck rotation (contract §11): each branch, faults, and the sweep's.
+mod recovery;
