@@ -759,3 +759,66 @@ async fn a_new_rotation_that_begins_during_the_sweeps_recovery_stands() {
     // `RemoveFromVersionId` named the stuck version: the new rotation keeps its AWSPENDING.
     assert_eq!(pending_version(&world), Some(token(9)));
 }
+
+#[tokio::test]
+async fn status_and_doctor_name_rotator_recover_for_a_stuck_rotation() {
+    let (world, _, _, _) = stuck_with_a_pending_key().await;
+    let ports = world.ports();
+    let metadata = ports
+        .secrets
+        .describe(&secret_id())
+        .await
+        .expect("describe");
+    world.advance(10 * 60);
+    let young = crate::fleet::inspect(&ports, &metadata)
+        .await
+        .expect("inspect");
+    let reading = crate::doctor::checks::SecretReading {
+        inspection: Some(young),
+        ..Default::default()
+    };
+    assert!(
+        !crate::doctor::checks::check_user(&metadata, &reading, "/")
+            .iter()
+            .any(|f| f.check == crate::doctor::Check::StuckRotation),
+        "a rotation ten minutes old is in progress, not stuck"
+    );
+
+    world.advance(2 * HOUR);
+    let inspection = crate::fleet::inspect(&ports, &metadata)
+        .await
+        .expect("inspect");
+    let row = crate::fleet::status::evaluate(
+        &inspection,
+        world.state().now,
+        &crate::fleet::status::StatusOptions::default(),
+    );
+    assert_eq!(row.state, crate::fleet::status::State::Stuck);
+    assert!(
+        row.reasons[0].contains("rotator recover IamKeyRotator/alice"),
+        "{:?}",
+        row.reasons
+    );
+    let reading = crate::doctor::checks::SecretReading {
+        inspection: Some(inspection),
+        ..Default::default()
+    };
+    let findings = crate::doctor::checks::check_user(&metadata, &reading, "/");
+    let stuck: Vec<_> = findings
+        .iter()
+        .filter(|f| f.check == crate::doctor::Check::StuckRotation)
+        .collect();
+    assert_eq!(stuck.len(), 1, "{findings:?}");
+    assert!(
+        stuck[0]
+            .fix
+            .starts_with("rotator recover IamKeyRotator/alice"),
+        "{:?}",
+        stuck[0]
+    );
+    assert!(stuck[0].problem.contains(&token(2)), "{:?}", stuck[0]);
+    assert_eq!(
+        crate::doctor::Check::StuckRotation.as_str(),
+        "stuck-rotation"
+    );
+}
