@@ -72,7 +72,10 @@ pub async fn run(ports: &Ports, requests: &RequestCounter, args: &RecoverArgs) -
         print!("{}", describe(&summary));
     }
     let outcome = summary["outcome"].as_str().unwrap_or_default();
-    Ok(matches!(outcome, "pending-key-kept" | "step-may-be-running"))
+    Ok(matches!(
+        outcome,
+        "pending-key-kept" | "step-may-be-running"
+    ))
 }
 
 /// Invokes the function with `event` and returns its answer; a function error (a refusal or a
@@ -160,7 +163,10 @@ fn describe(summary: &Value) -> String {
     }
     for key in summary["deletedKeys"].as_array().into_iter().flatten() {
         let verb = if dry { "would delete" } else { "deleted" };
-        out.push_str(&format!("  {verb} pending key {}\n", key.as_str().unwrap_or("?")));
+        out.push_str(&format!(
+            "  {verb} pending key {}\n",
+            key.as_str().unwrap_or("?")
+        ));
     }
     for kept in summary["keptKeys"].as_array().into_iter().flatten() {
         out.push_str(&format!(
@@ -184,8 +190,14 @@ mod tests {
             "keptKeys": [], "detail": "would abandon the rotation t-1"
         });
         let text = describe(&summary);
-        assert!(text.starts_with("IamKeyRotator/alice: would abandon the stuck rotation (dry run)\n"), "{text}");
-        assert!(text.contains("would delete pending key AKIAEXAMPLE"), "{text}");
+        assert!(
+            text.starts_with("IamKeyRotator/alice: would abandon the stuck rotation (dry run)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("would delete pending key AKIAEXAMPLE"),
+            "{text}"
+        );
         let kept = json!({
             "action": "recover", "secret": "IamKeyRotator/alice", "dryRun": false,
             "outcome": "pending-key-kept", "token": "t-1", "deletedKeys": [],
@@ -193,6 +205,9 @@ mod tests {
         });
         let text = describe(&kept);
         assert!(text.contains("NOT recovered"), "{text}");
-        assert!(text.contains("kept pending key AKIAEXAMPLE: it was used"), "{text}");
+        assert!(
+            text.contains("kept pending key AKIAEXAMPLE: it was used"),
+            "{text}"
+        );
     }
 }

@@ -52,7 +52,10 @@ async fn stuck_at_the_key_limit(world: &World, user: &str) -> Result<(String, St
     let stuck = world.rotate(&secret).await?;
     let (step, output) = stuck.failure().expect("no room");
     assert_eq!(step, "createSecret", "{output}");
-    assert!(output.contains(&persons), "names the person's key: {output}");
+    assert!(
+        output.contains(&persons),
+        "names the person's key: {output}"
+    );
     assert_pending_on(world, &secret, Some(&stuck.token)).await?;
     Ok((stuck.token, current, persons))
 }
@@ -128,10 +131,11 @@ async fn rotator_recover_ends_a_rotation_stuck_at_the_key_limit_then_it_rotates(
     );
     let alerts = world.alerts()?;
     assert!(
-        alerts.iter().any(|(subject, body)| subject
-            .contains("stuck rotation abandoned")
-            && body.contains(secret)
-            && body.contains(&token)),
+        alerts.iter().any(
+            |(subject, body)| subject.contains("stuck rotation abandoned")
+                && body.contains(secret)
+                && body.contains(&token)
+        ),
         "one notice names the secret and the token: {alerts:?}"
     );
 
@@ -149,7 +153,9 @@ async fn rotator_recover_ends_a_rotation_stuck_at_the_key_limit_then_it_rotates(
     assert_eq!(refused.code, Some(2), "{refused:?}");
     assert!(
         refused.stderr.contains("SecretNotManaged")
-            && refused.stderr.contains("does not start with IamKeyRotator/"),
+            && refused
+                .stderr
+                .contains("does not start with IamKeyRotator/"),
         "{refused:?}"
     );
 

@@ -822,3 +822,58 @@ async fn status_and_doctor_name_rotator_recover_for_a_stuck_rotation() {
         "stuck-rotation"
     );
 }
+
+#[tokio::test]
+async fn a_member_accounts_stuck_rotation_is_recovered_through_the_member_role() {
+    const MEMBER: &str = "111122223333";
+    const MEMBER_SECRET: &str = "IamKeyRotator/111122223333/alice";
+    let central = World::new();
+    central.add_user(USER);
+    let (central_key, _) = central.add_key(USER, KeyStatus::Active);
+    let member = central.add_member_account(MEMBER, None);
+    member.add_user(USER);
+    central.add_secret(
+        MEMBER_SECRET,
+        &format!(r#"{{"UserName":"alice","AccountId":"{MEMBER}"}}"#),
+    );
+    let rotator = Rotator::new(central.ports(), settings(OldKeyPolicy::Delete));
+    central
+        .rotate_with(&rotator, MEMBER_SECRET, &token(1))
+        .await
+        .expect("the first rotation");
+    central.start_rotation(MEMBER_SECRET, &token(2));
+    central
+        .step_with(&rotator, MEMBER_SECRET, &token(2), Step::CreateSecret)
+        .await
+        .expect("createSecret");
+    assert_eq!(member.state().users[USER].keys.len(), 2);
+    central.advance(5 * HOUR);
+    member.advance(5 * HOUR);
+
+    let summary = Recovery::new(rotator.clone())
+        .recover(&RecoverRequest {
+            secret_id: SecretId::new(MEMBER_SECRET).expect("id"),
+            dry_run: false,
+        })
+        .await
+        .expect("recovered");
+
+    assert_eq!(summary.outcome, RecoveryOutcome::Abandoned, "{summary:?}");
+    assert_eq!(summary.deleted_keys.len(), 1);
+    assert_eq!(
+        member.state().users[USER].keys.len(),
+        1,
+        "the member's pending key went"
+    );
+    let central_keys: Vec<String> = central.state().users[USER]
+        .keys
+        .iter()
+        .map(|k| k.id.clone())
+        .collect();
+    assert_eq!(
+        central_keys,
+        vec![central_key],
+        "the central alice is another user"
+    );
+    assert!(central.state().calls.contains(&"sts:AssumeRole"));
+}
