@@ -152,7 +152,7 @@ async fn rotator_recover_ends_a_rotation_stuck_at_the_key_limit_then_it_rotates(
     let refused = recover(&world, &["Elsewhere/full"])?;
     assert_eq!(refused.code, Some(2), "{refused:?}");
     assert!(
-        refused.stderr.contains("SecretNotManaged")
+        refused.stderr.contains("SecretNameNotManaged")
             && refused
                 .stderr
                 .contains("does not start with IamKeyRotator/"),

@@ -219,7 +219,7 @@ impl RecoverError {
     /// A short name for the kind of failure (the function's `errorType`).
     pub fn kind(&self) -> &'static str {
         match self {
-            RecoverError::NotManaged { .. } => "SecretNotManaged",
+            RecoverError::NotManaged { .. } => "SecretNameNotManaged",
             RecoverError::Port { .. } => "RecoverFailed",
             RecoverError::Value { .. } => "SecretValueRefused",
             RecoverError::MemberRole { .. } => "MemberRoleNotAssumable",
