@@ -757,10 +757,15 @@ pub fn recovery_notice(secret: &str, summary: &RecoverySummary) -> Notice {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let opening = if summary.outcome.recovered() {
+        "A stuck rotation was ended."
+    } else {
+        "A stuck rotation could NOT be ended: it still blocks every later rotation."
+    };
     Notice {
         subject: format!("IAM key rotation recovery: {secret}: {headline}"),
         body: format!(
-            "A stuck rotation was recovered.\n\n\
+            "{opening}\n\n\
              Secret: {secret}\n\
              User: {}\n\
              Token: {}\n\
