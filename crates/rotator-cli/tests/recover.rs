@@ -21,6 +21,7 @@ use anyhow::Result;
 use rotator_harness::fleet::{CliRun, rotator_command, run_cli};
 use rotator_harness::grace::metric_lines;
 use rotator_harness::{World, WorldOptions, function_binary};
+use serde_json::json;
 
 fn cli() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rotator"))
@@ -158,6 +159,27 @@ async fn rotator_recover_ends_a_rotation_stuck_at_the_key_limit_then_it_rotates(
                 .contains("does not start with IamKeyRotator/"),
         "{refused:?}"
     );
+
+    // A malformed recover event is refused by the function, naming the field.
+    for (event, field) in [
+        (json!({"Action": "recover"}), "SecretId"),
+        (
+            json!({"Action": "recover", "SecretId": secret, "DryRun": "yes"}),
+            "DryRun",
+        ),
+    ] {
+        let answer = world.function.invoke_direct(&event)?;
+        assert_eq!(
+            answer.error_type().as_deref(),
+            Some("InvalidEvent"),
+            "{event}"
+        );
+        assert!(
+            answer.error_message().contains(field),
+            "{}",
+            answer.error_message()
+        );
+    }
 
     // Once the person's key is gone, the next rotation completes.
     remove_persons_key(&world, user, &persons).await?;
