@@ -55,6 +55,12 @@ pub enum Command {
     /// subscriptions, the SES sender (and recipients in the sandbox), the sweep's schedule and the
     /// member roles. One line per finding, with the command or step that fixes it.
     Doctor(DoctorArgs),
+    /// Ends a stuck rotation (AWSPENDING left on a version that is not AWSCURRENT's, so that
+    /// Secrets Manager starts no new one) by invoking the function's recover action: it
+    /// completes a finish that moved AWSCURRENT, or abandons the rotation, deleting its pending
+    /// key only if nothing ever used it. Needs only lambda:InvokeFunction (and
+    /// secretsmanager:DescribeSecret without --function). With --dry-run, says what it would do.
+    Recover(crate::recover::RecoverArgs),
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod doctor;
 mod findings;
+mod recover;
 mod render;
 mod rotate;
 mod status;
@@ -79,6 +80,7 @@ async fn run(cli: &Cli, requests: &RequestCounter) -> Result<bool> {
         Command::Rotate(args) => rotate::run(&ports, args).await,
         Command::Sweep(args) => sweep::run(&ports, args).await,
         Command::Adopt(args) => adopt::run(&ports, args).await,
+        Command::Recover(args) => recover::run(&ports, requests, args).await,
         Command::Doctor(args) => {
             let deployment = clients::deployment(requests).await?;
             doctor::run(&ports, &deployment, args).await

@@ -52,6 +52,9 @@ pub struct Settings {
     pub secret_prefix: String,
     /// `ROTATOR_FINDINGS=on`: the sweep imports Security Hub findings (contract §12).
     pub findings: bool,
+    /// How long a rotation may stand unfinished before the sweep recovers it (contract §11);
+    /// zero turns the sweep's recovery off.
+    pub stuck_after: Duration,
 }
 
 /// `ROTATOR_GRACE`'s default: a day.
@@ -62,6 +65,9 @@ pub const DEFAULT_GRACE_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_USAGE_LAG: Duration = Duration::from_secs(4 * 3600);
 /// `ROTATOR_SECRET_PREFIX`'s default: the secrets of a deployment named `IamKeyRotator`.
 pub const DEFAULT_SECRET_PREFIX: &str = "IamKeyRotator/";
+/// `ROTATOR_STUCK_AFTER`'s default: a day, well past a rotation's few minutes and IAM's
+/// four-hour lag in reporting a key's last use.
+pub const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest duration a setting takes: a year (a longer one is a typing error).
 const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
 
@@ -79,6 +85,7 @@ impl Default for Settings {
             usage_lag: DEFAULT_USAGE_LAG,
             secret_prefix: DEFAULT_SECRET_PREFIX.to_owned(),
             findings: false,
+            stuck_after: DEFAULT_STUCK_AFTER,
         }
     }
 }
@@ -101,6 +108,7 @@ pub const GRACE_MAX: &str = "ROTATOR_GRACE_MAX";
 pub const USAGE_LAG: &str = "ROTATOR_USAGE_LAG";
 pub const SECRET_PREFIX: &str = "ROTATOR_SECRET_PREFIX";
 pub const FINDINGS: &str = "ROTATOR_FINDINGS";
+pub const STUCK_AFTER: &str = "ROTATOR_STUCK_AFTER";
 
 /// The longest testSecret budget: a Lambda invocation lasts at most 900 seconds.
 const MAX_TEST_TIMEOUT_SECS: u64 = 840;
@@ -179,6 +187,7 @@ impl Settings {
         let grace = duration(GRACE, DEFAULT_GRACE, false)?;
         let grace_max = duration(GRACE_MAX, DEFAULT_GRACE_MAX, false)?;
         let usage_lag = duration(USAGE_LAG, DEFAULT_USAGE_LAG, true)?;
+        let stuck_after = duration(STUCK_AFTER, DEFAULT_STUCK_AFTER, true)?;
         if grace_max < grace {
             let source = if read(GRACE_MAX).is_some() {
                 ""
@@ -215,6 +224,7 @@ impl Settings {
             usage_lag,
             secret_prefix,
             findings,
+            stuck_after,
         })
     }
 }
@@ -552,6 +562,25 @@ mod tests {
         let error = settings(&[(GRACE, "8d")]).unwrap_err();
         assert_eq!(error.variable, GRACE_MAX);
         assert!(error.to_string().contains("default"), "{error}");
+    }
+
+    #[test]
+    fn the_stuck_after_time_is_a_duration_and_zero_turns_recovery_off() {
+        assert_eq!(
+            settings(&[]).expect("defaults").stuck_after,
+            Duration::from_secs(24 * 3600)
+        );
+        let read = settings(&[(STUCK_AFTER, "90m")]).expect("valid");
+        assert_eq!(read.stuck_after, Duration::from_secs(90 * 60));
+        assert!(
+            settings(&[(STUCK_AFTER, "0s")])
+                .expect("zero is allowed")
+                .stuck_after
+                .is_zero()
+        );
+        let error = settings(&[(STUCK_AFTER, "a day")]).expect_err("no unit");
+        assert_eq!(error.variable, STUCK_AFTER);
+        assert!(error.to_string().contains("ROTATOR_STUCK_AFTER"), "{error}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod ledger;
 pub mod notice;
 pub mod ports;
+pub mod recover;
 pub mod rotation;
 pub mod secret_value;
 pub mod sweep;

@@ -278,6 +278,12 @@ impl Function {
         })
     }
 
+    /// The emulator's Invoke API endpoint, for an SDK client (`AWS_ENDPOINT_URL_LAMBDA`): it
+    /// serves the function under the name `_`.
+    pub fn invoke_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// The process id of the function, for measurements.
     pub fn pid(&self) -> u32 {
         self.process.id()

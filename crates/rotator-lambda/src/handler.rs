@@ -1,9 +1,11 @@
-//! The invocation handler: tells a sweep (`{"Action": "sweep"}`) from a rotation step, runs it,
-//! encodes the result, and writes its metric line.
+//! The invocation handler: tells a sweep (`{"Action": "sweep"}`) and a recovery
+//! (`{"Action": "recover", "SecretId": S}`) from a rotation step, runs it, encodes the result,
+//! and writes its metric line.
 
 use std::time::Instant;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use rotator_core::recover::{RECOVER_ACTION, RecoverError, RecoverRequest, Recovery};
 use rotator_core::sweep::{Mode, SweepError, Sweeper};
 use rotator_core::{EventError, RotationEvent, Rotator, StepError};
 use serde_json::{Value, json};
@@ -12,7 +14,8 @@ use rotator_aws::RequestCounter;
 
 use crate::metrics::{self, Metrics};
 
-/// The one `Action` the function accepts besides Secrets Manager's steps.
+/// The `Action` of the scheduled sweep; the other `Action` the function accepts besides
+/// Secrets Manager's steps is [`RECOVER_ACTION`].
 pub const SWEEP_ACTION: &str = "sweep";
 
 /// Why an invocation failed; Lambda reports `kind` as the `errorType`.
@@ -24,6 +27,8 @@ pub enum InvocationError {
     Step(#[from] StepError),
     #[error("the sweep failed: {0}")]
     Sweep(#[from] SweepError),
+    #[error("the recovery of a stuck rotation was refused or failed: {0}")]
+    Recover(#[from] RecoverError),
 }
 
 impl InvocationError {
@@ -32,6 +37,7 @@ impl InvocationError {
             InvocationError::InvalidEvent(_) => "InvalidEvent",
             InvocationError::Step(step) => step.kind(),
             InvocationError::Sweep(_) => "SweepFailed",
+            InvocationError::Recover(error) => error.kind(),
         }
     }
 }
@@ -50,6 +56,7 @@ impl From<InvocationError> for Diagnostic {
 pub struct Service {
     pub rotator: Rotator,
     pub sweeper: Sweeper,
+    pub recovery: Recovery,
     pub requests: RequestCounter,
     pub metrics: Metrics,
 }
@@ -58,9 +65,11 @@ impl Service {
     /// The sweep shares the rotator's ports and settings.
     pub fn new(rotator: Rotator, requests: RequestCounter, metrics: Metrics) -> Self {
         let sweeper = Sweeper::new(rotator.ports().clone(), rotator.settings().clone());
+        let recovery = Recovery::new(rotator.clone());
         Self {
             rotator,
             sweeper,
+            recovery,
             requests,
             metrics,
         }
@@ -98,9 +107,11 @@ pub async fn handle(
 enum Request {
     Step(RotationEvent),
     Sweep,
+    Recover(RecoverRequest),
 }
 
-/// An object with `Action` is a sweep (and nothing else); any other payload must be a step.
+/// An object with `Action` is a sweep or a recovery (and nothing else); any other payload
+/// must be a step.
 fn request(payload: &Value) -> Result<Request, EventError> {
     let Some(action) = payload.as_object().and_then(|object| object.get("Action")) else {
         return RotationEvent::from_value(payload).map(Request::Step);
@@ -110,7 +121,12 @@ fn request(payload: &Value) -> Result<Request, EventError> {
         Some(SWEEP_ACTION) => {
             "cannot come with a Step: send either a rotation step or a sweep".to_owned()
         }
-        Some(other) => format!("is {other:?}: the only Action is {SWEEP_ACTION:?}"),
+        Some(RECOVER_ACTION) => {
+            return RecoverRequest::from_value(payload).map(Request::Recover);
+        }
+        Some(other) => {
+            format!("is {other:?}: the only Action is {SWEEP_ACTION:?} or {RECOVER_ACTION:?}")
+        }
         None => {
             return Err(EventError::NotAString {
                 field: "Action",
@@ -144,6 +160,7 @@ async fn run(service: &Service, event: LambdaEvent<Value>) -> Result<Value, Invo
     })?;
     let event = match request {
         Request::Sweep => return sweep(service, deadline_ms).await,
+        Request::Recover(request) => return recover(service, &request).await,
         Request::Step(event) => event,
     };
     let started = Instant::now();
@@ -174,5 +191,19 @@ async fn sweep(service: &Service, deadline_ms: Option<u64>) -> Result<Value, Inv
             tracing::error!(%error, "the sweep failed");
         })?;
     metrics::emit(&service.metrics.sweep_line(&summary));
+    Ok(serde_json::to_value(&summary).unwrap_or_else(|error| json!({"error": error.to_string()})))
+}
+
+/// An operator's recovery of a stuck rotation (contract §11), sent by `rotator recover`: the
+/// function is the sole writer, so it moves the label and deletes the key. Refusals (a secret
+/// outside the prefix, of another shape, or whose value names another user) change nothing.
+async fn recover(service: &Service, request: &RecoverRequest) -> Result<Value, InvocationError> {
+    let result = service.recovery.recover(request).await;
+    if let Some(line) = service.metrics.recover_line(result.as_ref().ok()) {
+        metrics::emit(&line);
+    }
+    let summary = result.inspect_err(|error| {
+        tracing::error!(%error, secret = %request.secret_id, "the recovery was refused or failed");
+    })?;
     Ok(serde_json::to_value(&summary).unwrap_or_else(|error| json!({"error": error.to_string()})))
 }

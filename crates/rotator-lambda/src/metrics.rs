@@ -9,6 +9,7 @@ use metrique::unit_of_work::metrics;
 use metrique::writer::format::Format;
 use metrique::{CloseValue, InflectableEntry, RootEntry};
 use rotator_core::Step;
+use rotator_core::recover::RecoverySummary;
 use rotator_core::sweep::SweepSummary;
 
 /// The CloudWatch namespace of every metric.
@@ -82,6 +83,25 @@ struct Sweep {
     /// Findings that Security Hub refused, or that were not sent after a refusal.
     #[metrics(unit = Count)]
     findings_not_imported: u64,
+    /// Stuck rotations the sweep ended (contract §11).
+    #[metrics(unit = Count)]
+    rotations_recovered: u64,
+    /// Stuck rotations it could not end (a used pending key, or a failure).
+    #[metrics(unit = Count)]
+    recoveries_failed: u64,
+}
+
+/// One recover action (`{"Action": "recover"}`): whether it ended a stuck rotation, or could
+/// not (a used pending key kept, or an error).
+#[metrics(emf::dimension_sets = [["Deployment"]], rename_all = "PascalCase")]
+struct Recover {
+    #[metrics(timestamp)]
+    timestamp: SystemTime,
+    deployment: String,
+    #[metrics(unit = Count)]
+    rotations_recovered: u64,
+    #[metrics(unit = Count)]
+    recoveries_failed: u64,
 }
 
 /// Formats the metric lines of one deployment.
@@ -155,7 +175,31 @@ impl Metrics {
             findings_imported: count(summary.findings.as_ref().map_or(0, |f| f.imported)),
             findings_resolved: count(summary.findings.as_ref().map_or(0, |f| f.resolved)),
             findings_not_imported: count(summary.findings.as_ref().map_or(0, |f| f.not_imported)),
+            rotations_recovered: count(summary.rotations_recovered),
+            recoveries_failed: count(summary.recoveries_failed),
         })
+    }
+
+    /// The line of one recover action: `None` when it failed with an error, else its summary.
+    /// A dry run changes nothing and counts nothing.
+    pub fn recover_line(&self, summary: Option<&RecoverySummary>) -> Option<String> {
+        let (recovered, failed) = match summary {
+            Some(summary) if summary.dry_run => return None,
+            Some(summary) if summary.outcome.recovered() => (1, 0),
+            Some(summary)
+                if summary.outcome == rotator_core::recover::RecoveryOutcome::PendingKeyKept =>
+            {
+                (0, 1)
+            }
+            Some(_) => (0, 0),
+            None => (0, 1),
+        };
+        Some(format_line(Recover {
+            timestamp: SystemTime::now(),
+            deployment: self.deployment.clone(),
+            rotations_recovered: recovered,
+            recoveries_failed: failed,
+        }))
     }
 }
 
@@ -288,6 +332,10 @@ mod tests {
             old_keys_retired: 5,
             sweep_errors: 6,
             secrets_not_reached: 0,
+            rotations_recovered: 10,
+            recoveries_failed: 11,
+            recoveries: Vec::new(),
+            recovery_errors: Vec::new(),
             alerts_sent: 1,
             emails_sent: 1,
             findings: Some(rotator_core::findings::FindingsReport {
@@ -313,6 +361,8 @@ mod tests {
             ("FindingsImported", 7),
             ("FindingsResolved", 8),
             ("FindingsNotImported", 9),
+            ("RotationsRecovered", 10),
+            ("RecoveriesFailed", 11),
         ];
         assert_eq!(
             names,
@@ -325,5 +375,46 @@ mod tests {
             assert_eq!(line[name], value, "{name}");
         }
         assert_eq!(line["Deployment"], "local");
+    }
+
+    #[test]
+    fn a_recover_line_counts_a_recovery_or_its_failure_and_a_dry_run_nothing() {
+        let mut summary = RecoverySummary {
+            action: "recover",
+            secret: "IamKeyRotator/alice".into(),
+            user: Some("alice".into()),
+            token: Some("t".into()),
+            dry_run: false,
+            outcome: rotator_core::recover::RecoveryOutcome::Abandoned,
+            deleted_keys: Vec::new(),
+            kept_keys: Vec::new(),
+            detail: String::new(),
+            notice_sent: true,
+        };
+        let metrics = Metrics::for_deployment("rotator-prod");
+        let line = parse(&metrics.recover_line(Some(&summary)).expect("a line"));
+        let (names, dimensions) = directive(&line);
+        assert_eq!(dimensions, sets(&[&["Deployment"]]));
+        assert_eq!(
+            names,
+            [
+                ("RotationsRecovered".to_owned(), "Count".to_owned()),
+                ("RecoveriesFailed".to_owned(), "Count".to_owned()),
+            ]
+        );
+        assert_eq!(
+            (
+                line["RotationsRecovered"].as_u64(),
+                line["RecoveriesFailed"].as_u64()
+            ),
+            (Some(1), Some(0))
+        );
+        let failed = parse(&metrics.recover_line(None).expect("a line"));
+        assert_eq!(failed["RecoveriesFailed"], 1);
+        summary.outcome = rotator_core::recover::RecoveryOutcome::PendingKeyKept;
+        let kept = parse(&metrics.recover_line(Some(&summary)).expect("a line"));
+        assert_eq!(kept["RecoveriesFailed"], 1);
+        summary.dry_run = true;
+        assert_eq!(metrics.recover_line(Some(&summary)), None);
     }
 }

@@ -238,6 +238,14 @@ pub fn check_user(
             no_room_fix(name, user, &unknown, &in_account),
         ));
     }
+    if let Some(problem) = stuck_rotation(inspection) {
+        findings.push(finding(
+            Severity::Error,
+            Check::StuckRotation,
+            problem,
+            format!("rotator recover {name} (see what it would do first with --dry-run)"),
+        ));
+    }
     if let Some(tags) = reading.tags
         && tags + TAGS_PER_ROTATION > MAX_USER_TAGS
     {
@@ -254,6 +262,22 @@ pub fn check_user(
         ));
     }
     findings
+}
+
+/// Why the secret's rotation is stuck, if it is: an `AWSPENDING` version other than
+/// `AWSCURRENT`'s older than `rotator status`'s stuck threshold. Secrets Manager starts no new
+/// rotation until it ends (contract §11).
+fn stuck_rotation(inspection: &Inspection) -> Option<String> {
+    let pending = inspection.pending.as_ref()?;
+    let age = inspection.pending_age(inspection.inspected_at)?;
+    (age >= crate::fleet::status::DEFAULT_STUCK_AFTER_SECS).then(|| {
+        format!(
+            "a rotation stands unfinished since {} ({} ago, AWSPENDING version {}): Secrets Manager starts no new rotation until it ends",
+            crate::notice::rfc3339(pending.created.unwrap_or_default()),
+            crate::fleet::status::duration(age),
+            pending.version
+        )
+    })
 }
 
 /// When every user read lives outside `user_path` under one and the same other path, that path

@@ -82,6 +82,7 @@ pub enum Check {
     Sender,
     SandboxRecipient,
     SweepSchedule,
+    StuckRotation,
 }
 
 impl Check {
@@ -107,6 +108,7 @@ impl Check {
             Check::Sender => "sender",
             Check::SandboxRecipient => "sandbox-recipient",
             Check::SweepSchedule => "sweep-schedule",
+            Check::StuckRotation => "stuck-rotation",
         }
     }
 }

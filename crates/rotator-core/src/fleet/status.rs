@@ -168,10 +168,11 @@ pub fn evaluate(inspection: &Inspection, now: EpochSecs, options: &StatusOptions
             Some(age) if age >= options.stuck_after_secs => found.push((
                 State::Stuck,
                 format!(
-                    "AWSPENDING version {} is {} old (stuck after {})",
+                    "AWSPENDING version {} is {} old (stuck after {}): end it with `{}`",
                     pending.version,
                     duration(age),
-                    duration(options.stuck_after_secs)
+                    duration(options.stuck_after_secs),
+                    recover_command(&inspection.name)
                 ),
             )),
             age => found.push((
@@ -248,6 +249,11 @@ pub fn evaluate(inspection: &Inspection, now: EpochSecs, options: &StatusOptions
         states,
         reasons: found.into_iter().map(|(_, reason)| reason).collect(),
     }
+}
+
+/// The command that ends a secret's stuck rotation (contract §11).
+pub fn recover_command(secret: &str) -> String {
+    format!("rotator recover {secret}")
 }
 
 /// Why the secret's `AWSCURRENT` does not work, if it does not.

@@ -26,7 +26,8 @@ use crate::ports::{
     AccessKeyInfo, EpochSecs, Iam, KeyLastUsed, KeyStatus, PortErrorKind, SecretMetadata,
     VersionInfo,
 };
-use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports};
+use crate::recover::{Conditions, Recovery, RecoverySummary};
+use crate::rotation::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, NOTIFY_EMAIL_TAG, Ports, Rotator};
 use crate::types::{AccessKeyId, SecretId, UserName};
 
 /// How long before the invocation's deadline the sweep begins no more secrets: room for the
@@ -86,6 +87,9 @@ struct Swept {
     observations: Vec<Observation>,
     /// Whether the secret was examined, so that its earlier findings may be resolved.
     examined: bool,
+    /// The recovery of a rotation stuck longer than `ROTATOR_STUCK_AFTER` (contract §11):
+    /// its summary, or why it failed.
+    recovery: Option<Result<RecoverySummary, String>>,
 }
 
 /// The walk over the fleet, before anything is said about it.
@@ -179,6 +183,30 @@ impl Sweeper {
             old_keys_retired: count(Action::Deactivated) + count(Action::DeactivatedPastMax),
             sweep_errors: count(Action::Error),
             secrets_not_reached: not_reached,
+            rotations_recovered: swept
+                .iter()
+                .filter_map(|s| s.recovery.as_ref()?.as_ref().ok())
+                .filter(|r| r.outcome.recovered())
+                .count(),
+            recoveries_failed: swept
+                .iter()
+                .filter(|s| {
+                    s.recovery.as_ref().is_some_and(|r| {
+                        r.as_ref().map_or(true, |r| {
+                            r.outcome == crate::recover::RecoveryOutcome::PendingKeyKept
+                        })
+                    })
+                })
+                .count(),
+            recoveries: swept
+                .iter()
+                .filter_map(|s| s.recovery.as_ref()?.as_ref().ok().cloned())
+                .filter(|r| r.outcome != crate::recover::RecoveryOutcome::NotStuck)
+                .collect(),
+            recovery_errors: swept
+                .iter()
+                .filter_map(|s| s.recovery.as_ref()?.as_ref().err().cloned())
+                .collect(),
             alerts_sent: 0,
             emails_sent: 0,
             findings: None,
@@ -318,6 +346,7 @@ impl Sweeper {
             noteworthy: true,
             observations: Vec::new(),
             examined: false,
+            recovery: None,
         };
         // Contract §3: a name of another shape binds nobody, and the sweep leaves it alone.
         if let Some(problem) = name_shape_problem(&metadata.name, &self.settings.secret_prefix) {
@@ -337,7 +366,48 @@ impl Sweeper {
             swept.report.detail = problem;
             swept.noteworthy = true;
         }
+        // After the retirement, whose check that nothing changed the recovery would upset.
+        swept.recovery = self.recover_stuck(metadata, mode).await;
         swept
+    }
+
+    /// Ends the secret's rotation when it has stood unfinished longer than
+    /// `ROTATOR_STUCK_AFTER` (contract §11), as `{"Action": "recover"}` does; in a dry run,
+    /// says what it would do. `None` when no rotation stands unfinished, when a younger one
+    /// does, or when `ROTATOR_STUCK_AFTER` is `0s`.
+    async fn recover_stuck(
+        &self,
+        metadata: &SecretMetadata,
+        mode: Mode,
+    ) -> Option<Result<RecoverySummary, String>> {
+        let stuck_after = self.settings.stuck_after.as_secs();
+        let pending = metadata.version_with_stage(AWSPENDING)?;
+        if stuck_after == 0 {
+            return None;
+        }
+        let secret = match SecretId::new(metadata.name.as_str()) {
+            Ok(secret) => secret,
+            Err(error) => return Some(Err(error.to_string())),
+        };
+        let conditions = Conditions {
+            pending_version: Some(pending.to_owned()),
+            stuck_for_at_least: Some(stuck_after),
+        };
+        let recovery = Recovery::new(Rotator::new(self.ports.clone(), self.settings.clone()));
+        match recovery
+            .recover_when(&secret, &conditions, mode == Mode::DryRun)
+            .await
+        {
+            Ok(summary) if summary.outcome == crate::recover::RecoveryOutcome::NotYetStuck => None,
+            Ok(summary) => Some(Ok(summary)),
+            Err(error) => {
+                warn!(secret = %metadata.name, %error, "the sweep could not recover the stuck rotation");
+                Some(Err(format!(
+                    "{}: the recovery failed: {error}",
+                    metadata.name
+                )))
+            }
+        }
     }
 
     async fn sweep_inspected(

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::recover::RecoverySummary;
+
 /// What the sweep did (or, in a dry run, would do) with one secret's previous key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -64,6 +66,16 @@ pub struct SweepSummary {
     pub sweep_errors: usize,
     /// Secrets the sweep did not reach before the invocation's deadline (the next sweep does).
     pub secrets_not_reached: usize,
+    /// Rotations stuck longer than `ROTATOR_STUCK_AFTER` that this sweep ended (contract §11;
+    /// in a dry run: that it would end).
+    pub rotations_recovered: usize,
+    /// Stuck rotations it could not end: a pending key was used (kept, named in the
+    /// recovery's notice), or the recovery failed.
+    pub recoveries_failed: usize,
+    /// What each recovery did, as `{"Action": "recover"}` reports it.
+    pub recoveries: Vec<RecoverySummary>,
+    /// The recoveries that failed, one sentence each.
+    pub recovery_errors: Vec<String>,
     pub alerts_sent: usize,
     pub emails_sent: usize,
     /// What the Security Hub findings pass did (contract §12); absent when findings are off.

@@ -29,3 +29,6 @@ mod properties;
 
 /// No secret retires a key another secret holds, or one AWSCURRENT held minutes ago (issue 25).
 mod holders;
+
+/// The recovery of a stuck rotation (contract §11): each branch, faults, and the sweep's.
+mod recovery;

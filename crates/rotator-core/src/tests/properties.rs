@@ -219,6 +219,12 @@ enum Op {
     /// With `late`, the finish comes eight days after the createSecret (a rotation Secrets
     /// Manager tried again a week later).
     FinishStopsAfterMove { late: bool },
+    /// An operator's `rotator recover` (contract §11): the function's recover action, under the
+    /// fault plan like any invocation; with `dry_run`, only what it would do.
+    Recover { dry_run: bool },
+    /// The sweep with `ROTATOR_STUCK_AFTER` set to this many hours (`0`: recovery off): it
+    /// recovers every rotation of the fleet stuck longer.
+    RecoveringSweep { stuck_after_hours: u8 },
 }
 
 #[derive(Debug, Clone)]
@@ -299,6 +305,8 @@ fn op() -> impl Strategy<Value = Op> {
         ),
         1 => Just(Op::DeleteAdoptedKey),
         2 => any::<bool>().prop_map(|late| Op::FinishStopsAfterMove { late }),
+        2 => any::<bool>().prop_map(|dry_run| Op::Recover { dry_run }),
+        1 => (0..48u8).prop_map(|stuck_after_hours| Op::RecoveringSweep { stuck_after_hours }),
     ]
 }
 
@@ -608,6 +616,10 @@ impl Sim {
                 self.track_demotions();
             }
             Op::NewInstance => self.new_instance(),
+            Op::Recover { dry_run } => self.recover_op(index, dry_run)?,
+            Op::RecoveringSweep { stuck_after_hours } => {
+                self.recovering_sweep(index, stuck_after_hours)?;
+            }
             Op::Adopt => {
                 let rotating = self.world.state().secrets[SECRET]
                     .version_with(AWSPENDING)
@@ -1405,6 +1417,191 @@ impl Sim {
             );
         }
         Ok(())
+    }
+}
+
+// The recovery of stuck rotations (contract §11, issue 27): an operator's recover action and
+// the sweep's, with their invariants.
+
+/// What a recovery must not change, read before it.
+struct BeforeRecovery {
+    current_version: Option<String>,
+    keys: Vec<crate::testing::Key>,
+    world: String,
+}
+
+impl Sim {
+    fn before_recovery(&self) -> BeforeRecovery {
+        let state = self.world.state();
+        BeforeRecovery {
+            current_version: state.secrets[SECRET]
+                .version_with(AWSCURRENT)
+                .map(|(id, _)| id.clone()),
+            keys: state.users[USER].keys.clone(),
+            world: format!("{:?} {:?}", state.users, state.secrets),
+        }
+    }
+
+    /// `{"Action": "recover", "SecretId": alice's secret}`, under the fault plan.
+    fn recover_op(&mut self, index: usize, dry_run: bool) -> Result<(), TestCaseError> {
+        self.at = format!("op #{index}, recover (dry run: {dry_run})");
+        if std::mem::replace(&mut self.world.state().crashed, false) {
+            self.new_instance();
+        }
+        // An operator acts on a human time scale.
+        self.world.state().now += 60;
+        let before = self.before_recovery();
+        let recovery = crate::recover::Recovery::new(self.rotator.clone());
+        let request = crate::recover::RecoverRequest {
+            secret_id: SecretId::new(SECRET).expect("id"),
+            dry_run,
+        };
+        let result = self.runtime.block_on(recovery.recover(&request));
+        let crashed = std::mem::replace(&mut self.world.state().crashed, false);
+        if crashed {
+            self.new_instance();
+        }
+        let outcome = result
+            .as_ref()
+            .ok()
+            .filter(|_| !crashed)
+            .map(|summary| summary.outcome);
+        if let Ok(summary) = &result {
+            for secret in &self.world.state().issued_secrets {
+                prop_assert!(
+                    !summary.detail.contains(secret.as_str()),
+                    "{}: a secret in the summary",
+                    self.at
+                );
+            }
+        }
+        self.check_recovery(&before, outcome, dry_run)
+    }
+
+    /// The sweep with a stuck-after time, outside the fault plan (as `sweep`).
+    fn recovering_sweep(&mut self, index: usize, hours: u8) -> Result<(), TestCaseError> {
+        self.at = format!("op #{index}, the sweep recovering after {hours}h");
+        self.world.restart();
+        self.world.state().now += 1;
+        let before = self.before_recovery();
+        let faults = std::mem::take(&mut self.world.state().faults);
+        let settings = Settings {
+            stuck_after: std::time::Duration::from_secs(u64::from(hours) * 3_600),
+            ..self.settings.clone()
+        };
+        let summary = self.runtime.block_on(
+            Sweeper::new(self.world.ports(), settings).run(Mode::for_policy(self.policy)),
+        );
+        self.world.state().faults = faults;
+        prop_assert!(summary.is_ok(), "{}: {:?}", self.at, summary);
+        let summary = summary.expect("checked");
+        let outcome = summary
+            .recoveries
+            .iter()
+            .find(|r| r.secret == SECRET)
+            .map(|r| r.outcome);
+        if hours == 0 {
+            prop_assert!(
+                summary.recoveries.is_empty(),
+                "{}: recovery is off",
+                self.at
+            );
+        }
+        self.check_recovery(&before, outcome, false)
+    }
+
+    /// A recovery's invariants: AWSCURRENT never moves; no key in use is deleted; the
+    /// AWSCURRENT key that worked still works; after a recovery that ended the rotation, a new
+    /// one can start (AWSPENDING only on AWSCURRENT's version, or nowhere); a dry run changes
+    /// nothing. Then the model's own invariants.
+    fn check_recovery(
+        &mut self,
+        before: &BeforeRecovery,
+        outcome: Option<crate::recover::RecoveryOutcome>,
+        dry_run: bool,
+    ) -> Result<(), TestCaseError> {
+        use crate::recover::RecoveryOutcome;
+        let (current_version, pending_version, keys, world) = {
+            let state = self.world.state();
+            let secret = &state.secrets[SECRET];
+            (
+                secret.version_with(AWSCURRENT).map(|(id, _)| id.clone()),
+                secret.version_with(AWSPENDING).map(|(id, _)| id.clone()),
+                state.users[USER].keys.clone(),
+                format!("{:?} {:?}", state.users, state.secrets),
+            )
+        };
+        prop_assert_eq!(
+            &current_version,
+            &before.current_version,
+            "{}: a recovery moved AWSCURRENT",
+            self.at
+        );
+        for used in before.keys.iter().filter(|k| k.last_used.when.is_some()) {
+            prop_assert!(
+                keys.iter().any(|k| k.id == used.id),
+                "{}: the recovery deleted {}, a key in use",
+                self.at,
+                used.id
+            );
+        }
+        if let Some(current) = self.key_of(AWSCURRENT) {
+            let was_active = before
+                .keys
+                .iter()
+                .any(|k| k.id == current && k.status == KeyStatus::Active);
+            let is_active = keys
+                .iter()
+                .any(|k| k.id == current && k.status == KeyStatus::Active);
+            prop_assert!(
+                !was_active || is_active,
+                "{}: the recovery left the AWSCURRENT key {} unusable",
+                self.at,
+                current
+            );
+        }
+        if dry_run {
+            prop_assert_eq!(
+                &world,
+                &before.world,
+                "{}: a dry run changed something",
+                self.at
+            );
+        } else if matches!(
+            outcome,
+            Some(
+                RecoveryOutcome::Abandoned
+                    | RecoveryOutcome::FinishCompleted
+                    | RecoveryOutcome::NotStuck
+            )
+        ) {
+            prop_assert!(
+                pending_version.is_none() || pending_version == current_version,
+                "{}: after a recovery ({:?}) AWSPENDING stands on {:?}, not AWSCURRENT's {:?}: RotateSecret could not start",
+                self.at,
+                outcome,
+                pending_version,
+                current_version
+            );
+        }
+        // The model follows: an abandoned rotation is a cancelled one; a completed finish is
+        // a completion.
+        if !dry_run && let Some(latest) = self.latest.clone() {
+            let pending_on_latest = pending_version.as_deref() == Some(latest.as_str());
+            let current_on_latest = current_version.as_deref() == Some(latest.as_str());
+            if !pending_on_latest && !current_on_latest {
+                self.abandoned = true;
+            }
+            if current_on_latest && outcome == Some(RecoveryOutcome::FinishCompleted) {
+                self.first_completed = true;
+                self.done = Step::ALL.len();
+                if !self.abandoned && !self.relabelled && self.completed.insert(latest) {
+                    self.check_completed()?;
+                }
+            }
+        }
+        self.track_demotions();
+        self.check_invariants()
     }
 }
 

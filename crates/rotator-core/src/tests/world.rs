@@ -74,12 +74,16 @@ impl Key {
     }
 }
 
-/// The settings the tests rotate with: a sender, the old-key policy, a 30 s testSecret budget.
+/// The settings the tests rotate with: a sender, the old-key policy, a 30 s testSecret budget,
+/// and no automatic recovery of stuck rotations (`ROTATOR_STUCK_AFTER=0s`): the suites that
+/// leave a rotation stuck for days test what else happens meanwhile; the recovery's own tests
+/// turn it on.
 pub fn settings(policy: OldKeyPolicy) -> Settings {
     Settings {
         sender_email: Some("rotator@example.com".into()),
         old_key_policy: policy,
         test_timeout: Duration::from_secs(30),
+        stuck_after: Duration::ZERO,
         ..Settings::default()
     }
 }
@@ -814,10 +818,24 @@ impl SecretStore for World {
     }
 
     /// Labels a new empty version AWSPENDING, as `RotateSecret` does before it invokes the
-    /// function; the test then drives the steps itself.
+    /// function; the test then drives the steps itself. Like Secrets Manager it refuses while
+    /// AWSPENDING stands on a version other than AWSCURRENT's: "If the AWSPENDING staging
+    /// label is present but not attached to the same version as AWSCURRENT, then any later
+    /// invocation of RotateSecret assumes that a previous rotation request is still in
+    /// progress and returns an error" (Secrets Manager API reference, RotateSecret).
     async fn start_rotation(&self, secret: &SecretId) -> PortResult<Option<String>> {
         self.call("secretsmanager:RotateSecret", |s| {
             let now = s.now;
+            let found = s.secret(secret)?;
+            let pending = found.version_with(AWSPENDING).map(|(id, _)| id.clone());
+            if pending.is_some()
+                && pending != found.version_with(AWSCURRENT).map(|(id, _)| id.clone())
+            {
+                return Err(PortError::new(
+                    PortErrorKind::InvalidRequest,
+                    "InvalidRequestException: A previous rotation isn't complete. That rotation will be reattempted.",
+                ));
+            }
             let token = s.new_version_id();
             let found = s.secret(secret)?;
             // RotateSecret refuses while AWSPENDING stands on a version other than
