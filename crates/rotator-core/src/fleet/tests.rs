@@ -1557,3 +1557,154 @@ async fn an_audit_of_every_account_reads_each_members_report_with_its_own_secret
         "{error}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// `rotator rotate --retire-previous` (issue 25, point 4): everything that would stop the
+// rotation is checked before the previous key is touched.
+// ------------------------------------------------------------------------------------------
+
+/// A fleet whose secret for `alice` was rotated twice under `keep`: its AWSPREVIOUS key is the
+/// secret's own and still active. Returns the secret's name and the previous key.
+async fn with_active_previous_key() -> (Fleet, String, String) {
+    let fleet = Fleet::new();
+    let name = fleet.managed("alice").await;
+    fleet.rotate("alice").await;
+    let previous = fleet.key("alice", AWSPREVIOUS);
+    assert_eq!(
+        key_status_of(&fleet, "alice", &previous),
+        Some(KeyStatus::Active)
+    );
+    (fleet, name, previous)
+}
+
+fn key_status_of(fleet: &Fleet, user: &str, key: &str) -> Option<KeyStatus> {
+    fleet.world.state().users[user]
+        .keys
+        .iter()
+        .find(|k| k.id == key)
+        .map(|k| k.status)
+}
+
+fn world_fingerprint(world: &World) -> String {
+    let state = world.state();
+    format!("{:?} {:?}", state.users, state.secrets)
+}
+
+#[tokio::test]
+async fn retire_previous_changes_nothing_when_rotation_is_disabled() {
+    use crate::accounts::MemberRole;
+    use crate::fleet::retire::{RetireError, retire_previous};
+    use crate::fleet::rotate::StartError;
+    let (fleet, name, previous) = with_active_previous_key().await;
+    fleet
+        .world
+        .state()
+        .secrets
+        .get_mut(&name)
+        .expect("secret")
+        .rotation_enabled = false;
+    let metadata = fleet.metadata("alice").await;
+    let before = world_fingerprint(&fleet.world);
+    let error = retire_previous(&fleet.world.ports(), &metadata, &MemberRole::default())
+        .await
+        .expect_err("the rotation could not start");
+    assert!(
+        matches!(
+            error,
+            RetireError::WouldNotStart(StartError::NotEnabled { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("not enabled"), "{error}");
+    assert_eq!(
+        key_status_of(&fleet, "alice", &previous),
+        Some(KeyStatus::Active)
+    );
+    assert_eq!(world_fingerprint(&fleet.world), before, "nothing changed");
+}
+
+#[tokio::test]
+async fn retire_previous_changes_nothing_while_a_rotation_is_in_progress() {
+    use crate::accounts::MemberRole;
+    use crate::fleet::retire::{RetireError, retire_previous};
+    use crate::fleet::rotate::StartError;
+    let (fleet, name, previous) = with_active_previous_key().await;
+    fleet.world.start_rotation(&name, &token(99));
+    let metadata = fleet.metadata("alice").await;
+    let before = world_fingerprint(&fleet.world);
+    let error = retire_previous(&fleet.world.ports(), &metadata, &MemberRole::default())
+        .await
+        .expect_err("a rotation is in progress");
+    assert!(
+        matches!(&error, RetireError::WouldNotStart(StartError::InProgress { version, .. }) if version == &token(99)),
+        "{error:?}"
+    );
+    assert_eq!(
+        key_status_of(&fleet, "alice", &previous),
+        Some(KeyStatus::Active)
+    );
+    assert_eq!(world_fingerprint(&fleet.world), before, "nothing changed");
+}
+
+#[tokio::test]
+async fn retire_previous_refuses_a_name_of_another_shape_before_reading_iam() {
+    use crate::accounts::MemberRole;
+    use crate::fleet::retire::{RetireError, retire_previous_of_managed};
+    // Secrets that bind alice by their last segment only, each holding two of her keys that
+    // its ledger records, set up by hand (the steps refuse such names, so none rotated them).
+    for name in ["IamKeyRotator/team/alice", "Other/alice"] {
+        let world = World::new();
+        world.add_user("alice");
+        let (old, old_secret) = world.add_key("alice", KeyStatus::Active);
+        let (new, new_secret) = world.add_key("alice", KeyStatus::Active);
+        let value = |id: &str, secret: &str| {
+            format!(r#"{{"UserName":"alice","AccessKeyId":"{id}","SecretAccessKey":"{secret}"}}"#)
+        };
+        world.add_secret(name, &value(&old, &old_secret));
+        world.put_current(name, &value(&new, &new_secret));
+        world.schedule(name, 90);
+        world.record_key("alice", name, &old);
+        world.record_key("alice", name, &new);
+        let metadata = SecretStore::describe(&world, &SecretId::new(name).expect("id"))
+            .await
+            .expect("described");
+        let before = world.call_count();
+        let fingerprint = world_fingerprint(&world);
+        let error = retire_previous_of_managed(
+            &world.ports(),
+            &metadata,
+            &MemberRole::default(),
+            "IamKeyRotator/",
+        )
+        .await
+        .expect_err("not a managed name");
+        assert!(matches!(error, RetireError::NotManaged { .. }), "{error:?}");
+        assert!(error.to_string().contains(name), "{error}");
+        assert_eq!(world_fingerprint(&world), fingerprint, "nothing changed");
+        assert!(
+            world
+                .calls_from(before)
+                .iter()
+                .all(|call| !call.starts_with("iam:")),
+            "no IAM call: {:?}",
+            world.calls_from(before)
+        );
+    }
+    // The managed shape under the same prefix goes through.
+    let (fleet, _, previous) = with_active_previous_key().await;
+    let metadata = fleet.metadata("alice").await;
+    let retired = retire_previous_of_managed(
+        &fleet.world.ports(),
+        &metadata,
+        &MemberRole::default(),
+        "IamKeyRotator/",
+    )
+    .await
+    .expect("retired")
+    .expect("an active previous key");
+    assert_eq!(retired.key.as_str(), previous);
+    assert_eq!(
+        key_status_of(&fleet, "alice", &previous),
+        Some(KeyStatus::Inactive)
+    );
+}
