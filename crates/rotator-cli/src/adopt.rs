@@ -2,6 +2,7 @@
 //! secret at a time (`SECRET [--key ID] [--with-secret]`) or every secret whose user holds
 //! exactly one key that no secret knows (`--all`).
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -77,10 +78,29 @@ async fn run_all(ports: &Ports, args: &AdoptArgs) -> Result<bool> {
     let role = args.member.role();
     let mut lines = Vec::new();
     let mut attention = false;
+    // The keys this run adopted (or, in a dry run, would adopt), by secret: a second secret
+    // bound to the same user must not take one of them too (in a dry run nothing is written
+    // that its plan could read).
+    let mut taken: BTreeMap<AccessKeyId, String> = BTreeMap::new();
     for metadata in &secrets {
         spinner.say(&format!("looking at {}", metadata.name));
-        let line = match adopt::plan(ports, metadata, &role, &args.fleet.prefix, None).await {
-            Ok(plan) => carry_out(ports, &plan, args.dry_run, None).await?,
+        let planned =
+            adopt::plan_in(ports, metadata, &secrets, &role, &args.fleet.prefix, None).await;
+        let line = match planned {
+            Ok(plan) if taken.contains_key(&plan.key) => Line {
+                secret: metadata.name.clone(),
+                user: Some(plan.user.clone()),
+                key: Some(plan.key.to_string()),
+                result: "skipped",
+                detail: format!(
+                    "{}: {} is held by secret {} (adopted in this run)",
+                    metadata.name, plan.key, taken[&plan.key]
+                ),
+            },
+            Ok(plan) => {
+                taken.insert(plan.key.clone(), plan.secret.clone());
+                carry_out(ports, &plan, args.dry_run, None).await?
+            }
             Err(AdoptError::Call(error)) => return Err(error.into()),
             Err(refusal) => {
                 attention |= matches!(refusal, AdoptError::Several { .. });

@@ -1708,3 +1708,319 @@ async fn retire_previous_refuses_a_name_of_another_shape_before_reading_iam() {
         Some(KeyStatus::Inactive)
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// `rotator adopt` never takes a key that another secret holds (issue 25, point 2; contract
+// §10), and names that secret.
+// ------------------------------------------------------------------------------------------
+
+/// The own-account form of alice's secret: another secret bound to the same user.
+const ALICE_OWN_ACCOUNT: &str = "IamKeyRotator/123456789012/alice";
+
+/// A fleet with alice's secret rotated once and a key K of alice's made by hand; returns K.
+async fn alice_with_a_second_key(fleet: &Fleet) -> String {
+    fleet.managed("alice").await;
+    let (key, _) = fleet.world.add_key("alice", KeyStatus::Active);
+    key
+}
+
+async fn adopt_plan(
+    fleet: &Fleet,
+    user: &str,
+    key: Option<&str>,
+) -> Result<crate::fleet::adopt::AdoptPlan, crate::fleet::adopt::AdoptError> {
+    let key = key.map(|k| crate::types::AccessKeyId::new(k).expect("id"));
+    crate::fleet::adopt::plan(
+        &fleet.world.ports(),
+        &fleet.metadata(user).await,
+        &crate::accounts::MemberRole::default(),
+        "IamKeyRotator/",
+        key.as_ref(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn adopt_refuses_a_key_that_another_secrets_value_adopted_and_names_it() {
+    let fleet = Fleet::new();
+    let held = alice_with_a_second_key(&fleet).await;
+    // Another secret bound to alice adopted the key; its first step has not yet recorded it.
+    fleet.world.add_secret(
+        ALICE_OWN_ACCOUNT,
+        &format!(r#"{{"UserName":"alice","AdoptAccessKeyId":"{held}"}}"#),
+    );
+    for key in [None, Some(held.as_str())] {
+        let error = adopt_plan(&fleet, "alice", key)
+            .await
+            .expect_err("the key is the other secret's");
+        let text = error.to_string();
+        assert!(
+            text.contains(&held) && text.contains(&format!("secret {ALICE_OWN_ACCOUNT}")),
+            "{key:?}: {text}"
+        );
+    }
+    // The same once the adoption moved to AWSPREVIOUS (a value written after it).
+    fleet
+        .world
+        .put_current(ALICE_OWN_ACCOUNT, r#"{"UserName":"alice"}"#);
+    let error = adopt_plan(&fleet, "alice", None)
+        .await
+        .expect_err("held through AWSPREVIOUS");
+    assert!(error.to_string().contains(ALICE_OWN_ACCOUNT), "{error}");
+}
+
+#[tokio::test]
+async fn adopt_refuses_a_key_another_secrets_ledger_holds_naming_it_or_its_digest() {
+    use crate::ledger::{SecretDigest, adoption_tag};
+    use crate::testing::secret_arn;
+    let fleet = Fleet::new();
+    let held = alice_with_a_second_key(&fleet).await;
+    let record = |holder: &str| {
+        let tag = adoption_tag(
+            &SecretDigest::of(&secret_arn(holder)),
+            &crate::types::AccessKeyId::new(held.as_str()).expect("id"),
+        );
+        fleet
+            .world
+            .state()
+            .users
+            .get_mut("alice")
+            .expect("alice")
+            .tags
+            .insert(tag.key, tag.value);
+    };
+    // The adoption record of a managed secret of the fleet: named.
+    fleet
+        .world
+        .add_secret(ALICE_OWN_ACCOUNT, r#"{"UserName":"alice"}"#);
+    record(ALICE_OWN_ACCOUNT);
+    for key in [None, Some(held.as_str())] {
+        let error = adopt_plan(&fleet, "alice", key)
+            .await
+            .expect_err("recorded by another secret");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("{held} (held by secret {ALICE_OWN_ACCOUNT})"))
+                || error
+                    .to_string()
+                    .contains(&format!("{held} is held by secret {ALICE_OWN_ACCOUNT}")),
+            "{key:?}: {error}"
+        );
+    }
+    // A record of a secret the fleet does not list (another prefix): its digest.
+    record("Other/alice");
+    let digest = SecretDigest::of(&secret_arn("Other/alice"));
+    let error = adopt_plan(&fleet, "alice", Some(&held))
+        .await
+        .expect_err("recorded by another deployment's secret");
+    assert!(
+        error.to_string().contains(&format!(
+            "another secret (ledger digest {})",
+            digest.as_str()
+        )),
+        "{error}"
+    );
+    // A key another secret's rotation made: named too.
+    let fleet = Fleet::new();
+    let held = alice_with_a_second_key(&fleet).await;
+    fleet
+        .world
+        .add_secret(ALICE_OWN_ACCOUNT, r#"{"UserName":"alice"}"#);
+    fleet.world.record_key("alice", ALICE_OWN_ACCOUNT, &held);
+    let error = adopt_plan(&fleet, "alice", Some(&held))
+        .await
+        .expect_err("made by another secret's rotation");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("held by secret {ALICE_OWN_ACCOUNT}")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn adopt_all_never_picks_a_key_another_secret_holds_as_the_only_unknown_one() {
+    use crate::fleet::adopt::plan_in;
+    let fleet = Fleet::new();
+    let held = alice_with_a_second_key(&fleet).await;
+    fleet.world.add_secret(
+        ALICE_OWN_ACCOUNT,
+        &format!(r#"{{"UserName":"alice","AdoptAccessKeyId":"{held}"}}"#),
+    );
+    let ports = fleet.world.ports();
+    let listed = managed_secrets(&ports, "IamKeyRotator/")
+        .await
+        .expect("lists");
+    let alice = listed
+        .iter()
+        .find(|m| m.name == secret("alice"))
+        .expect("alice's secret");
+    let error = plan_in(
+        &ports,
+        alice,
+        &listed,
+        &crate::accounts::MemberRole::default(),
+        "IamKeyRotator/",
+        None,
+    )
+    .await
+    .expect_err("the only unknown key is held");
+    assert!(error.to_string().contains(ALICE_OWN_ACCOUNT), "{error}");
+    // A key that no secret holds is still adopted.
+    let fleet = Fleet::new();
+    let free = alice_with_a_second_key(&fleet).await;
+    let chosen = adopt_plan(&fleet, "alice", None).await.expect("adoptable");
+    assert_eq!(chosen.key.as_str(), free);
+}
+
+// ------------------------------------------------------------------------------------------
+// The adopted key's age (contract §10): it counts from the key's IAM CreateDate, and an
+// adoption that the schedule would retire past the key-age limit starts the rotation now.
+// ------------------------------------------------------------------------------------------
+
+fn grace_rules() -> crate::fleet::adopt::OldKeyRules {
+    crate::fleet::adopt::OldKeyRules {
+        policy: OldKeyPolicy::Grace,
+        grace_max: Duration::from_secs(7 * DAY),
+    }
+}
+
+#[test]
+fn an_adopted_keys_retirement_counts_from_its_creation_under_each_policy() {
+    use crate::fleet::adopt::{AdoptPlan, OldKeyRules, retirement, retirement_if_rotated_now};
+    let now = 1_790_000_000;
+    let plan = |age_days: u64, interval: Option<u64>| AdoptPlan {
+        secret: secret("alice"),
+        user: "alice".into(),
+        key: crate::types::AccessKeyId::new("AKIAOLDKEY0000000001").expect("id"),
+        created: Some(now - age_days * DAY),
+        rotation_enabled: true,
+        rotation_interval_days: interval,
+    };
+    // The infra's defaults: 81 days, grace with 7 days' grace max: a key made today is retired
+    // at 89 days, within the limit; one adopted at 200 days would be at 289.
+    let fresh = retirement(&plan(0, Some(81)), now, &grace_rules());
+    assert_eq!(fresh.by, Some(now + (81 + 1 + 7) * DAY));
+    assert_eq!(fresh.age_then_days, Some(89));
+    assert!(!fresh.exceeds_limit);
+    let old = retirement(&plan(200, Some(81)), now, &grace_rules());
+    assert_eq!(old.age_now_days, Some(200));
+    assert_eq!(old.age_then_days, Some(289));
+    assert!(old.exceeds_limit);
+    let now_rotated = retirement_if_rotated_now(&plan(200, Some(81)), now, &grace_rules());
+    assert_eq!(now_rotated.by, Some(now + 7 * DAY));
+    let rules = |policy| OldKeyRules {
+        policy,
+        grace_max: Duration::from_secs(7 * DAY),
+    };
+    let delete = retirement(&plan(10, Some(30)), now, &rules(OldKeyPolicy::Delete));
+    assert_eq!(delete.age_then_days, Some(41));
+    let keep = retirement(&plan(10, Some(30)), now, &rules(OldKeyPolicy::Keep));
+    assert_eq!(
+        keep.age_then_days,
+        Some(72),
+        "two intervals and their windows"
+    );
+    // No schedule: nothing retires the key.
+    let unscheduled = retirement(&plan(1, None), now, &grace_rules());
+    assert_eq!(unscheduled.by, None);
+    assert!(unscheduled.exceeds_limit);
+}
+
+/// alice's secret, never rotated, on a schedule of `interval` days, and a key of alice's that
+/// programs use, made `age_days` ago; returns the plan that adopts it.
+async fn adopt_old_key(
+    fleet: &Fleet,
+    age_days: u64,
+    interval: u64,
+) -> crate::fleet::adopt::AdoptPlan {
+    fleet.world.add_user("alice");
+    let (key, _) = fleet.world.add_key("alice", KeyStatus::Active);
+    fleet.world.advance(age_days * DAY);
+    let name = secret("alice");
+    fleet.world.add_secret(&name, r#"{"UserName":"alice"}"#);
+    fleet.world.schedule(&name, interval);
+    let plan = adopt_plan(fleet, "alice", None).await.expect("adoptable");
+    assert_eq!(plan.key.as_str(), key);
+    crate::fleet::adopt::adopt(
+        &fleet.world.ports(),
+        &plan,
+        &ClientRequestToken::new("adopt-0000000000000000000000000001").expect("token"),
+        None,
+    )
+    .await
+    .expect("adopted");
+    plan
+}
+
+#[tokio::test]
+async fn adopting_a_key_the_schedule_would_retire_too_late_starts_its_rotation_now() {
+    use crate::fleet::adopt::{AgeAction, describe_age, settle_age};
+    let fleet = Fleet::new();
+    let plan = adopt_old_key(&fleet, 200, 90).await;
+    assert_eq!(plan.created, Some(fleet.world.state().now - 200 * DAY));
+    let report = settle_age(&fleet.world.ports(), &plan, &grace_rules(), true)
+        .await
+        .expect("settled");
+    assert_eq!(report.scheduled.age_now_days, Some(200));
+    assert!(report.scheduled.exceeds_limit);
+    let AgeAction::Started(started) = &report.action else {
+        panic!("the rotation was not started: {report:?}");
+    };
+    let metadata = fleet.metadata("alice").await;
+    assert_eq!(
+        metadata.version_with_stage(AWSPENDING),
+        Some(started.version.as_str()),
+        "RotateSecret labelled a new version AWSPENDING"
+    );
+    let text = describe_age(&plan, &report, false);
+    for said in [
+        "200 days old",
+        "IAM CreateDate",
+        "298 days",
+        "90-day key-age limit",
+        "rotation started now",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn no_rotate_leaves_an_adopted_key_and_a_young_one_needs_no_rotation() {
+    use crate::fleet::adopt::{AgeAction, describe_age, settle_age};
+    let fleet = Fleet::new();
+    let plan = adopt_old_key(&fleet, 200, 90).await;
+    let before = fleet.world.call_count();
+    let report = settle_age(&fleet.world.ports(), &plan, &grace_rules(), false)
+        .await
+        .expect("settled");
+    assert_eq!(report.action, AgeAction::Left);
+    assert!(
+        !fleet
+            .world
+            .calls_from(before)
+            .contains(&"secretsmanager:RotateSecret")
+    );
+    assert!(
+        describe_age(&plan, &report, false).contains("--no-rotate"),
+        "{}",
+        describe_age(&plan, &report, false)
+    );
+
+    // A key of 10 days on a 30-day schedule is retired at 48 days: nothing to do.
+    let fleet = Fleet::new();
+    let plan = adopt_old_key(&fleet, 10, 30).await;
+    let before = fleet.world.call_count();
+    let report = settle_age(&fleet.world.ports(), &plan, &grace_rules(), true)
+        .await
+        .expect("settled");
+    assert_eq!(report.action, AgeAction::InTime);
+    assert_eq!(report.scheduled.age_then_days, Some(48));
+    assert!(
+        !fleet
+            .world
+            .calls_from(before)
+            .contains(&"secretsmanager:RotateSecret")
+    );
+}
