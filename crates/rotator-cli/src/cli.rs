@@ -216,6 +216,10 @@ pub struct AdoptArgs {
     /// Say what would be adopted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not start the secret's rotation at once when the deployment's schedule would retire
+    /// the adopted key past the 90-day key-age limit (its age counts from its IAM CreateDate).
+    #[arg(long)]
+    pub no_rotate: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

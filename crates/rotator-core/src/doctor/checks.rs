@@ -238,6 +238,27 @@ pub fn check_user(
             no_room_fix(name, user, &unknown, &in_account),
         ));
     }
+    // Contract §10: an adopted key is as old as its IAM CreateDate, whatever the adoption's
+    // date; the adoption restarted Secrets Manager's schedule, so only this shows it.
+    let limit = crate::fleet::adopt::KEY_AGE_LIMIT_DAYS;
+    if let Some(adopted) = crate::fleet::status::adopted_key(inspection)
+        && adopted.older_than(inspection.inspected_at, limit)
+    {
+        let age = adopted
+            .age_secs(inspection.inspected_at)
+            .unwrap_or_default();
+        findings.push(finding(
+            Severity::Warning,
+            Check::AdoptedKeyAge,
+            format!(
+                "the adopted key {} of {user} is {} days old (IAM created it at {}; the adoption restarted Secrets Manager's schedule, not the key's age): past the {limit}-day key-age limit of Security Hub IAM.3 and AWS Config access-keys-rotated",
+                adopted.id,
+                age / 86_400,
+                crate::types::rfc3339(adopted.created.unwrap_or_default())
+            ),
+            format!("rotator rotate {name} (the adopted key is then retired as a previous key)"),
+        ));
+    }
     if let Some(tags) = reading.tags
         && tags + TAGS_PER_ROTATION > MAX_USER_TAGS
     {

@@ -2024,3 +2024,100 @@ async fn no_rotate_leaves_an_adopted_key_and_a_young_one_needs_no_rotation() {
             .contains(&"secretsmanager:RotateSecret")
     );
 }
+
+/// alice's secret, rotated once (its own key), after which it adopts beside it a key of alice's
+/// made 200 days ago (the adoption counts as a rotation: the schedule is not overdue). Returns
+/// the adopted key.
+async fn alice_adopted_a_200_day_old_key(fleet: &Fleet) -> String {
+    fleet.world.add_user("alice");
+    let (old, _) = fleet.world.add_key("alice", KeyStatus::Active);
+    fleet.world.use_key(&old, "s3");
+    fleet.world.advance(200 * DAY);
+    fleet.managed("alice").await;
+    let plan = adopt_plan(fleet, "alice", Some(&old))
+        .await
+        .expect("adoptable");
+    crate::fleet::adopt::adopt(
+        &fleet.world.ports(),
+        &plan,
+        &ClientRequestToken::new("adopt-0000000000000000000000000002").expect("token"),
+        None,
+    )
+    .await
+    .expect("adopted");
+    fleet.world.use_key(&old, "s3");
+    old
+}
+
+#[tokio::test]
+async fn status_reports_an_adopted_key_by_its_true_age() {
+    let fleet = Fleet::new();
+    let adopted = alice_adopted_a_200_day_old_key(&fleet).await;
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Overdue, "{row:?}");
+    let reason = row.reasons.join("; ");
+    assert!(
+        reason.contains(&adopted) && reason.contains("200d") && reason.contains("90-day"),
+        "{reason}"
+    );
+    let shown = row.adopted.expect("the adopted key");
+    assert_eq!(shown.id.as_str(), adopted);
+    assert_eq!(
+        shown.age_secs(fleet.world.state().now),
+        Some(200 * DAY),
+        "from its IAM CreateDate"
+    );
+}
+
+#[tokio::test]
+async fn audit_reports_an_adopted_key_by_its_true_age() {
+    let fleet = Fleet::new();
+    let adopted = alice_adopted_a_200_day_old_key(&fleet).await;
+    let audit = run_audit(&fleet, 90).await;
+    let finding = audit
+        .findings
+        .iter()
+        .find(|f| f.key.as_ref().is_some_and(|k| k.as_str() == adopted))
+        .unwrap_or_else(|| panic!("no finding for the adopted key: {:#?}", audit.findings));
+    assert_eq!(finding.kind, FindingKind::ManagedOldKey);
+    assert_eq!(finding.secret.as_deref(), Some(secret("alice").as_str()));
+    assert!(
+        finding.detail.contains("adopted") && finding.detail.contains("rotator rotate"),
+        "{}",
+        finding.detail
+    );
+}
+
+#[tokio::test]
+async fn doctor_reports_an_adopted_key_by_its_true_age() {
+    use crate::doctor::checks::{SecretReading, check_user};
+    use crate::doctor::{Check, Severity};
+    let fleet = Fleet::new();
+    let adopted = alice_adopted_a_200_day_old_key(&fleet).await;
+    let metadata = fleet.metadata("alice").await;
+    let reading = SecretReading {
+        inspection: Some(
+            inspect(&fleet.world.ports(), &metadata)
+                .await
+                .expect("inspects"),
+        ),
+        ..SecretReading::default()
+    };
+    let findings = check_user(&metadata, &reading, "/");
+    let aged: Vec<_> = findings
+        .iter()
+        .filter(|f| f.check == Check::AdoptedKeyAge)
+        .collect();
+    assert_eq!(aged.len(), 1, "{findings:#?}");
+    assert_eq!(aged[0].severity, Severity::Warning);
+    assert!(
+        aged[0].problem.contains(&adopted) && aged[0].problem.contains("200 days old"),
+        "{}",
+        aged[0].problem
+    );
+    assert!(
+        aged[0].fix.contains("rotator rotate IamKeyRotator/alice"),
+        "{}",
+        aged[0].fix
+    );
+}
