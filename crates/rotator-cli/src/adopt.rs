@@ -38,7 +38,8 @@ struct Line {
 }
 
 /// Runs the command; returns whether something needs attention (a secret skipped because its
-/// user holds several keys no secret knows).
+/// user holds several keys no secret knows, or an adopted key that will pass the key-age limit
+/// and whose rotation could not start).
 pub async fn run(
     ports: &Ports,
     deployment: &dyn DeploymentReader,
@@ -177,7 +178,7 @@ async fn run_all(
 /// Writes the adoption (unless a dry run) and says what it did; then when the deployment's
 /// schedule retires the key, starting the rotation now when that would pass the key-age limit
 /// (unless `--no-rotate` or a dry run). Returns the line and whether the key needs attention
-/// (it will pass the limit and no rotation was started).
+/// (it will pass the limit and its rotation could not start).
 async fn carry_out(
     ports: &Ports,
     deployment: &dyn DeploymentReader,
@@ -219,7 +220,9 @@ async fn carry_out(
         AgeAction::Started(started) => {
             (report.rotated_now.by, Some(started.version.clone()), false)
         }
-        AgeAction::Left | AgeAction::NotStarted(_) => (report.scheduled.by, None, !args.dry_run),
+        // --no-rotate: the operator's choice, which the line states.
+        AgeAction::Left => (report.scheduled.by, None, false),
+        AgeAction::NotStarted(_) => (report.scheduled.by, None, !args.dry_run),
     };
     let detail = match assumed {
         Some(assumed) => format!("{detail}. {age} ({assumed})"),

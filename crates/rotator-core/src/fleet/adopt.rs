@@ -34,6 +34,9 @@ pub struct AdoptPlan {
     /// Whether Secrets Manager rotates the secret, and every how many days.
     pub rotation_enabled: bool,
     pub rotation_interval_days: Option<u64>,
+    /// When Secrets Manager said it would rotate next, before the adoption: what a schedule
+    /// without an interval (a `cron(...)` expression) has, which an adoption does not move.
+    pub next_rotation: Option<EpochSecs>,
 }
 
 /// Why a secret cannot adopt a key. Nothing was changed.
@@ -205,6 +208,7 @@ pub async fn plan_in(
         key: chosen,
         rotation_enabled: inspection.rotation_enabled,
         rotation_interval_days: inspection.rotation_interval_days,
+        next_rotation: inspection.next_rotation,
     })
 }
 
@@ -446,13 +450,24 @@ pub const ROTATION_WINDOW_SECS: u64 = DAY;
 /// previous key, which the old-key policy retires: at that rotation under `delete` and
 /// `deactivate`, at `ROTATOR_GRACE_MAX` at the latest under `grace`, and at the rotation after
 /// (when it needs room) under `keep`. The same terms as the infra's `maxActiveKeyAge`.
+///
+/// A schedule without an interval (a `cron(...)` expression) rotates at its next date whatever
+/// the adoption: that date stands for the next rotation, and under `keep` the rotation after
+/// it is taken one interval of the same length later.
 pub fn retirement(plan: &AdoptPlan, now: EpochSecs, rules: &OldKeyRules) -> Retirement {
-    let by = scheduled_interval(plan).map(|interval| {
-        let cycle = interval + ROTATION_WINDOW_SECS;
-        now + match rules.policy {
-            OldKeyPolicy::Delete | OldKeyPolicy::Deactivate => cycle,
-            OldKeyPolicy::Grace => cycle + rules.grace_max.as_secs(),
-            OldKeyPolicy::Keep => 2 * cycle,
+    let next = match scheduled_interval(plan) {
+        Some(interval) => Some((now + interval, interval)),
+        None => plan
+            .next_rotation
+            .filter(|next| plan.rotation_enabled && *next >= now)
+            .map(|next| (next, next - now)),
+    };
+    let by = next.map(|(next, interval)| {
+        let rotated = next + ROTATION_WINDOW_SECS;
+        match rules.policy {
+            OldKeyPolicy::Delete | OldKeyPolicy::Deactivate => rotated,
+            OldKeyPolicy::Grace => rotated + rules.grace_max.as_secs(),
+            OldKeyPolicy::Keep => rotated + interval + ROTATION_WINDOW_SECS,
         }
     });
     retirement_at(plan.created, now, by)

@@ -33,7 +33,7 @@ pub enum RetireError {
     )]
     CurrentNotUsable { secret: String, key: AccessKeyId },
     #[error(
-        "{secret} is not a secret that the rotator manages ({problem}): it retires nothing of it"
+        "{secret} is not a secret that the rotator manages ({problem}): it retires nothing of it (for a deployment of another name prefix, pass its --prefix)"
     )]
     NotManaged { secret: String, problem: String },
     /// The rotation could not start (`RotateSecret` would refuse it), so its previous key is

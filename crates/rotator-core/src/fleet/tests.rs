@@ -1897,6 +1897,7 @@ fn an_adopted_keys_retirement_counts_from_its_creation_under_each_policy() {
         created: Some(now - age_days * DAY),
         rotation_enabled: true,
         rotation_interval_days: interval,
+        next_rotation: None,
     };
     // The infra's defaults: 81 days, grace with 7 days' grace max: a key made today is retired
     // at 89 days, within the limit; one adopted at 200 days would be at 289.
@@ -1926,6 +1927,15 @@ fn an_adopted_keys_retirement_counts_from_its_creation_under_each_policy() {
     let unscheduled = retirement(&plan(1, None), now, &grace_rules());
     assert_eq!(unscheduled.by, None);
     assert!(unscheduled.exceeds_limit);
+    // A schedule expression without an interval: its next date, which the adoption keeps.
+    let cron = AdoptPlan {
+        next_rotation: Some(now + 20 * DAY),
+        ..plan(10, None)
+    };
+    let by_cron = retirement(&cron, now, &grace_rules());
+    assert_eq!(by_cron.by, Some(now + (20 + 1 + 7) * DAY));
+    assert_eq!(by_cron.age_then_days, Some(38));
+    assert!(!by_cron.exceeds_limit);
 }
 
 /// alice's secret, never rotated, on a schedule of `interval` days, and a key of alice's that
