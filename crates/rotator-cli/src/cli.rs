@@ -182,8 +182,9 @@ pub struct RotateArgs {
     /// the next only when one has completed, failed or timed out (--timeout counts for each).
     #[arg(long, requires = "wait")]
     pub all: bool,
-    /// With --all: the name prefix of the managed secrets.
-    #[arg(long, value_name = "P", default_value = DEFAULT_PREFIX, value_parser = non_empty, requires = "all")]
+    /// With --all or --retire-previous: the name prefix of the managed secrets (a secret whose
+    /// name is not `<P><user>` or `<P><12-digit account>/<user>` has no previous key retired).
+    #[arg(long, value_name = "P", default_value = DEFAULT_PREFIX, value_parser = non_empty)]
     pub prefix: String,
     /// With --all: the most rotations in progress at once, 1 to 100.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100), requires = "all")]
@@ -225,6 +226,10 @@ pub struct AdoptArgs {
     /// Say what would be adopted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not start the secret's rotation at once when the deployment's schedule would retire
+    /// the adopted key past the 90-day key-age limit (its age counts from its IAM CreateDate).
+    #[arg(long)]
+    pub no_rotate: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -79,7 +79,10 @@ async fn run(cli: &Cli, requests: &RequestCounter) -> Result<bool> {
         Command::Audit(args) => audit::run(&ports, args).await,
         Command::Rotate(args) => rotate::run(&ports, args).await,
         Command::Sweep(args) => sweep::run(&ports, args).await,
-        Command::Adopt(args) => adopt::run(&ports, args).await,
+        Command::Adopt(args) => {
+            let deployment = clients::deployment(requests).await?;
+            adopt::run(&ports, &deployment, args).await
+        }
         Command::Recover(args) => recover::run(&ports, requests, args).await,
         Command::Doctor(args) => {
             let deployment = clients::deployment(requests).await?;

@@ -79,14 +79,19 @@ pub async fn run(ports: &Ports, args: &RotateArgs) -> Result<bool> {
 }
 
 /// Deactivates the secret's active previous key before the rotation, and says so with its
-/// last use: a program that still used it fails from now on.
+/// last use: a program that still used it fails from now on. A secret of another name shape
+/// than the deployment's (`--prefix`), or one whose rotation could not start, is refused with
+/// nothing changed.
 async fn retire_previous(ports: &Ports, secret: &SecretId, args: &RotateArgs) -> Result<()> {
     let metadata = ports
         .secrets
         .describe(secret)
         .await
         .map_err(|error| anyhow!("DescribeSecret for {secret} failed: {error}"))?;
-    match retire::retire_previous(ports, &metadata, &args.member.role()).await? {
+    let retired =
+        retire::retire_previous_of_managed(ports, &metadata, &args.member.role(), &args.prefix)
+            .await?;
+    match retired {
         None => println!("{}: no active previous key to deactivate", metadata.name),
         Some(retired) => println!(
             "deactivated the previous key {} of {}, last used {}: a program still using it fails from now on",

@@ -78,6 +78,23 @@ async fn adopt_takes_over_the_only_unknown_key_and_the_next_rotation_keeps_it_kn
         adopted.stdout.contains(&format!("adopted {old}")),
         "{adopted:?}"
     );
+    // Contract §10: it says when the schedule retires the key, counted from its IAM creation;
+    // on a 90-day schedule plus the grace max (the function's settings are not moto's to
+    // read, so the infra's defaults are assumed, and said) that is past the 90-day limit, so
+    // the rotation starts now.
+    assert!(
+        adopted.stdout.contains("IAM CreateDate")
+            && adopted.stdout.contains("90-day key-age limit")
+            && adopted.stdout.contains("its rotation started now"),
+        "{adopted:?}"
+    );
+    let stages = fx.stages(secret).await?;
+    assert!(
+        stages
+            .values()
+            .any(|labels| labels == &vec!["AWSPENDING".to_owned()]),
+        "a new version is AWSPENDING: {stages:?}"
+    );
     let value = world.value(secret, "AWSCURRENT").await?.expect("a value");
     assert_eq!(value["AdoptAccessKeyId"], old.as_str());
     let status = run_cli(rotator_command(cli(), &world.moto).args(["status", "--json"]))?;
@@ -114,8 +131,17 @@ async fn adopt_with_secret_reads_stdin_checks_the_pair_and_never_prints_it() -> 
     assert!(!wrong.stderr.contains("not-the-right-secret"), "{wrong:?}");
     assert_eq!(fx.stages(secret).await?, stages_before);
 
+    // --no-rotate: the test runs the first rotation itself below (the secret's rotation is not
+    // configured yet, so `adopt` could not start it and would exit 1).
     let right = run_with_stdin(
-        rotator_command(cli(), &world.moto).args(["adopt", secret, "--key", &old, "--with-secret"]),
+        rotator_command(cli(), &world.moto).args([
+            "adopt",
+            secret,
+            "--key",
+            &old,
+            "--with-secret",
+            "--no-rotate",
+        ]),
         &format!("{old_secret}\n"),
     )?;
     assert_eq!(right.code, Some(0), "{right:?}");
@@ -214,5 +240,53 @@ async fn adopt_all_takes_the_clear_cases_skips_the_others_and_audit_names_the_co
         other.stderr.contains("not one of user two-keys"),
         "{other:?}"
     );
+    Ok(())
+}
+
+/// Issue 25, point 2: a key that another secret bound to the same user adopted is never
+/// adopted again, by `adopt SECRET` (exit 2, naming that secret) or by `adopt --all`.
+#[tokio::test]
+async fn adopt_refuses_a_key_another_secret_holds_and_names_it() -> Result<()> {
+    let world = world().await?;
+    let fx = &world.fx;
+    fx.create_user("shared").await?;
+    let plain = "IamKeyRotator/shared";
+    let own_account = format!("IamKeyRotator/{}/shared", rotator_harness::moto::ACCOUNT);
+    for secret in [plain, own_account.as_str()] {
+        fx.create_secret(secret, r#"{"UserName":"shared"}"#, None)
+            .await?;
+    }
+    let (key, _) = fx.create_key("shared").await?;
+    let first = run_cli(rotator_command(cli(), &world.moto).args([
+        "adopt",
+        &own_account,
+        "--key",
+        &key,
+        "--no-rotate",
+    ]))?;
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(first.stdout.contains("--no-rotate"), "{first:?}");
+
+    let stages_before = fx.stages(plain).await?;
+    for args in [vec!["adopt", plain], vec!["adopt", plain, "--key", &key]] {
+        let refused = run_cli(rotator_command(cli(), &world.moto).args(&args))?;
+        assert_eq!(refused.code, Some(2), "{args:?}: {refused:?}");
+        assert!(
+            refused.stderr.contains(&key)
+                && refused.stderr.contains(&format!("secret {own_account}")),
+            "{args:?}: {refused:?}"
+        );
+    }
+    let all = run_cli(rotator_command(cli(), &world.moto).args(["adopt", "--all", "--json"]))?;
+    let lines = all.json()?;
+    let line = lines
+        .as_array()
+        .and_then(|l| l.iter().find(|line| line["secret"] == plain))
+        .cloned()
+        .expect("a line for the plain secret");
+    assert_eq!(line["result"], "skipped", "{all:?}");
+    assert_eq!(fx.stages(plain).await?, stages_before, "nothing written");
+    let value = world.value(plain, "AWSCURRENT").await?.expect("a value");
+    assert!(value.get("AdoptAccessKeyId").is_none(), "{value}");
     Ok(())
 }

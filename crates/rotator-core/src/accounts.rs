@@ -1,9 +1,11 @@
 //! Users of other AWS accounts: which account a secret's name binds, and the member role the
 //! function assumes there (contract §3).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-use crate::ports::{Iam, PortError, Ports, SecretMetadata};
+use crate::ports::{Iam, PortError, PortErrorKind, Ports, SecretMetadata};
 use crate::types::AccountId;
 
 pub use crate::config::{
@@ -16,6 +18,55 @@ pub struct MemberRoleError {
     pub role_arn: String,
     pub account: AccountId,
     pub error: PortError,
+}
+
+/// How long a role that refused to be assumed is not asked again: long enough to cover one sweep
+/// or `rotator status` of every secret of its account, short enough that a fixed role is used
+/// again within minutes by a warm function.
+pub const REFUSAL_REMEMBERED: Duration = Duration::from_secs(120);
+
+/// Whether an `AssumeRole` error is the role's refusal, which asking again within minutes would
+/// only repeat: access denied (the role's trust policy, the external id, or a missing role: STS
+/// answers `AccessDenied` for each), a request STS rejects as malformed, or a role not found.
+/// A throttle, a timeout, a 5xx or a network failure is not one: the next call may well succeed,
+/// and remembering it would fail every step for the account until the memory expires. Expired
+/// or refused credentials of the caller's own are not the role's answer either (the caller's
+/// provider renews them).
+pub fn is_refusal(error: &PortError) -> bool {
+    matches!(
+        error.kind,
+        PortErrorKind::AccessDenied | PortErrorKind::InvalidRequest | PortErrorKind::NotFound
+    )
+}
+
+/// The member roles that refused to be assumed, each with its error and when, so that one
+/// sweep or status of an account's many secrets asks STS once, not once per secret. Only
+/// refusals are kept ([`is_refusal`]), for [`REFUSAL_REMEMBERED`]. The caller gives the time:
+/// the core reads no clock of its own.
+#[derive(Debug, Default)]
+pub struct RefusalMemory {
+    refused: Mutex<HashMap<String, (PortError, SystemTime)>>,
+}
+
+impl RefusalMemory {
+    /// Remembers `error` for `role_arn` when it is a refusal; forgets an earlier refusal
+    /// otherwise (the role answered something else since).
+    pub fn remember(&self, role_arn: &str, error: &PortError, at: SystemTime) {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if is_refusal(error) {
+            refused.insert(role_arn.to_owned(), (error.clone(), at));
+        } else {
+            refused.remove(role_arn);
+        }
+    }
+
+    /// The refusal of `role_arn` remembered at `now`, when one is recent enough.
+    pub fn recall(&self, role_arn: &str, now: SystemTime) -> Option<PortError> {
+        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let (error, at) = refused.get(role_arn)?;
+        let age = now.duration_since(*at).unwrap_or_default();
+        (age < REFUSAL_REMEMBERED).then(|| error.clone())
+    }
 }
 
 /// The IAM of the account whose user `metadata`'s secret holds: the function's own (`ports.iam`)
@@ -113,6 +164,50 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         }
+    }
+
+    #[test]
+    fn only_a_refusal_is_remembered_and_only_for_a_while() {
+        let role = "arn:aws:iam::111122223333:role/IamKeyRotatorMember";
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let later = |secs| at + Duration::from_secs(secs);
+        for passing in [
+            PortError::new(PortErrorKind::Throttled, "Throttling: Rate exceeded"),
+            PortError::new(
+                PortErrorKind::Service,
+                "InternalFailure: 503 Service Unavailable",
+            ),
+            PortError::new(PortErrorKind::Service, "dispatch failure: timeout"),
+            PortError::new(PortErrorKind::InvalidCredentials, "ExpiredToken"),
+        ] {
+            let memory = RefusalMemory::default();
+            memory.remember(role, &passing, at);
+            assert_eq!(memory.recall(role, later(1)), None, "{passing:?}");
+        }
+        let memory = RefusalMemory::default();
+        let denied = PortError::new(
+            PortErrorKind::AccessDenied,
+            "AccessDenied: not authorized to perform sts:AssumeRole",
+        );
+        memory.remember(role, &denied, at);
+        assert_eq!(memory.recall(role, later(1)), Some(denied.clone()));
+        assert_eq!(memory.recall(role, later(119)), Some(denied.clone()));
+        assert_eq!(memory.recall(role, later(120)), None, "expired");
+        assert_eq!(
+            memory.recall(
+                "arn:aws:iam::444455556666:role/IamKeyRotatorMember",
+                later(1)
+            ),
+            None,
+            "per role"
+        );
+        // A later answer that is not a refusal replaces the refusal.
+        memory.remember(
+            role,
+            &PortError::new(PortErrorKind::Throttled, "Throttling"),
+            later(2),
+        );
+        assert_eq!(memory.recall(role, later(3)), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! IAM in other accounts on `aws-sdk-sts` and `aws-sdk-iam`: the member role's credentials from
 //! `AssumeRole`, cached per role inside the process for their lifetime; one `AssumeRole` per role
-//! however many secrets of its account are read at once, and a refusal remembered briefly.
+//! however many secrets of its account are read at once, and a refusal (never a throttle, a
+//! timeout or a 5xx) remembered briefly ([`RefusalMemory`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::Credentials;
+use rotator_core::accounts::RefusalMemory;
 use rotator_core::ports::{Iam, MemberAccounts, PortError, PortErrorKind, PortResult};
 
 use super::{IamAdapter, port_error};
@@ -19,11 +21,6 @@ const SESSION_NAME: &str = "iam-key-rotator";
 
 /// Credentials are renewed this long before they expire, so that no step runs out mid-way.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
-
-/// How long a role that could not be assumed is not asked again: long enough to cover one sweep
-/// or `rotator status` of every secret of its account, short enough that a fixed role is used
-/// again within minutes by a warm function.
-const REFUSAL_REMEMBERED: Duration = Duration::from_secs(120);
 
 /// Assumes member roles with the function's own credentials and hands out IAM clients that
 /// sign with the role's.
@@ -36,8 +33,8 @@ pub struct AssumedRoleIam {
     cache: Mutex<HashMap<String, (Arc<IamAdapter>, SystemTime)>>,
     /// One lock per role ARN: the first caller assumes the role, the others wait for its answer.
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Roles that could not be assumed, with the error and when it was seen.
-    refused: Mutex<HashMap<String, (PortError, SystemTime)>>,
+    /// Roles that refused to be assumed, with the error and when it was seen.
+    refused: RefusalMemory,
 }
 
 impl AssumedRoleIam {
@@ -48,15 +45,8 @@ impl AssumedRoleIam {
             requests,
             cache: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
-            refused: Mutex::new(HashMap::new()),
+            refused: RefusalMemory::default(),
         }
-    }
-
-    /// The error of a recent refusal of `role_arn`, when there is one.
-    fn recently_refused(&self, role_arn: &str) -> Option<PortError> {
-        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-        let (error, at) = refused.get(role_arn)?;
-        (at.elapsed().unwrap_or_default() < REFUSAL_REMEMBERED).then(|| error.clone())
     }
 
     /// The lock that lets one caller at a time assume `role_arn`.
@@ -93,15 +83,12 @@ impl MemberAccounts for AssumedRoleIam {
         if let Some(iam) = self.cached(role_arn) {
             return Ok(iam);
         }
-        if let Some(error) = self.recently_refused(role_arn) {
+        if let Some(error) = self.refused.recall(role_arn, SystemTime::now()) {
             return Err(error);
         }
         let assumed = self.assume(role_arn, external_id).await;
         if let Err(error) = &assumed {
-            self.refused
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(role_arn.to_owned(), (error.clone(), SystemTime::now()));
+            self.refused.remember(role_arn, error, SystemTime::now());
         }
         assumed
     }

@@ -246,6 +246,27 @@ pub fn check_user(
             format!("rotator recover {name} (see what it would do first with --dry-run)"),
         ));
     }
+    // Contract §10: an adopted key is as old as its IAM CreateDate, whatever the adoption's
+    // date; the adoption restarted Secrets Manager's schedule, so only this shows it.
+    let limit = crate::fleet::adopt::KEY_AGE_LIMIT_DAYS;
+    if let Some(adopted) = crate::fleet::status::adopted_key(inspection)
+        && adopted.older_than(inspection.inspected_at, limit)
+    {
+        let age = adopted
+            .age_secs(inspection.inspected_at)
+            .unwrap_or_default();
+        findings.push(finding(
+            Severity::Warning,
+            Check::AdoptedKeyAge,
+            format!(
+                "the adopted key {} of {user} is {} days old (IAM created it at {}; the adoption restarted Secrets Manager's schedule, not the key's age): past the {limit}-day key-age limit of Security Hub IAM.3 and AWS Config access-keys-rotated",
+                adopted.id,
+                age / 86_400,
+                crate::types::rfc3339(adopted.created.unwrap_or_default())
+            ),
+            format!("rotator rotate {name} (the adopted key is then retired as a previous key)"),
+        ));
+    }
     if let Some(tags) = reading.tags
         && tags + TAGS_PER_ROTATION > MAX_USER_TAGS
     {
@@ -362,7 +383,9 @@ fn no_room_fix(secret: &str, user: &str, unknown: &[&AccessKeyInfo], in_account:
     }
 }
 
-/// One finding per member account whose role could not be assumed, naming its secrets.
+/// One finding per member account whose reader role (the role the doctor assumes there: its
+/// `--reader-role`, the infra's `readerRoleName`) could not be assumed, naming its secrets,
+/// and how to get the role: the member stack creates it for the configured operators.
 pub fn check_member_roles(unreachable: &[(&SecretMetadata, &FleetError)]) -> Vec<Finding> {
     let mut by_account: BTreeMap<String, (String, String, Vec<&str>)> = BTreeMap::new();
     for (metadata, error) in unreachable {
@@ -384,13 +407,13 @@ pub fn check_member_roles(unreachable: &[(&SecretMetadata, &FleetError)]) -> Vec
             secret: None,
             user: None,
             problem: format!(
-                "the role {role} cannot be assumed in account {account} ({error}): its {} secret{} ({}) were not checked, and the function cannot rotate them if its own role is refused too",
+                "the reader role {role} cannot be assumed in account {account} ({error}): its {} secret{} ({}) were not checked. The doctor reads a member account through the operators' read-only reader role, not the function's member role, which this finding says nothing about",
                 secrets.len(),
                 if secrets.len() == 1 { "" } else { "s" },
                 secrets.join(", ")
             ),
             fix: format!(
-                "deploy the member role in {account}: cd infra && npx cdk deploy --app 'npx tsx bin/member.ts' -c config=rotator.config.json -c centralRoleArn=FUNCTION_ROLE_ARN (or the organization's StackSet); to check as another role, pass --member-role and --external-id"
+                "the member stack creates the reader role (readerRoleName, default IamKeyRotatorReader) only when infra/rotator.config.json names operatorPrincipalArns: name yourself there and deploy the member stack in {account} (cd infra && npx cdk deploy --app 'npx tsx bin/member.ts' -c config=rotator.config.json -c centralRoleArn=FUNCTION_ROLE_ARN, or the organization's StackSet), then run the doctor as that operator; if the deployment's reader role has another name or an external id, pass --reader-role NAME and --external-id ID"
             ),
         })
         .collect()
@@ -772,5 +795,62 @@ fn secret_finding(
         user: Some(bound_user(&metadata.name).to_owned()),
         problem,
         fix,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{PortError, PortErrorKind};
+
+    /// Issue 25, point 7: the doctor assumed the operators' reader role, so its finding names
+    /// that role, the flags `doctor` takes (`--reader-role`, `--external-id`) and the stack
+    /// that creates the reader role, never `--member-role` (a flag of `sweep` and `rotate`).
+    #[test]
+    fn the_member_role_finding_names_the_reader_role_and_the_doctors_own_flags() {
+        let metadata = SecretMetadata {
+            arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:IamKeyRotator/111122223333/bob-AbCdEf".into(),
+            name: "IamKeyRotator/111122223333/bob".into(),
+            rotation_enabled: true,
+            rotation_function: None,
+            rotation_interval_days: Some(90),
+            last_rotated: None,
+            next_rotation: None,
+            versions: BTreeMap::new(),
+            tags: BTreeMap::new(),
+        };
+        let role = "arn:aws:iam::111122223333:role/IamKeyRotatorReader";
+        let error = FleetError {
+            operation: "AssumeRole",
+            subject: role.into(),
+            error: PortError::new(PortErrorKind::AccessDenied, "AccessDenied: not authorized"),
+        };
+        let findings = check_member_roles(&[(&metadata, &error)]);
+        assert_eq!(findings.len(), 1);
+        let finding = &findings[0];
+        assert_eq!(finding.check, Check::MemberRole);
+        assert_eq!(finding.subject, role);
+        assert!(
+            finding.problem.contains("reader role")
+                && finding.problem.contains(role)
+                && finding.problem.contains("IamKeyRotator/111122223333/bob"),
+            "{}",
+            finding.problem
+        );
+        assert!(
+            !finding.fix.contains("--member-role"),
+            "doctor takes no --member-role: {}",
+            finding.fix
+        );
+        for named in [
+            "--reader-role",
+            "--external-id",
+            "operatorPrincipalArns",
+            "readerRoleName",
+            "bin/member.ts",
+            "111122223333",
+        ] {
+            assert!(finding.fix.contains(named), "{named}: {}", finding.fix);
+        }
     }
 }

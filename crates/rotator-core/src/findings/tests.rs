@@ -129,6 +129,7 @@ fn row(states: &[State], reasons: &[&str]) -> StatusRow {
         state: states[0],
         states: states.to_vec(),
         reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+        adopted: None,
     }
 }
 

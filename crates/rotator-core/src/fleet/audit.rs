@@ -11,7 +11,8 @@
 //! - `unmanaged-old-key`: an active key older than N days that no managed secret holds in a
 //!   stage (for a user no secret binds, every such key; its id is then unknown to the report);
 //! - `managed-old-key`: a managed secret's `AWSCURRENT` key older than N days: its rotation
-//!   is broken;
+//!   is broken; or an active key a managed secret adopted, older than N days by its IAM
+//!   creation date (contract §10: the adoption restarts the schedule, not the key's age);
 //! - `unused-key`: an active key not used for N days (never used: created N days ago or more);
 //! - `two-active-keys`: a user holding two active keys.
 
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::accounts::{MemberRole, bound_account, partition_and_account};
-use crate::fleet::status::Progress;
+use crate::fleet::status::{Progress, adopted_key};
 use crate::fleet::{FleetError, Inspection, inspect_all, managed_secrets};
 use crate::notice::rfc3339;
 use crate::ports::{AccessKeyInfo, CredentialReportRow, EpochSecs, KeyStatus, SecretMetadata};
@@ -338,6 +339,34 @@ impl Judge {
             };
             let current_of = secrets.iter().find(|s| s.current_key() == Some(&held.id));
             let known_to = secrets.iter().find(|s| s.knows(&held.id));
+            // Contract §10: an adopted key is as old as IAM says, whatever the adoption's date.
+            let adopted_by = secrets
+                .iter()
+                .find(|s| adopted_key(s).is_some_and(|adopted| adopted.id == held.id));
+            if let Some(secret) = adopted_by
+                && key.active
+                && self.old(key.created)
+            {
+                findings.push(Finding {
+                    kind: FindingKind::ManagedOldKey,
+                    user: row.user.clone(),
+                    key: Some(held.id.clone()),
+                    secret: Some(secret.name.clone()),
+                    created: key.created,
+                    last_used,
+                    detail: format!(
+                        "{} adopted key {} of {}, created {}: at least {} days old by its IAM creation date (the adoption does not make it younger); rotate now: rotator rotate {}",
+                        secret.name,
+                        held.id,
+                        row.user,
+                        when(key.created),
+                        self.max_age_days,
+                        secret.name
+                    ),
+                });
+                self.unused(&key, Some(secret.name.as_str()), findings);
+                continue;
+            }
             match current_of {
                 Some(secret) if key.active && self.old(key.created) => findings.push(Finding {
                     kind: FindingKind::ManagedOldKey,

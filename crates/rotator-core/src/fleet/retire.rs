@@ -1,11 +1,14 @@
 //! `rotator rotate --retire-previous`: the emergency before an early rotation under `grace`
 //! (a leaked key). The previous key is deactivated first, once its last use is known, so that
-//! the rotation then finds an inactive key to make room with (contract §5).
+//! the rotation then finds an inactive key to make room with (contract §5). Everything that
+//! would stop the rotation from starting is checked before the key is touched: a refusal
+//! changes nothing.
 
-use crate::accounts::{MemberRole, iam_for_secret};
+use crate::accounts::{MemberRole, iam_for_secret, name_shape_problem};
+use crate::fleet::rotate::StartError;
 use crate::fleet::{FleetError, inspect_as};
 use crate::ports::{KeyLastUsed, KeyStatus, PortError, PortErrorKind, SecretMetadata};
-use crate::rotation::Ports;
+use crate::rotation::{AWSCURRENT, AWSPENDING, Ports};
 use crate::types::{AccessKeyId, UserName};
 
 /// The previous key that was deactivated, with its last use as IAM reported it.
@@ -29,16 +32,70 @@ pub enum RetireError {
         "the AWSCURRENT key of {secret} is not an active key of its user: the previous key {key} may be the programs' only working key, so it is left active"
     )]
     CurrentNotUsable { secret: String, key: AccessKeyId },
+    #[error(
+        "{secret} is not a secret that the rotator manages ({problem}): it retires nothing of it (for a deployment of another name prefix, pass its --prefix)"
+    )]
+    NotManaged { secret: String, problem: String },
+    /// The rotation could not start (`RotateSecret` would refuse it), so its previous key is
+    /// left as it is.
+    #[error("{0}; the previous key is left as it is")]
+    WouldNotStart(StartError),
+}
+
+/// Why `RotateSecret` would not start a rotation of the secret that `metadata` describes, read
+/// from its metadata alone (the checks of [`rotate::start`](crate::fleet::rotate::start)):
+/// rotation disabled (AWS: "You tried to enable rotation on a secret that doesn't already have
+/// a Lambda function ARN configured", InvalidRequestException, Secrets Manager API reference,
+/// RotateSecret), or a rotation in progress (`AWSPENDING` on a version other than
+/// `AWSCURRENT`'s: "a previous rotation isn't complete").
+pub fn start_refusal(metadata: &SecretMetadata) -> Option<StartError> {
+    if !metadata.rotation_enabled {
+        return Some(StartError::NotEnabled {
+            secret: metadata.name.clone(),
+        });
+    }
+    let current = metadata.version_with_stage(AWSCURRENT);
+    let pending = metadata
+        .version_with_stage(AWSPENDING)
+        .filter(|pending| Some(*pending) != current)?;
+    Some(StartError::InProgress {
+        secret: metadata.name.clone(),
+        version: pending.to_owned(),
+    })
+}
+
+/// [`retire_previous`] for the deployment whose secrets are named with `prefix`: a secret whose
+/// name is not `<prefix><user>` or `<prefix><12-digit account>/<user>` (contract §3) is refused
+/// first, with nothing read from IAM and nothing changed. `rotator rotate --retire-previous`
+/// calls this one.
+pub async fn retire_previous_of_managed(
+    ports: &Ports,
+    metadata: &SecretMetadata,
+    role: &MemberRole,
+    prefix: &str,
+) -> Result<Option<Retired>, RetireError> {
+    if let Some(problem) = name_shape_problem(&metadata.name, prefix) {
+        return Err(RetireError::NotManaged {
+            secret: metadata.name.clone(),
+            problem,
+        });
+    }
+    retire_previous(ports, metadata, role).await
 }
 
 /// Deactivates the active `AWSPREVIOUS` key of the secret, when there is one that the
 /// secret's rotations made and the `AWSCURRENT` key works; `Ok(None)` when there is no active
-/// previous key. A user of another account is reached through `role`.
+/// previous key. A user of another account is reached through `role`. It first checks that
+/// the rotation can start ([`start_refusal`]), and changes nothing when it cannot; it does not
+/// check the name's shape ([`retire_previous_of_managed`] does).
 pub async fn retire_previous(
     ports: &Ports,
     metadata: &SecretMetadata,
     role: &MemberRole,
 ) -> Result<Option<Retired>, RetireError> {
+    if let Some(refusal) = start_refusal(metadata) {
+        return Err(RetireError::WouldNotStart(refusal));
+    }
     let inspection = inspect_as(ports, metadata, role).await?;
     let Some(previous) = inspection.previous_key_info() else {
         return Ok(None);

@@ -21,7 +21,9 @@
 //!    unused may still be in use).
 //! 6. `rotation-disabled`: Secrets Manager will not rotate the secret.
 //! 7. `overdue`: the next rotation's date (or the last rotation plus the interval) has passed
-//!    and no rotation is in progress.
+//!    and no rotation is in progress; or a key the secret adopted is past the key-age limit
+//!    (90 days) by its true age, its IAM `CreateDate` (contract §10: the adoption restarted
+//!    Secrets Manager's schedule, so the schedule alone does not show it).
 //! 8. `in-progress`: an `AWSPENDING` version younger than the stuck threshold.
 //! 9. `ok`: none of the above.
 //!
@@ -127,6 +129,62 @@ pub struct CurrentKey {
     pub status: Option<KeyStatus>,
 }
 
+/// A key the secret adopted (`AdoptAccessKeyId` of its `AWSCURRENT` or `AWSPREVIOUS`) that the
+/// user still holds active, with its true age: from its IAM `CreateDate`, not from the
+/// adoption's version (contract §10: Secrets Manager counts the adoption's `PutSecretValue` as a
+/// rotation, so the schedule and `LastChangedDate` make an old key look young).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptedKey {
+    pub id: AccessKeyId,
+    /// When IAM created it, when IAM says.
+    pub created: Option<EpochSecs>,
+}
+
+impl AdoptedKey {
+    /// Its age at `now`, in seconds, when IAM dated it.
+    pub fn age_secs(&self, now: EpochSecs) -> Option<u64> {
+        Some(now.saturating_sub(self.created?))
+    }
+
+    /// Whether it is at least `limit_days` old at `now`.
+    pub fn older_than(&self, now: EpochSecs, limit_days: u64) -> bool {
+        self.age_secs(now)
+            .is_some_and(|age| age >= limit_days.saturating_mul(86_400))
+    }
+}
+
+/// The active key the secret adopted, if the user holds one ([`AdoptedKey`]).
+pub fn adopted_key(inspection: &Inspection) -> Option<AdoptedKey> {
+    [inspection.current.as_ref(), inspection.previous.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|staged| staged.adopted.as_ref())
+        .filter_map(|id| inspection.key_info(id))
+        .find(|key| key.status == KeyStatus::Active)
+        .map(|key| AdoptedKey {
+            id: key.id.clone(),
+            created: key.created,
+        })
+}
+
+/// Why the adopted key is overdue, if it is: it is past the key-age limit
+/// ([`KEY_AGE_LIMIT_DAYS`](crate::fleet::adopt::KEY_AGE_LIMIT_DAYS)) by its true age, whatever
+/// the schedule says, and no rotation is under way to retire it.
+fn adopted_key_overdue(inspection: &Inspection, now: EpochSecs) -> Option<String> {
+    let limit = crate::fleet::adopt::KEY_AGE_LIMIT_DAYS;
+    let adopted = adopted_key(inspection)?;
+    if inspection.pending.is_some() || !adopted.older_than(now, limit) {
+        return None;
+    }
+    Some(format!(
+        "the adopted key {} is {} old (IAM created it at {}; the adoption does not make it younger), past the {limit}-day key-age limit: rotate now with rotator rotate {}",
+        adopted.id,
+        duration(adopted.age_secs(now).unwrap_or_default()),
+        rfc3339(adopted.created.unwrap_or_default()),
+        inspection.name
+    ))
+}
+
 /// A rotation in progress, as the status shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -154,6 +212,8 @@ pub struct StatusRow {
     pub states: Vec<State>,
     /// One sentence per state that applies besides `ok`, in the same order.
     pub reasons: Vec<String>,
+    /// The active key the secret adopted, with its IAM creation date (its true age).
+    pub adopted: Option<AdoptedKey>,
 }
 
 /// Decides one secret's states at `now`.
@@ -219,6 +279,13 @@ pub fn evaluate(inspection: &Inspection, now: EpochSecs, options: &StatusOptions
             format!("the rotation due at {} has not happened", rfc3339(due)),
         ));
     }
+    if let Some(reason) = adopted_key_overdue(inspection, now) {
+        // One sentence per state: beside an overdue schedule, the same state's sentence grows.
+        match found.iter_mut().find(|(state, _)| *state == State::Overdue) {
+            Some((_, overdue)) => *overdue = format!("{overdue}; {reason}"),
+            None => found.push((State::Overdue, reason)),
+        }
+    }
     found.sort_by_key(|(state, _)| *state);
     let states: Vec<State> = if found.is_empty() {
         vec![State::Ok]
@@ -248,6 +315,7 @@ pub fn evaluate(inspection: &Inspection, now: EpochSecs, options: &StatusOptions
         state: states[0],
         states,
         reasons: found.into_iter().map(|(_, reason)| reason).collect(),
+        adopted: adopted_key(inspection),
     }
 }
 
@@ -430,6 +498,7 @@ fn unknown_row(metadata: &SecretMetadata, state: State, reason: String) -> Statu
         state,
         states: vec![state],
         reasons: vec![reason],
+        adopted: None,
     }
 }
 

@@ -1557,3 +1557,577 @@ async fn an_audit_of_every_account_reads_each_members_report_with_its_own_secret
         "{error}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// `rotator rotate --retire-previous` (issue 25, point 4): everything that would stop the
+// rotation is checked before the previous key is touched.
+// ------------------------------------------------------------------------------------------
+
+/// A fleet whose secret for `alice` was rotated twice under `keep`: its AWSPREVIOUS key is the
+/// secret's own and still active. Returns the secret's name and the previous key.
+async fn with_active_previous_key() -> (Fleet, String, String) {
+    let fleet = Fleet::new();
+    let name = fleet.managed("alice").await;
+    fleet.rotate("alice").await;
+    let previous = fleet.key("alice", AWSPREVIOUS);
+    assert_eq!(
+        key_status_of(&fleet, "alice", &previous),
+        Some(KeyStatus::Active)
+    );
+    (fleet, name, previous)
+}
+
+fn key_status_of(fleet: &Fleet, user: &str, key: &str) -> Option<KeyStatus> {
+    fleet.world.state().users[user]
+        .keys
+        .iter()
+        .find(|k| k.id == key)
+        .map(|k| k.status)
+}
+
+fn world_fingerprint(world: &World) -> String {
+    let state = world.state();
+    format!("{:?} {:?}", state.users, state.secrets)
+}
+
+#[tokio::test]
+async fn retire_previous_changes_nothing_when_rotation_is_disabled() {
+    use crate::accounts::MemberRole;
+    use crate::fleet::retire::{RetireError, retire_previous};
+    use crate::fleet::rotate::StartError;
+    let (fleet, name, previous) = with_active_previous_key().await;
+    fleet
+        .world
+        .state()
+        .secrets
+        .get_mut(&name)
+        .expect("secret")
+        .rotation_enabled = false;
+    let metadata = fleet.metadata("alice").await;
+    let before = world_fingerprint(&fleet.world);
+    let error = retire_previous(&fleet.world.ports(), &metadata, &MemberRole::default())
+        .await
+        .expect_err("the rotation could not start");
+    assert!(
+        matches!(
+            error,
+            RetireError::WouldNotStart(StartError::NotEnabled { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("not enabled"), "{error}");
+    assert_eq!(
+        key_status_of(&fleet, "alice", &previous),
+        Some(KeyStatus::Active)
+    );
+    assert_eq!(world_fingerprint(&fleet.world), before, "nothing changed");
+}
+
+#[tokio::test]
+async fn retire_previous_changes_nothing_while_a_rotation_is_in_progress() {
+    use crate::accounts::MemberRole;
+    use crate::fleet::retire::{RetireError, retire_previous};
+    use crate::fleet::rotate::StartError;
+    let (fleet, name, previous) = with_active_previous_key().await;
+    fleet.world.start_rotation(&name, &token(99));
+    let metadata = fleet.metadata("alice").await;
+    let before = world_fingerprint(&fleet.world);
+    let error = retire_previous(&fleet.world.ports(), &metadata, &MemberRole::default())
+        .await
+        .expect_err("a rotation is in progress");
+    assert!(
+        matches!(&error, RetireError::WouldNotStart(StartError::InProgress { version, .. }) if version == &token(99)),
+        "{error:?}"
+    );
+    assert_eq!(
+        key_status_of(&fleet, "alice", &previous),
+        Some(KeyStatus::Active)
+    );
+    assert_eq!(world_fingerprint(&fleet.world), before, "nothing changed");
+}
+
+#[tokio::test]
+async fn retire_previous_refuses_a_name_of_another_shape_before_reading_iam() {
+    use crate::accounts::MemberRole;
+    use crate::fleet::retire::{RetireError, retire_previous_of_managed};
+    // Secrets that bind alice by their last segment only, each holding two of her keys that
+    // its ledger records, set up by hand (the steps refuse such names, so none rotated them).
+    for name in ["IamKeyRotator/team/alice", "Other/alice"] {
+        let world = World::new();
+        world.add_user("alice");
+        let (old, old_secret) = world.add_key("alice", KeyStatus::Active);
+        let (new, new_secret) = world.add_key("alice", KeyStatus::Active);
+        let value = |id: &str, secret: &str| {
+            format!(r#"{{"UserName":"alice","AccessKeyId":"{id}","SecretAccessKey":"{secret}"}}"#)
+        };
+        world.add_secret(name, &value(&old, &old_secret));
+        world.put_current(name, &value(&new, &new_secret));
+        world.schedule(name, 90);
+        world.record_key("alice", name, &old);
+        world.record_key("alice", name, &new);
+        let metadata = SecretStore::describe(&world, &SecretId::new(name).expect("id"))
+            .await
+            .expect("described");
+        let before = world.call_count();
+        let fingerprint = world_fingerprint(&world);
+        let error = retire_previous_of_managed(
+            &world.ports(),
+            &metadata,
+            &MemberRole::default(),
+            "IamKeyRotator/",
+        )
+        .await
+        .expect_err("not a managed name");
+        assert!(matches!(error, RetireError::NotManaged { .. }), "{error:?}");
+        assert!(error.to_string().contains(name), "{error}");
+        assert_eq!(world_fingerprint(&world), fingerprint, "nothing changed");
+        assert!(
+            world
+                .calls_from(before)
+                .iter()
+                .all(|call| !call.starts_with("iam:")),
+            "no IAM call: {:?}",
+            world.calls_from(before)
+        );
+    }
+    // The managed shape under the same prefix goes through.
+    let (fleet, _, previous) = with_active_previous_key().await;
+    let metadata = fleet.metadata("alice").await;
+    let retired = retire_previous_of_managed(
+        &fleet.world.ports(),
+        &metadata,
+        &MemberRole::default(),
+        "IamKeyRotator/",
+    )
+    .await
+    .expect("retired")
+    .expect("an active previous key");
+    assert_eq!(retired.key.as_str(), previous);
+    assert_eq!(
+        key_status_of(&fleet, "alice", &previous),
+        Some(KeyStatus::Inactive)
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// `rotator adopt` never takes a key that another secret holds (issue 25, point 2; contract
+// §10), and names that secret.
+// ------------------------------------------------------------------------------------------
+
+/// The own-account form of alice's secret: another secret bound to the same user.
+const ALICE_OWN_ACCOUNT: &str = "IamKeyRotator/123456789012/alice";
+
+/// A fleet with alice's secret rotated once and a key K of alice's made by hand; returns K.
+async fn alice_with_a_second_key(fleet: &Fleet) -> String {
+    fleet.managed("alice").await;
+    let (key, _) = fleet.world.add_key("alice", KeyStatus::Active);
+    key
+}
+
+async fn adopt_plan(
+    fleet: &Fleet,
+    user: &str,
+    key: Option<&str>,
+) -> Result<crate::fleet::adopt::AdoptPlan, crate::fleet::adopt::AdoptError> {
+    let key = key.map(|k| crate::types::AccessKeyId::new(k).expect("id"));
+    crate::fleet::adopt::plan(
+        &fleet.world.ports(),
+        &fleet.metadata(user).await,
+        &crate::accounts::MemberRole::default(),
+        "IamKeyRotator/",
+        key.as_ref(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn adopt_refuses_a_key_that_another_secrets_value_adopted_and_names_it() {
+    let fleet = Fleet::new();
+    let held = alice_with_a_second_key(&fleet).await;
+    // Another secret bound to alice adopted the key; its first step has not yet recorded it.
+    fleet.world.add_secret(
+        ALICE_OWN_ACCOUNT,
+        &format!(r#"{{"UserName":"alice","AdoptAccessKeyId":"{held}"}}"#),
+    );
+    for key in [None, Some(held.as_str())] {
+        let error = adopt_plan(&fleet, "alice", key)
+            .await
+            .expect_err("the key is the other secret's");
+        let text = error.to_string();
+        assert!(
+            text.contains(&held) && text.contains(&format!("secret {ALICE_OWN_ACCOUNT}")),
+            "{key:?}: {text}"
+        );
+    }
+    // The same once the adoption moved to AWSPREVIOUS (a value written after it).
+    fleet
+        .world
+        .put_current(ALICE_OWN_ACCOUNT, r#"{"UserName":"alice"}"#);
+    let error = adopt_plan(&fleet, "alice", None)
+        .await
+        .expect_err("held through AWSPREVIOUS");
+    assert!(error.to_string().contains(ALICE_OWN_ACCOUNT), "{error}");
+}
+
+#[tokio::test]
+async fn adopt_refuses_a_key_another_secrets_ledger_holds_naming_it_or_its_digest() {
+    use crate::ledger::{SecretDigest, adoption_tag};
+    use crate::testing::secret_arn;
+    let fleet = Fleet::new();
+    let held = alice_with_a_second_key(&fleet).await;
+    let record = |holder: &str| {
+        let tag = adoption_tag(
+            &SecretDigest::of(&secret_arn(holder)),
+            &crate::types::AccessKeyId::new(held.as_str()).expect("id"),
+        );
+        fleet
+            .world
+            .state()
+            .users
+            .get_mut("alice")
+            .expect("alice")
+            .tags
+            .insert(tag.key, tag.value);
+    };
+    // The adoption record of a managed secret of the fleet: named.
+    fleet
+        .world
+        .add_secret(ALICE_OWN_ACCOUNT, r#"{"UserName":"alice"}"#);
+    record(ALICE_OWN_ACCOUNT);
+    for key in [None, Some(held.as_str())] {
+        let error = adopt_plan(&fleet, "alice", key)
+            .await
+            .expect_err("recorded by another secret");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("{held} (held by secret {ALICE_OWN_ACCOUNT})"))
+                || error
+                    .to_string()
+                    .contains(&format!("{held} is held by secret {ALICE_OWN_ACCOUNT}")),
+            "{key:?}: {error}"
+        );
+    }
+    // A record of a secret the fleet does not list (another prefix): its digest.
+    record("Other/alice");
+    let digest = SecretDigest::of(&secret_arn("Other/alice"));
+    let error = adopt_plan(&fleet, "alice", Some(&held))
+        .await
+        .expect_err("recorded by another deployment's secret");
+    assert!(
+        error.to_string().contains(&format!(
+            "another secret (ledger digest {})",
+            digest.as_str()
+        )),
+        "{error}"
+    );
+    // A key another secret's rotation made: named too.
+    let fleet = Fleet::new();
+    let held = alice_with_a_second_key(&fleet).await;
+    fleet
+        .world
+        .add_secret(ALICE_OWN_ACCOUNT, r#"{"UserName":"alice"}"#);
+    fleet.world.record_key("alice", ALICE_OWN_ACCOUNT, &held);
+    let error = adopt_plan(&fleet, "alice", Some(&held))
+        .await
+        .expect_err("made by another secret's rotation");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("held by secret {ALICE_OWN_ACCOUNT}")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn adopt_all_never_picks_a_key_another_secret_holds_as_the_only_unknown_one() {
+    use crate::fleet::adopt::plan_in;
+    let fleet = Fleet::new();
+    let held = alice_with_a_second_key(&fleet).await;
+    fleet.world.add_secret(
+        ALICE_OWN_ACCOUNT,
+        &format!(r#"{{"UserName":"alice","AdoptAccessKeyId":"{held}"}}"#),
+    );
+    let ports = fleet.world.ports();
+    let listed = managed_secrets(&ports, "IamKeyRotator/")
+        .await
+        .expect("lists");
+    let alice = listed
+        .iter()
+        .find(|m| m.name == secret("alice"))
+        .expect("alice's secret");
+    let error = plan_in(
+        &ports,
+        alice,
+        &listed,
+        &crate::accounts::MemberRole::default(),
+        "IamKeyRotator/",
+        None,
+    )
+    .await
+    .expect_err("the only unknown key is held");
+    assert!(error.to_string().contains(ALICE_OWN_ACCOUNT), "{error}");
+    // A key that no secret holds is still adopted.
+    let fleet = Fleet::new();
+    let free = alice_with_a_second_key(&fleet).await;
+    let chosen = adopt_plan(&fleet, "alice", None).await.expect("adoptable");
+    assert_eq!(chosen.key.as_str(), free);
+}
+
+// ------------------------------------------------------------------------------------------
+// The adopted key's age (contract §10): it counts from the key's IAM CreateDate, and an
+// adoption that the schedule would retire past the key-age limit starts the rotation now.
+// ------------------------------------------------------------------------------------------
+
+fn grace_rules() -> crate::fleet::adopt::OldKeyRules {
+    crate::fleet::adopt::OldKeyRules {
+        policy: OldKeyPolicy::Grace,
+        grace_max: Duration::from_secs(7 * DAY),
+    }
+}
+
+#[test]
+fn an_adopted_keys_retirement_counts_from_its_creation_under_each_policy() {
+    use crate::fleet::adopt::{AdoptPlan, OldKeyRules, retirement, retirement_if_rotated_now};
+    let now = 1_790_000_000;
+    let plan = |age_days: u64, interval: Option<u64>| AdoptPlan {
+        secret: secret("alice"),
+        user: "alice".into(),
+        key: crate::types::AccessKeyId::new("AKIAOLDKEY0000000001").expect("id"),
+        created: Some(now - age_days * DAY),
+        rotation_enabled: true,
+        rotation_interval_days: interval,
+        next_rotation: None,
+    };
+    // The infra's defaults: 81 days, grace with 7 days' grace max: a key made today is retired
+    // at 89 days, within the limit; one adopted at 200 days would be at 289.
+    let fresh = retirement(&plan(0, Some(81)), now, &grace_rules());
+    assert_eq!(fresh.by, Some(now + (81 + 1 + 7) * DAY));
+    assert_eq!(fresh.age_then_days, Some(89));
+    assert!(!fresh.exceeds_limit);
+    let old = retirement(&plan(200, Some(81)), now, &grace_rules());
+    assert_eq!(old.age_now_days, Some(200));
+    assert_eq!(old.age_then_days, Some(289));
+    assert!(old.exceeds_limit);
+    let now_rotated = retirement_if_rotated_now(&plan(200, Some(81)), now, &grace_rules());
+    assert_eq!(now_rotated.by, Some(now + 7 * DAY));
+    let rules = |policy| OldKeyRules {
+        policy,
+        grace_max: Duration::from_secs(7 * DAY),
+    };
+    let delete = retirement(&plan(10, Some(30)), now, &rules(OldKeyPolicy::Delete));
+    assert_eq!(delete.age_then_days, Some(41));
+    let keep = retirement(&plan(10, Some(30)), now, &rules(OldKeyPolicy::Keep));
+    assert_eq!(
+        keep.age_then_days,
+        Some(72),
+        "two intervals and their windows"
+    );
+    // No schedule: nothing retires the key.
+    let unscheduled = retirement(&plan(1, None), now, &grace_rules());
+    assert_eq!(unscheduled.by, None);
+    assert!(unscheduled.exceeds_limit);
+    // A schedule expression without an interval: its next date, which the adoption keeps.
+    let cron = AdoptPlan {
+        next_rotation: Some(now + 20 * DAY),
+        ..plan(10, None)
+    };
+    let by_cron = retirement(&cron, now, &grace_rules());
+    assert_eq!(by_cron.by, Some(now + (20 + 1 + 7) * DAY));
+    assert_eq!(by_cron.age_then_days, Some(38));
+    assert!(!by_cron.exceeds_limit);
+}
+
+/// alice's secret, never rotated, on a schedule of `interval` days, and a key of alice's that
+/// programs use, made `age_days` ago; returns the plan that adopts it.
+async fn adopt_old_key(
+    fleet: &Fleet,
+    age_days: u64,
+    interval: u64,
+) -> crate::fleet::adopt::AdoptPlan {
+    fleet.world.add_user("alice");
+    let (key, _) = fleet.world.add_key("alice", KeyStatus::Active);
+    fleet.world.advance(age_days * DAY);
+    let name = secret("alice");
+    fleet.world.add_secret(&name, r#"{"UserName":"alice"}"#);
+    fleet.world.schedule(&name, interval);
+    let plan = adopt_plan(fleet, "alice", None).await.expect("adoptable");
+    assert_eq!(plan.key.as_str(), key);
+    crate::fleet::adopt::adopt(
+        &fleet.world.ports(),
+        &plan,
+        &ClientRequestToken::new("adopt-0000000000000000000000000001").expect("token"),
+        None,
+    )
+    .await
+    .expect("adopted");
+    plan
+}
+
+#[tokio::test]
+async fn adopting_a_key_the_schedule_would_retire_too_late_starts_its_rotation_now() {
+    use crate::fleet::adopt::{AgeAction, describe_age, settle_age};
+    let fleet = Fleet::new();
+    let plan = adopt_old_key(&fleet, 200, 90).await;
+    assert_eq!(plan.created, Some(fleet.world.state().now - 200 * DAY));
+    let report = settle_age(&fleet.world.ports(), &plan, &grace_rules(), true)
+        .await
+        .expect("settled");
+    assert_eq!(report.scheduled.age_now_days, Some(200));
+    assert!(report.scheduled.exceeds_limit);
+    let AgeAction::Started(started) = &report.action else {
+        panic!("the rotation was not started: {report:?}");
+    };
+    let metadata = fleet.metadata("alice").await;
+    assert_eq!(
+        metadata.version_with_stage(AWSPENDING),
+        Some(started.version.as_str()),
+        "RotateSecret labelled a new version AWSPENDING"
+    );
+    let text = describe_age(&plan, &report, false);
+    for said in [
+        "200 days old",
+        "IAM CreateDate",
+        "298 days",
+        "90-day key-age limit",
+        "rotation started now",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn no_rotate_leaves_an_adopted_key_and_a_young_one_needs_no_rotation() {
+    use crate::fleet::adopt::{AgeAction, describe_age, settle_age};
+    let fleet = Fleet::new();
+    let plan = adopt_old_key(&fleet, 200, 90).await;
+    let before = fleet.world.call_count();
+    let report = settle_age(&fleet.world.ports(), &plan, &grace_rules(), false)
+        .await
+        .expect("settled");
+    assert_eq!(report.action, AgeAction::Left);
+    assert!(
+        !fleet
+            .world
+            .calls_from(before)
+            .contains(&"secretsmanager:RotateSecret")
+    );
+    assert!(
+        describe_age(&plan, &report, false).contains("--no-rotate"),
+        "{}",
+        describe_age(&plan, &report, false)
+    );
+
+    // A key of 10 days on a 30-day schedule is retired at 48 days: nothing to do.
+    let fleet = Fleet::new();
+    let plan = adopt_old_key(&fleet, 10, 30).await;
+    let before = fleet.world.call_count();
+    let report = settle_age(&fleet.world.ports(), &plan, &grace_rules(), true)
+        .await
+        .expect("settled");
+    assert_eq!(report.action, AgeAction::InTime);
+    assert_eq!(report.scheduled.age_then_days, Some(48));
+    assert!(
+        !fleet
+            .world
+            .calls_from(before)
+            .contains(&"secretsmanager:RotateSecret")
+    );
+}
+
+/// alice's secret, rotated once (its own key), after which it adopts beside it a key of alice's
+/// made 200 days ago (the adoption counts as a rotation: the schedule is not overdue). Returns
+/// the adopted key.
+async fn alice_adopted_a_200_day_old_key(fleet: &Fleet) -> String {
+    fleet.world.add_user("alice");
+    let (old, _) = fleet.world.add_key("alice", KeyStatus::Active);
+    fleet.world.use_key(&old, "s3");
+    fleet.world.advance(200 * DAY);
+    fleet.managed("alice").await;
+    let plan = adopt_plan(fleet, "alice", Some(&old))
+        .await
+        .expect("adoptable");
+    crate::fleet::adopt::adopt(
+        &fleet.world.ports(),
+        &plan,
+        &ClientRequestToken::new("adopt-0000000000000000000000000002").expect("token"),
+        None,
+    )
+    .await
+    .expect("adopted");
+    fleet.world.use_key(&old, "s3");
+    old
+}
+
+#[tokio::test]
+async fn status_reports_an_adopted_key_by_its_true_age() {
+    let fleet = Fleet::new();
+    let adopted = alice_adopted_a_200_day_old_key(&fleet).await;
+    let row = fleet.row("alice").await;
+    assert_eq!(row.state, State::Overdue, "{row:?}");
+    let reason = row.reasons.join("; ");
+    assert!(
+        reason.contains(&adopted) && reason.contains("200d") && reason.contains("90-day"),
+        "{reason}"
+    );
+    let shown = row.adopted.expect("the adopted key");
+    assert_eq!(shown.id.as_str(), adopted);
+    assert_eq!(
+        shown.age_secs(fleet.world.state().now),
+        Some(200 * DAY),
+        "from its IAM CreateDate"
+    );
+}
+
+#[tokio::test]
+async fn audit_reports_an_adopted_key_by_its_true_age() {
+    let fleet = Fleet::new();
+    let adopted = alice_adopted_a_200_day_old_key(&fleet).await;
+    let audit = run_audit(&fleet, 90).await;
+    let finding = audit
+        .findings
+        .iter()
+        .find(|f| f.key.as_ref().is_some_and(|k| k.as_str() == adopted))
+        .unwrap_or_else(|| panic!("no finding for the adopted key: {:#?}", audit.findings));
+    assert_eq!(finding.kind, FindingKind::ManagedOldKey);
+    assert_eq!(finding.secret.as_deref(), Some(secret("alice").as_str()));
+    assert!(
+        finding.detail.contains("adopted") && finding.detail.contains("rotator rotate"),
+        "{}",
+        finding.detail
+    );
+}
+
+#[tokio::test]
+async fn doctor_reports_an_adopted_key_by_its_true_age() {
+    use crate::doctor::checks::{SecretReading, check_user};
+    use crate::doctor::{Check, Severity};
+    let fleet = Fleet::new();
+    let adopted = alice_adopted_a_200_day_old_key(&fleet).await;
+    let metadata = fleet.metadata("alice").await;
+    let reading = SecretReading {
+        inspection: Some(
+            inspect(&fleet.world.ports(), &metadata)
+                .await
+                .expect("inspects"),
+        ),
+        ..SecretReading::default()
+    };
+    let findings = check_user(&metadata, &reading, "/");
+    let aged: Vec<_> = findings
+        .iter()
+        .filter(|f| f.check == Check::AdoptedKeyAge)
+        .collect();
+    assert_eq!(aged.len(), 1, "{findings:#?}");
+    assert_eq!(aged[0].severity, Severity::Warning);
+    assert!(
+        aged[0].problem.contains(&adopted) && aged[0].problem.contains("200 days old"),
+        "{}",
+        aged[0].problem
+    );
+    assert!(
+        aged[0].fix.contains("rotator rotate IamKeyRotator/alice"),
+        "{}",
+        aged[0].fix
+    );
+}
