@@ -162,10 +162,10 @@ impl RotationError {
                 "The user's second key is not known to the secret. Find who uses it; delete or deactivate it, then rotate again."
             }
             RotationError::NotBoundToUser { .. } => {
-                "Someone wrote a value naming another user into this secret. Restore UserName to the user the secret's name ends with (and check who can PutSecretValue on it); cancel a rotation in progress (CancelRotateSecret)."
+                "Someone wrote a value naming another user into this secret. Restore UserName to the user the secret's name ends with (and check who can PutSecretValue on it); end a rotation in progress with `rotator recover SECRET` (CancelRotateSecret only turns rotation off and leaves AWSPENDING)."
             }
             RotationError::NotBoundToAccount { .. } => {
-                "Someone wrote a value naming another account into this secret. Restore AccountId to the account in the secret's name (or remove it for the function's own account), and check who can PutSecretValue on it; cancel a rotation in progress (CancelRotateSecret)."
+                "Someone wrote a value naming another account into this secret. Restore AccountId to the account in the secret's name (or remove it for the function's own account), and check who can PutSecretValue on it; end a rotation in progress with `rotator recover SECRET` (CancelRotateSecret only turns rotation off and leaves AWSPENDING)."
             }
             RotationError::PreviousKeyInGrace { .. } => {
                 "The rotation came early (by hand, or a schedule change): wait until the sweep retires the previous key, once unused for ROTATOR_GRACE + ROTATOR_USAGE_LAG. For an emergency (a leaked key), deactivate it first (rotator rotate --retire-previous SECRET), then rotate."
@@ -189,7 +189,7 @@ impl RotationError {
                 "Two secrets manage this user. Secrets Manager retries; once the other secret's rotation is retried or its window has passed, this one proceeds. Prefer one secret per user."
             }
             RotationError::PendingHoldsNoKey { .. } => {
-                "The pending value was changed by hand. Cancel the rotation (CancelRotateSecret) and start a new one."
+                "The pending value was changed by hand. End the rotation with `rotator recover SECRET`, then start a new one."
             }
             RotationError::PendingKeyRejected { .. } | RotationError::WrongIdentity { .. } => {
                 "The new key does not work. Secrets Manager will retry; if it keeps failing, check the pending value and the user's keys."

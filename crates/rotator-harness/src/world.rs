@@ -136,8 +136,9 @@ impl World {
 
     /// A rotation as Secrets Manager drives it when steps fail: a failed step is delivered
     /// again up to `step_retries` times; a step still failing abandons the rotation (its
-    /// AWSPENDING label comes off, as an operator's `cancel-rotate-secret` or the service's
-    /// give-up does) and the whole rotation starts again with a new token, at most
+    /// AWSPENDING label comes off, as `rotator recover` or an administrator's
+    /// UpdateSecretVersionStage does; CancelRotateSecret would leave it) and the whole
+    /// rotation starts again with a new token, at most
     /// `rotations` times in all. Returns every attempt; the last one succeeded if the rotation
     /// completed.
     pub async fn rotate_redelivered(

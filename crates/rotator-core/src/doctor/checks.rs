@@ -238,6 +238,14 @@ pub fn check_user(
             no_room_fix(name, user, &unknown, &in_account),
         ));
     }
+    if let Some(previous) = inspection.previous_unrecorded() {
+        findings.push(finding(
+            Severity::Error,
+            Check::PreviousUnrecorded,
+            crate::fleet::status::previous_unrecorded_reason(name, &previous.id),
+            format!("rotator adopt {name} --key {}", previous.id),
+        ));
+    }
     if let Some(problem) = stuck_rotation(inspection) {
         findings.push(finding(
             Severity::Error,

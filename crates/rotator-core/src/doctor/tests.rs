@@ -693,3 +693,51 @@ fn the_deployments_function_is_the_one_most_secrets_name() {
     );
     assert_eq!(deployment_function(&secrets[3..]), None);
 }
+
+/// Contract §5 (issue 25, point 8): a previous key whose ledger record a person removed is a
+/// finding, with `rotator adopt SECRET --key ID` as its fix.
+#[tokio::test]
+async fn a_previous_key_whose_record_was_removed_is_named_with_rotator_adopt() {
+    let world = healthy();
+    let rotator = crate::Rotator::new(world.ports(), crate::testing::settings(OldKeyPolicy::Keep));
+    for n in 1..=2 {
+        world
+            .rotate_with(
+                &rotator,
+                "IamKeyRotator/healthy",
+                &format!("d0c70400-0000-4000-8000-{n:012}"),
+            )
+            .await
+            .expect("a rotation");
+    }
+    let previous = world
+        .key_in("IamKeyRotator/healthy", crate::AWSPREVIOUS)
+        .expect("a previous key");
+    assert!(
+        !run(&world)
+            .await
+            .findings
+            .iter()
+            .any(|f| f.check == Check::PreviousUnrecorded),
+        "recorded: no finding"
+    );
+    world
+        .state()
+        .users
+        .get_mut("healthy")
+        .expect("the user")
+        .tags
+        .remove(&format!("rotator:key:{previous}"));
+    let report = run(&world).await;
+    let found: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.check == Check::PreviousUnrecorded)
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", report.findings);
+    assert!(found[0].problem.contains(&previous), "{:?}", found[0]);
+    assert_eq!(
+        found[0].fix,
+        format!("rotator adopt IamKeyRotator/healthy --key {previous}")
+    );
+}

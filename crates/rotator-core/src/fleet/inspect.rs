@@ -156,6 +156,21 @@ impl Inspection {
         self.key_info(self.previous_key()?)
     }
 
+    /// The active `AWSPREVIOUS` key when no ledger records it (contract §5): a person removed
+    /// its `rotator:key:` record, or someone wrote a value naming a key the rotator did not
+    /// make. No rotation retires it on the value's word alone, so the rotation that needs its
+    /// room fails until `rotator adopt SECRET --key ID` hands it back.
+    pub fn previous_unrecorded(&self) -> Option<&AccessKeyInfo> {
+        if self.previous_is_adopted() {
+            return None;
+        }
+        let key = self.previous_key_info()?;
+        let unrecorded =
+            !self.ledger_keys.contains(&key.id) && !self.foreign_keys.contains(&key.id);
+        (unrecorded && key.status == KeyStatus::Active && Some(&key.id) != self.current_key())
+            .then_some(key)
+    }
+
     /// Whether `id` is a key the secret knows: one of its stages' or its ledger's.
     pub fn knows(&self, id: &AccessKeyId) -> bool {
         let adopted = [self.current.as_ref(), self.previous.as_ref()]

@@ -27,7 +27,7 @@ pub enum StartError {
     )]
     NotEnabled { secret: String },
     #[error(
-        "a rotation of {secret} is already in progress (AWSPENDING is on version {version}): wait for it, or cancel it with `aws secretsmanager cancel-rotate-secret --secret-id {secret}`"
+        "a rotation of {secret} is already in progress (AWSPENDING is on version {version}): wait for it, or end it with `rotator recover {secret}` (CancelRotateSecret only turns rotation off and leaves AWSPENDING)"
     )]
     InProgress { secret: String, version: String },
     #[error("Secrets Manager started a rotation of {secret} but labelled no version AWSPENDING")]

@@ -262,6 +262,17 @@ pub fn evaluate(inspection: &Inspection, now: EpochSecs, options: &StatusOptions
             ),
         ));
     }
+    // Contract §5: a previous key whose record is gone is never retired on the value's word:
+    // beside the AWSCURRENT key it leaves no room, and the next rotation fails naming it.
+    if let Some(previous) = inspection.previous_unrecorded()
+        && unknown.len() + 1 + usize::from(inspection.current_key_info().is_some())
+            >= MAX_KEYS_PER_USER
+    {
+        found.push((
+            State::Blocked,
+            previous_unrecorded_reason(&inspection.name, &previous.id),
+        ));
+    }
     if let Some(reason) = old_key_in_use(inspection) {
         found.push((State::OldKeyInUse, reason));
     }
@@ -509,4 +520,11 @@ pub enum Progress {
     Listed(usize),
     /// One more item is done.
     Inspected,
+}
+
+/// Why a secret whose active previous key has no ledger record is blocked, and the fix.
+pub fn previous_unrecorded_reason(secret: &str, key: &AccessKeyId) -> String {
+    format!(
+        "the AWSPREVIOUS key {key} has no record in the secret's ledger (its rotator:key:{key} tag was removed, or a value written by hand named it): the rotator never retires it on the value's word alone, so the next rotation fails for want of room; if it is the secret's, hand it back with `rotator adopt {secret} --key {key}`"
+    )
 }

@@ -1429,10 +1429,7 @@ async fn a_rotation_is_not_started_when_disabled_or_already_in_progress() {
         matches!(&error, StartError::InProgress { version, .. } if version == &token(77)),
         "{error:?}"
     );
-    assert!(
-        error.to_string().contains("cancel-rotate-secret"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("rotator recover"), "{error}");
     fleet.world.abandon_rotation(&name);
     fleet
         .world

@@ -305,3 +305,45 @@ async fn a_finish_leaves_a_key_whose_record_was_removed_and_says_so_once() {
         "{alert}"
     );
 }
+
+/// Point 8 in `rotator status`: the secret is blocked, its reason names the key and the
+/// command that hands it back.
+#[tokio::test]
+async fn status_names_a_previous_key_whose_record_was_removed() {
+    use crate::fleet::inspect;
+    use crate::fleet::status::{State, StatusOptions, evaluate};
+    use crate::ports::SecretStore;
+    use crate::types::SecretId;
+    let world = World::with_user_and_secret(USER, SECRET, r#"{"UserName":"alice"}"#, "o@e.com");
+    let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Keep));
+    for n in 1..=2 {
+        world
+            .rotate_with(&rotator, SECRET, &token(n))
+            .await
+            .expect("a rotation");
+    }
+    let previous = world.key_in(SECRET, AWSPREVIOUS).expect("a previous key");
+    let row = || async {
+        let metadata = SecretStore::describe(&world, &SecretId::new(SECRET).expect("id"))
+            .await
+            .expect("described");
+        let inspection = inspect(&world.ports(), &metadata).await.expect("inspected");
+        evaluate(&inspection, world.state().now, &StatusOptions::default())
+    };
+    assert_ne!(row().await.state, State::Blocked);
+    world
+        .state()
+        .users
+        .get_mut(USER)
+        .expect("alice")
+        .tags
+        .remove(&format!("rotator:key:{previous}"));
+    let row = row().await;
+    assert_eq!(row.state, State::Blocked, "{row:?}");
+    assert!(
+        row.reasons
+            .iter()
+            .any(|r| r.contains(&format!("rotator adopt {SECRET} --key {previous}"))),
+        "{row:?}"
+    );
+}
