@@ -89,8 +89,7 @@ async fn retire_previous(ports: &Ports, secret: &SecretId, args: &RotateArgs) ->
         .await
         .map_err(|error| anyhow!("DescribeSecret for {secret} failed: {error}"))?;
     let retired =
-        retire::retire_previous_of_managed(ports, &metadata, &args.member.role(), &args.prefix)
-            .await?;
+        retire::retire_previous(ports, &metadata, &args.member.role(), &args.prefix).await?;
     match retired {
         None => println!("{}: no active previous key to deactivate", metadata.name),
         Some(retired) => println!(

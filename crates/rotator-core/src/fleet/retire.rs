@@ -64,11 +64,13 @@ pub fn start_refusal(metadata: &SecretMetadata) -> Option<StartError> {
     })
 }
 
-/// [`retire_previous`] for the deployment whose secrets are named with `prefix`: a secret whose
-/// name is not `<prefix><user>` or `<prefix><12-digit account>/<user>` (contract §3) is refused
-/// first, with nothing read from IAM and nothing changed. `rotator rotate --retire-previous`
-/// calls this one.
-pub async fn retire_previous_of_managed(
+/// Deactivates the active `AWSPREVIOUS` key of the secret, when there is one that the
+/// secret's rotations made and the `AWSCURRENT` key works; `Ok(None)` when there is no active
+/// previous key. A user of another account is reached through `role`. A secret whose name is
+/// not `<prefix><user>` or `<prefix><12-digit account>/<user>` (contract §3) is refused first,
+/// with nothing read from IAM; then it checks that the rotation can start ([`start_refusal`]).
+/// Either refusal changes nothing. `rotator rotate --retire-previous` calls it.
+pub async fn retire_previous(
     ports: &Ports,
     metadata: &SecretMetadata,
     role: &MemberRole,
@@ -80,19 +82,6 @@ pub async fn retire_previous_of_managed(
             problem,
         });
     }
-    retire_previous(ports, metadata, role).await
-}
-
-/// Deactivates the active `AWSPREVIOUS` key of the secret, when there is one that the
-/// secret's rotations made and the `AWSCURRENT` key works; `Ok(None)` when there is no active
-/// previous key. A user of another account is reached through `role`. It first checks that
-/// the rotation can start ([`start_refusal`]), and changes nothing when it cannot; it does not
-/// check the name's shape ([`retire_previous_of_managed`] does).
-pub async fn retire_previous(
-    ports: &Ports,
-    metadata: &SecretMetadata,
-    role: &MemberRole,
-) -> Result<Option<Retired>, RetireError> {
     if let Some(refusal) = start_refusal(metadata) {
         return Err(RetireError::WouldNotStart(refusal));
     }

@@ -1602,9 +1602,14 @@ async fn retire_previous_changes_nothing_when_rotation_is_disabled() {
         .rotation_enabled = false;
     let metadata = fleet.metadata("alice").await;
     let before = world_fingerprint(&fleet.world);
-    let error = retire_previous(&fleet.world.ports(), &metadata, &MemberRole::default())
-        .await
-        .expect_err("the rotation could not start");
+    let error = retire_previous(
+        &fleet.world.ports(),
+        &metadata,
+        &MemberRole::default(),
+        "IamKeyRotator/",
+    )
+    .await
+    .expect_err("the rotation could not start");
     assert!(
         matches!(
             error,
@@ -1629,9 +1634,14 @@ async fn retire_previous_changes_nothing_while_a_rotation_is_in_progress() {
     fleet.world.start_rotation(&name, &token(99));
     let metadata = fleet.metadata("alice").await;
     let before = world_fingerprint(&fleet.world);
-    let error = retire_previous(&fleet.world.ports(), &metadata, &MemberRole::default())
-        .await
-        .expect_err("a rotation is in progress");
+    let error = retire_previous(
+        &fleet.world.ports(),
+        &metadata,
+        &MemberRole::default(),
+        "IamKeyRotator/",
+    )
+    .await
+    .expect_err("a rotation is in progress");
     assert!(
         matches!(&error, RetireError::WouldNotStart(StartError::InProgress { version, .. }) if version == &token(99)),
         "{error:?}"
@@ -1646,7 +1656,7 @@ async fn retire_previous_changes_nothing_while_a_rotation_is_in_progress() {
 #[tokio::test]
 async fn retire_previous_refuses_a_name_of_another_shape_before_reading_iam() {
     use crate::accounts::MemberRole;
-    use crate::fleet::retire::{RetireError, retire_previous_of_managed};
+    use crate::fleet::retire::{RetireError, retire_previous};
     // Secrets that bind alice by their last segment only, each holding two of her keys that
     // its ledger records, set up by hand (the steps refuse such names, so none rotated them).
     for name in ["IamKeyRotator/team/alice", "Other/alice"] {
@@ -1667,7 +1677,7 @@ async fn retire_previous_refuses_a_name_of_another_shape_before_reading_iam() {
             .expect("described");
         let before = world.call_count();
         let fingerprint = world_fingerprint(&world);
-        let error = retire_previous_of_managed(
+        let error = retire_previous(
             &world.ports(),
             &metadata,
             &MemberRole::default(),
@@ -1690,7 +1700,7 @@ async fn retire_previous_refuses_a_name_of_another_shape_before_reading_iam() {
     // The managed shape under the same prefix goes through.
     let (fleet, _, previous) = with_active_previous_key().await;
     let metadata = fleet.metadata("alice").await;
-    let retired = retire_previous_of_managed(
+    let retired = retire_previous(
         &fleet.world.ports(),
         &metadata,
         &MemberRole::default(),

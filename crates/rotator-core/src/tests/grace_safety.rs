@@ -449,10 +449,15 @@ async fn retiring_the_previous_key_lets_an_early_rotation_through() {
     let metadata = SecretStore::describe(&world, &SecretId::new(SECRET).expect("id"))
         .await
         .expect("described");
-    let retired = retire_previous(&world.ports(), &metadata, &MemberRole::default())
-        .await
-        .expect("retired")
-        .expect("there was an active previous key");
+    let retired = retire_previous(
+        &world.ports(),
+        &metadata,
+        &MemberRole::default(),
+        "IamKeyRotator/",
+    )
+    .await
+    .expect("retired")
+    .expect("there was an active previous key");
     assert_eq!(retired.key.as_str(), previous);
     assert_eq!(retired.last_use.service.as_deref(), Some("s3"));
     assert_eq!(key_status(&world, &previous), Some(KeyStatus::Inactive));
@@ -473,9 +478,14 @@ async fn retiring_the_previous_key_lets_an_early_rotation_through() {
         .tags
         .retain(|tag, _| !tag.ends_with(&previous));
     let before = fingerprint(&world);
-    let error = retire_previous(&world.ports(), &metadata, &MemberRole::default())
-        .await
-        .expect_err("not owned");
+    let error = retire_previous(
+        &world.ports(),
+        &metadata,
+        &MemberRole::default(),
+        "IamKeyRotator/",
+    )
+    .await
+    .expect_err("not owned");
     assert!(matches!(error, RetireError::NotOwned { .. }), "{error}");
     assert_eq!(fingerprint(&world), before);
 
@@ -489,9 +499,14 @@ async fn retiring_the_previous_key_lets_an_early_rotation_through() {
         .expect("alice")
         .keys
         .retain(|k| k.id != current);
-    let error = retire_previous(&world.ports(), &metadata, &MemberRole::default())
-        .await
-        .expect_err("the current key is gone");
+    let error = retire_previous(
+        &world.ports(),
+        &metadata,
+        &MemberRole::default(),
+        "IamKeyRotator/",
+    )
+    .await
+    .expect_err("the current key is gone");
     assert!(
         matches!(error, RetireError::CurrentNotUsable { .. }),
         "{error}"
