@@ -519,7 +519,17 @@ mod tests {
     #[test]
     fn every_text_that_is_not_a_duration_gets_the_same_message() {
         for bad in [
-            "7days", "24", "1.5h", "-1h", "h", "3w", "400d", "", " ", "1h30m", "99999999999999999999s",
+            "7days",
+            "24",
+            "1.5h",
+            "-1h",
+            "h",
+            "3w",
+            "400d",
+            "",
+            " ",
+            "1h30m",
+            "99999999999999999999s",
         ] {
             assert_eq!(parse_duration(bad), Err(duration_problem(bad)), "{bad:?}");
             assert!(duration_problem(bad).contains("such as 90s, 30m, 24h, 7d"));
