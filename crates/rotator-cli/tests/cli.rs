@@ -491,7 +491,7 @@ async fn rotate_wait_follows_the_stages_that_the_function_moves() -> Result<()> 
     let old = fleet.key_in("alice", "AWSCURRENT").await?;
     let follow = |args: &[&str]| -> Result<std::process::Child> {
         rotator_command(cli(), &fleet.world.moto)
-            .args(["rotate", name.as_str(), "--wait", "--interval", "100ms"])
+            .args(["rotate", name.as_str(), "--wait", "--interval", "1s"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
