@@ -228,7 +228,9 @@ fn each_command_s_help_says_which_permissions_it_needs_and_names_one_role_flag()
 
 #[test]
 fn no_credentials_or_an_unknown_profile_says_how_to_give_them() -> Result<()> {
-    let cases: [(&str, Vec<(&str, &str)>, Vec<&str>); 4] = [
+    // Each case: its name, the variables set, and the flags given.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: [Case; 4] = [
         ("no credentials", vec![("AWS_REGION", "us-east-1")], vec![]),
         ("no credentials nor region", vec![], vec![]),
         (
