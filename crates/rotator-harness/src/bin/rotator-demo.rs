@@ -75,13 +75,10 @@ async fn main() -> Result<()> {
     );
     let fx = Fixture::new(&moto).await;
     let topic = fx.create_topic("rotator-alerts").await?;
-    // An SQS subscription is confirmed at once (an email one waits for its owner's click).
-    fx.subscribe(
-        &topic,
-        "sqs",
-        "arn:aws:sqs:us-east-1:123456789012:rotator-alerts",
-    )
-    .await?;
+    // An SMS subscription (the on-call's phone) is confirmed at once, where an email one waits
+    // for its owner's click. (moto delivers to an SQS subscription only when the queue exists,
+    // and fails the whole Publish otherwise: the demo showed no alert while it used one.)
+    fx.subscribe(&topic, "sms", "+15555550100").await?;
     fx.verify_sender(SENDER).await?;
     // SES starts in the sandbox, where it mails only verified recipients.
     fx.verify_sender(OWNER).await?;
