@@ -37,7 +37,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Report on stderr how many AWS requests the command sent, and how long it took.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, display_order = 100)]
     pub verbose: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -48,14 +48,14 @@ pub struct Cli {
 pub struct AwsArgs {
     /// The profile of ~/.aws/config (and ~/.aws/credentials) whose credentials and region to
     /// use [default: AWS_PROFILE, else the default profile].
-    #[arg(long, global = true, value_name = "NAME", value_parser = non_empty)]
+    #[arg(long, global = true, value_name = "NAME", value_parser = non_empty, display_order = 101)]
     pub profile: Option<String>,
     /// The AWS region [default: AWS_REGION, else the profile's region].
-    #[arg(long, global = true, value_name = "REGION", value_parser = non_empty)]
+    #[arg(long, global = true, value_name = "REGION", value_parser = non_empty, display_order = 102)]
     pub region: Option<String>,
     /// Send every request to this URL instead of AWS's endpoints, such as an emulator's
     /// [default: AWS_ENDPOINT_URL].
-    #[arg(long, global = true, value_name = "URL", value_parser = endpoint_url)]
+    #[arg(long, global = true, value_name = "URL", value_parser = endpoint_url, display_order = 103)]
     pub endpoint_url: Option<String>,
 }
 
