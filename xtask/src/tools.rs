@@ -29,27 +29,87 @@ pub fn isolated_tool(venv: &str, name: &str) -> PathBuf {
     root().join(".venv").join(venv).join("bin").join(name)
 }
 
-/// Creates `.venv` and installs `xtask/requirements.txt` into it (and the isolated tools into theirs), unless the
-/// installed requirements are already exactly these.
-pub fn python_tools() -> Result<Venv> {
+/// Which of the project's Python tools a task needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolSet {
+    /// What the function needs to run on this machine and to be built: moto, cargo-lambda (with
+    /// its zig) and mitmproxy (the harness's `runtime_deadline.py` gives each invocation its
+    /// deadline). `demo`, `bench` and `build` need no more.
+    Demo,
+    /// Everything of `xtask/requirements.txt`: also cfn-lint, checkov and parliament, which only
+    /// `ci` (and `infra`) run.
+    Ci,
+}
+
+/// The packages of [`ToolSet::Demo`].
+const DEMO_PACKAGES: [&str; 4] = ["moto", "cargo-lambda", "ziglang", "mitmproxy"];
+
+impl ToolSet {
+    /// Whether the requirement `line` (`name==version`, `name[extra]==version`) is one of this set.
+    fn wants(self, line: &str) -> bool {
+        self == ToolSet::Ci || DEMO_PACKAGES.contains(&package_of(line))
+    }
+}
+
+/// The package name of a requirement line.
+fn package_of(line: &str) -> &str {
+    let line = line.trim_start();
+    let end = line
+        .find(['=', '[', '<', '>', '~', '!', ' ', ';'])
+        .unwrap_or(line.len());
+    &line[..end]
+}
+
+/// Creates `.venv` and installs the requirements of `set` from `xtask/requirements.txt` into it
+/// (and the isolated tools of the set into theirs), unless they are installed already: the
+/// stamp `.venv/xtask-requirements.txt` records a complete install, and
+/// `.venv/xtask-requirements-demo.txt` one of the demo's tools alone.
+pub fn python_tools(set: ToolSet) -> Result<Venv> {
     let venv = root().join(".venv");
     let bin = venv.join("bin");
-    let wanted = fs::read_to_string(root().join("xtask/requirements.txt"))
+    let all = fs::read_to_string(root().join("xtask/requirements.txt"))
         .context("reading xtask/requirements.txt")?;
-    let stamp = venv.join("xtask-requirements.txt");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+    let requirement = |line: &&str| {
+        let line = line.trim();
+        !line.is_empty() && !line.starts_with('#')
+    };
+    let wanted: String = all
+        .lines()
+        .filter(requirement)
+        .filter(|line| set.wants(line))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let isolated: Vec<_> = ISOLATED_TOOLS
+        .iter()
+        .filter(|(package, _, _)| set.wants(package))
+        .collect();
+    let full_stamp = venv.join("xtask-requirements.txt");
+    let demo_stamp = venv.join("xtask-requirements-demo.txt");
+    let installed =
+        |stamp: &Path, text: &str| fs::read_to_string(stamp).ok().as_deref() == Some(text);
+    let complete = match set {
+        ToolSet::Ci => installed(&full_stamp, &all),
+        ToolSet::Demo => installed(&full_stamp, &all) || installed(&demo_stamp, &wanted),
+    };
+    if complete
         && bin.join("moto_server").exists()
         && bin.join("cargo-lambda").exists()
-        && ISOLATED_TOOLS
+        && isolated
             .iter()
             .all(|(_, dir, exe)| isolated_tool(dir, exe).exists())
     {
         return Ok(Venv { bin });
     }
-    eprintln!(
-        "installing the Python tools (moto, cargo-lambda, cfn-lint; mitmproxy, checkov and parliament in virtualenvs \
-         of their own) into .venv ..."
-    );
+    match set {
+        ToolSet::Demo => eprintln!(
+            "installing the demo's Python tools (moto, cargo-lambda; mitmproxy in a virtualenv of its own) into \
+             .venv ..."
+        ),
+        ToolSet::Ci => eprintln!(
+            "installing the Python tools (moto, cargo-lambda, cfn-lint; mitmproxy, checkov and parliament in \
+             virtualenvs of their own) into .venv ..."
+        ),
+    }
     if !bin.join("python").exists() {
         run(Command::new(python())
             .current_dir(root())
@@ -57,11 +117,10 @@ pub fn python_tools() -> Result<Venv> {
         .context("python3 -m venv failed: install Python 3 with its venv module")?;
     }
     let isolated_of = |line: &str| {
-        let name = line.trim_start();
-        ISOLATED_TOOLS.iter().find(|(package, _, _)| {
-            name.strip_prefix(package)
-                .is_some_and(|rest| rest.starts_with(['=', '[', '<', '>', '~', '!', ' ']))
-        })
+        let name = package_of(line);
+        ISOLATED_TOOLS
+            .iter()
+            .find(|(package, _, _)| *package == name)
     };
     let main: Vec<&str> = wanted
         .lines()
@@ -74,10 +133,10 @@ pub fn python_tools() -> Result<Venv> {
         .args(["install", "--disable-pip-version-check", "--quiet", "-r"])
         .arg(&main_requirements))
     .context("pip could not install xtask/requirements.txt")?;
-    for (package, dir, _) in ISOLATED_TOOLS {
+    for (package, dir, _) in isolated {
         let requirements: Vec<&str> = wanted
             .lines()
-            .filter(|line| isolated_of(line).is_some_and(|(p, _, _)| *p == package))
+            .filter(|line| isolated_of(line).is_some_and(|(p, _, _)| p == package))
             .collect();
         if requirements.is_empty() {
             bail!("xtask/requirements.txt pins no version of {package}");
@@ -98,7 +157,10 @@ pub fn python_tools() -> Result<Venv> {
             format!("pip could not install {package} (xtask/requirements.txt) into .venv/{dir}")
         })?;
     }
-    fs::write(&stamp, wanted)?;
+    match set {
+        ToolSet::Ci => fs::write(&full_stamp, all)?,
+        ToolSet::Demo => fs::write(&demo_stamp, wanted)?,
+    }
     Ok(Venv { bin })
 }
 
@@ -497,7 +559,7 @@ fn harness_binaries(release: bool) -> Result<()> {
 }
 
 fn run_harness(binary: &str, release: bool, args: &[String]) -> Result<()> {
-    let venv = python_tools()?;
+    let venv = python_tools(ToolSet::Demo)?;
     harness_binaries(release)?;
     let profile = if release { "release" } else { "debug" };
     let dir = root().join("target").join(profile);
@@ -511,8 +573,12 @@ fn run_harness(binary: &str, release: bool, args: &[String]) -> Result<()> {
     run(&mut command)
 }
 
-/// `cargo xtask demo`: a full rotation against moto, through the real function.
+/// `cargo xtask demo [--keep]`: full rotations against moto, through the real function; with
+/// `--keep`, moto stays up afterwards for `rotator` to be tried on the demo's fleet.
 pub fn demo(args: &[String]) -> Result<()> {
+    if let Some(unknown) = args.iter().find(|arg| arg.as_str() != "--keep") {
+        bail!("unexpected argument {unknown:?}: usage: cargo xtask demo [--keep]");
+    }
     run_harness("rotator-demo", false, args)
 }
 
@@ -547,4 +613,34 @@ fn bench_synth() -> Result<()> {
         sizes.iter().max().copied().unwrap_or(0) as f64 / 1000.0
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_installs_only_what_it_runs() {
+        let requirements = fs::read_to_string(root().join("xtask/requirements.txt")).unwrap();
+        let packages: Vec<&str> = requirements
+            .lines()
+            .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+            .collect();
+        let demo: Vec<&str> = packages
+            .iter()
+            .copied()
+            .filter(|line| ToolSet::Demo.wants(line))
+            .map(package_of)
+            .collect();
+        assert_eq!(demo, ["moto", "cargo-lambda", "ziglang", "mitmproxy"]);
+        assert!(packages.iter().all(|line| ToolSet::Ci.wants(line)));
+        for ci_only in ["cfn-lint", "checkov", "parliament"] {
+            assert!(
+                packages.iter().any(|line| package_of(line) == ci_only),
+                "{ci_only}"
+            );
+            assert!(!ToolSet::Demo.wants(ci_only), "{ci_only}");
+        }
+        assert_eq!(package_of("moto[server]==5.2.5"), "moto");
+    }
 }

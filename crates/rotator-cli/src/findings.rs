@@ -3,6 +3,7 @@
 //! them: for teams without Security Hub, and to see what the sweep will say.
 
 use anyhow::{Context, Result};
+use aws_config::SdkConfig;
 use rotator_aws::RequestCounter;
 use rotator_core::Ports;
 use rotator_core::config::{OldKeyPolicy, Settings};
@@ -26,9 +27,13 @@ struct Document {
 /// windows (`ROTATOR_GRACE` 24h, `ROTATOR_GRACE_MAX` 7d, `ROTATOR_USAGE_LAG` 4h), reading other
 /// accounts through the reader role; nothing is changed and nothing is sent. The findings'
 /// account and region are the caller's (`sts:GetCallerIdentity`, the configured region).
-pub async fn run(ports: &Ports, args: &StatusArgs, requests: &RequestCounter) -> Result<bool> {
-    let config = rotator_aws::sdk_config().await;
-    let hub = rotator_aws::security_hub(&config, requests);
+pub async fn run(
+    ports: &Ports,
+    config: &SdkConfig,
+    args: &StatusArgs,
+    requests: &RequestCounter,
+) -> Result<bool> {
+    let hub = rotator_aws::security_hub(config, requests);
     let target = hub
         .target()
         .await

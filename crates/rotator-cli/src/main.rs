@@ -36,13 +36,16 @@ const ERROR: u8 = 2;
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // `rotator` alone prints the help once, as `rotator --help` does.
         Err(error)
             if matches!(
                 error.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             ) =>
         {
-            print!("{error}");
+            print!("{}", error.render());
             return ExitCode::from(FINE);
         }
         Err(error) => {
@@ -72,34 +75,42 @@ async fn main() -> ExitCode {
 
 /// Runs the command; `Ok(true)` when something needs attention.
 async fn run(cli: &Cli, requests: &RequestCounter) -> Result<bool> {
-    let ports = clients::ports(requests).await?;
+    let config = clients::sdk_config(&cli.aws).await?;
+    let ports = clients::ports(&config, requests);
     match &cli.command {
-        Command::Status(args) if args.findings => findings::run(&ports, args, requests).await,
+        Command::Status(args) if args.findings => {
+            findings::run(&ports, &config, args, requests).await
+        }
         Command::Status(args) => status::run(&ports, args).await,
         Command::Audit(args) => audit::run(&ports, args).await,
         Command::Rotate(args) => rotate::run(&ports, args).await,
-        Command::Sweep(args) => sweep::run(&ports, args).await,
+        Command::Sweep(args) => {
+            let deployment = clients::deployment(&config, requests);
+            sweep::run(&ports, &deployment, args).await
+        }
         Command::Adopt(args) => {
-            let deployment = clients::deployment(requests).await?;
+            let deployment = clients::deployment(&config, requests);
             adopt::run(&ports, &deployment, args).await
         }
-        Command::Recover(args) => recover::run(&ports, requests, args).await,
+        Command::Recover(args) => recover::run(&ports, &config, requests, args).await,
         Command::Doctor(args) => {
-            let deployment = clients::deployment(requests).await?;
+            let deployment = clients::deployment(&config, requests);
             doctor::run(&ports, &deployment, args).await
         }
     }
 }
 
 /// Clap's report up to its first blank line (`error: invalid value ...`, with the arguments it
-/// names), on one line; the usage and help hints below it are left out.
+/// names) and its suggestions (`tip: a similar subcommand exists: 'status'`), on one line; the
+/// usage and the pointer to --help below them are left out.
 fn clap_problem(report: &str) -> String {
-    let problem: Vec<&str> = report
-        .lines()
-        .skip_while(|line| line.trim().is_empty())
+    let mut lines = report.lines().skip_while(|line| line.trim().is_empty());
+    let mut problem: Vec<&str> = lines
+        .by_ref()
         .take_while(|line| !line.trim().is_empty())
         .map(str::trim)
         .collect();
+    problem.extend(lines.map(str::trim).filter(|line| line.starts_with("tip:")));
     if problem.is_empty() {
         return "error: invalid arguments (see rotator --help)".to_owned();
     }
@@ -172,6 +183,12 @@ mod tests {
                 "error: the following required arguments were not provided:\n  --wait\n\nUsage: rotator rotate\n"
             ),
             "error: the following required arguments were not provided: --wait"
+        );
+        assert_eq!(
+            clap_problem(
+                "error: unrecognized subcommand 'stauts'\n\n  tip: a similar subcommand exists: 'status'\n\nUsage: rotator [OPTIONS] <COMMAND>\n\nFor more information, try '--help'.\n"
+            ),
+            "error: unrecognized subcommand 'stauts' tip: a similar subcommand exists: 'status'"
         );
     }
 }

@@ -3,43 +3,24 @@
 //! only `lambda:InvokeFunction`; prints what it did or, with `--dry-run`, what it would do.
 
 use anyhow::{Context, Result, anyhow, bail};
+use aws_config::SdkConfig;
 use aws_sdk_lambda::primitives::Blob;
-use clap::Args;
 use rotator_aws::RequestCounter;
 use rotator_core::Ports;
 use rotator_core::SecretId;
 use rotator_core::recover::RECOVER_ACTION;
 use serde_json::{Value, json};
 
-/// The arguments of `rotator recover`, declared here so that the command is one file.
-#[derive(Debug, Args)]
-pub struct RecoverArgs {
-    /// The secret's name or ARN.
-    #[arg(value_name = "SECRET", value_parser = non_empty)]
-    pub secret: String,
-    /// Change nothing: the function reads the secret, its user's keys and their last use, and
-    /// says what it would do and why.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print the function's JSON summary instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// The rotator function (name or ARN) to invoke [default: the secret's rotation function,
-    /// read with secretsmanager:DescribeSecret].
-    #[arg(long, value_name = "FUNCTION", value_parser = non_empty)]
-    pub function: Option<String>,
-}
-
-fn non_empty(text: &str) -> Result<String, String> {
-    if text.trim().is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    Ok(text.to_owned())
-}
+use crate::cli::RecoverArgs;
 
 /// Runs `rotator recover`; `Ok(true)` when the rotation is still stuck (a pending key in use
 /// was kept, or a step may still be running): something needs attention.
-pub async fn run(ports: &Ports, requests: &RequestCounter, args: &RecoverArgs) -> Result<bool> {
+pub async fn run(
+    ports: &Ports,
+    config: &SdkConfig,
+    requests: &RequestCounter,
+    args: &RecoverArgs,
+) -> Result<bool> {
     let secret = SecretId::new(args.secret.as_str()).map_err(|e| anyhow!("{e}"))?;
     let function = match &args.function {
         Some(function) => function.clone(),
@@ -65,7 +46,7 @@ pub async fn run(ports: &Ports, requests: &RequestCounter, args: &RecoverArgs) -
     if args.dry_run {
         event["DryRun"] = Value::Bool(true);
     }
-    let summary = invoke(requests, &function, &event).await?;
+    let summary = invoke(config, requests, &function, &event).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -80,9 +61,13 @@ pub async fn run(ports: &Ports, requests: &RequestCounter, args: &RecoverArgs) -
 
 /// Invokes the function with `event` and returns its answer; a function error (a refusal or a
 /// failure of the recovery) is an error carrying the function's message.
-async fn invoke(requests: &RequestCounter, function: &str, event: &Value) -> Result<Value> {
-    let config = rotator_aws::sdk_config().await;
-    let lambda = aws_sdk_lambda::config::Builder::from(&config)
+async fn invoke(
+    config: &SdkConfig,
+    requests: &RequestCounter,
+    function: &str,
+    event: &Value,
+) -> Result<Value> {
+    let lambda = aws_sdk_lambda::config::Builder::from(config)
         .interceptor(requests.for_service("lambda"))
         .build();
     let client = aws_sdk_lambda::Client::from_conf(lambda);

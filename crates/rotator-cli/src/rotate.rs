@@ -89,7 +89,7 @@ async fn retire_previous(ports: &Ports, secret: &SecretId, args: &RotateArgs) ->
         .await
         .map_err(|error| anyhow!("DescribeSecret for {secret} failed: {error}"))?;
     let retired =
-        retire::retire_previous(ports, &metadata, &args.member.role(), &args.prefix).await?;
+        retire::retire_previous(ports, &metadata, &args.member.role(), &args.fleet.prefix).await?;
     match retired {
         None => println!("{}: no active previous key to deactivate", metadata.name),
         Some(retired) => println!(
@@ -134,15 +134,18 @@ fn describe(change: &StageChange) -> String {
 /// failed, timed out or could not be started for an error (a skipped secret is not one).
 async fn run_all(ports: &Ports, args: &RotateArgs) -> Result<bool> {
     let began = Instant::now();
-    let secrets = managed_secrets(ports, &args.prefix).await?;
+    let secrets = managed_secrets(ports, &args.fleet.prefix).await?;
     if secrets.is_empty() {
-        println!("no secret is named {}*: nothing to rotate", args.prefix);
+        println!(
+            "no secret is named {}*: nothing to rotate",
+            args.fleet.prefix
+        );
         return Ok(false);
     }
     println!(
         "rotating {} secrets named {}*, at most {} at a time",
         secrets.len(),
-        args.prefix,
+        args.fleet.prefix,
         args.max_in_flight
     );
     let since = || elapsed(began);

@@ -137,7 +137,7 @@ async fn rotate_all_keeps_at_most_the_bound_in_progress_and_starts_the_next_as_o
             "2",
             "--wait",
             "--interval",
-            "100ms",
+            "1s",
             "--timeout",
             "60s",
         ])

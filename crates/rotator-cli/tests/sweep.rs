@@ -136,7 +136,7 @@ async fn sweep_retires_unused_old_keys_names_the_used_ones_and_a_dry_run_changes
         "24",
     ]))?;
     assert_eq!(unit.code, Some(2), "{unit:?}");
-    assert!(unit.stderr.contains("no unit"), "{unit:?}");
+    assert!(unit.stderr.contains("\"24\" is not a duration"), "{unit:?}");
     assert_eq!(
         fx.key_status("busy-user", &old[1]).await?.as_deref(),
         Some("Active")
@@ -193,15 +193,33 @@ async fn sweep_refuses_a_prefix_without_its_slash_needs_the_policy_and_retires_o
         still_active().await?;
     }
 
+    // No policy, and no function to read it from: refused, naming the flag and the function.
     let missing = run_cli(rotator_command(cli(), &world.moto).args([
         "sweep",
         "--grace",
         "2s",
         "--usage-lag",
         "0s",
+        "--function",
+        "NoSuchFunction",
     ]))?;
     assert_eq!(missing.code, Some(2), "{missing:?}");
-    assert!(missing.stderr.contains("--old-key-policy"), "{missing:?}");
+    assert!(
+        missing.stderr.contains("--old-key-policy")
+            && missing
+                .stderr
+                .contains("GetFunctionConfiguration of NoSuchFunction"),
+        "{missing:?}"
+    );
+    still_active().await?;
+    // The function the secret names sets no ROTATOR_OLD_KEY: it runs `delete`, its default,
+    // under which the sweep only counts.
+    let deployed = sweep_with_policy(&world, "", &[])?;
+    assert_eq!(deployed.code, Some(0), "{deployed:?}");
+    assert!(
+        deployed.stdout.contains("policy is delete, not grace"),
+        "{deployed:?}"
+    );
     still_active().await?;
 
     for policy in ["keep", "delete", "deactivate"] {
@@ -224,10 +242,19 @@ async fn sweep_refuses_a_prefix_without_its_slash_needs_the_policy_and_retires_o
     assert!(unknown.stderr.contains("--old-key-policy"), "{unknown:?}");
     still_active().await?;
 
-    // A dry run needs no policy; under grace the sweep retires the key.
-    let dry = sweep_with_policy(&world, "", &["--dry-run", "--json"])?;
+    // A dry run needs no policy, even when no function can be read; under grace the sweep
+    // retires the key.
+    let dry = sweep_with_policy(
+        &world,
+        "",
+        &["--dry-run", "--json", "--function", "NoSuchFunction"],
+    )?;
     assert_eq!(dry.code, Some(0), "{dry:?}");
     assert_eq!(dry.json()?["mode"], "dry-run");
+    assert!(
+        dry.stderr.contains("the dry run takes the defaults"),
+        "{dry:?}"
+    );
     still_active().await?;
     let done = sweep_with_policy(&world, "grace", &["--json"])?;
     assert_eq!(done.code, Some(0), "{done:?}");
@@ -248,4 +275,107 @@ fn sweep_with_policy(world: &World, policy: &str, extra: &[&str]) -> Result<CliR
     }
     args.extend(extra);
     run_cli(rotator_command(cli(), &world.moto).args(&args))
+}
+
+/// `rotator sweep` with no setting flag takes the deployed function's settings: the function
+/// that the secrets name, read with GetFunctionConfiguration (as `rotator doctor` reads it), or
+/// the one `--function` names; a flag still wins over the function's variable.
+#[tokio::test]
+async fn sweep_takes_the_settings_not_given_from_the_function_s_configuration() -> Result<()> {
+    let world = World::start(
+        &function_binary(),
+        WorldOptions::default().setting("ROTATOR_OLD_KEY", "grace"),
+    )
+    .await?;
+    let fx = &world.fx;
+    let secret = "IamKeyRotator/idle-user";
+    fx.create_user("idle-user").await?;
+    fx.create_secret(secret, r#"{"UserName":"idle-user"}"#, None)
+        .await?;
+    fx.rotate_direct(&world.function, secret).await?;
+    fx.rotate_direct(&world.function, secret).await?;
+    let old = world.key_in(secret, "AWSPREVIOUS").await?.expect("old key");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cli_run = |args: &[&str]| run_cli(rotator_command(cli(), &world.moto).args(args));
+
+    // The deployed function runs `keep`: the sweep counts only, and says where that came from.
+    fx.configure_function(
+        fx.function_arn(),
+        &[
+            ("ROTATOR_OLD_KEY", "keep"),
+            ("ROTATOR_GRACE", "2s"),
+            ("ROTATOR_USAGE_LAG", "0s"),
+        ],
+        120,
+    )
+    .await?;
+    let kept = cli_run(&["sweep", "--json"])?;
+    assert_eq!(kept.code, Some(0), "{kept:?}");
+    assert_eq!(kept.json()?["mode"], "count-only", "{kept:?}");
+    assert!(
+        kept.stderr
+            .contains("from the configuration of the function")
+            && kept.stderr.contains("--old-key-policy keep"),
+        "{kept:?}"
+    );
+    assert_eq!(
+        fx.key_status("idle-user", &old).await?.as_deref(),
+        Some("Active")
+    );
+
+    // A bad variable of the function is named as the function's, and nothing changes.
+    fx.configure_function(
+        fx.function_arn(),
+        &[("ROTATOR_OLD_KEY", "grace"), ("ROTATOR_GRACE", "2 days")],
+        120,
+    )
+    .await?;
+    let bad = cli_run(&["sweep"])?;
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr.contains("ROTATOR_GRACE")
+            && bad.stderr.contains("configuration of the function"),
+        "{bad:?}"
+    );
+    // The flag wins over the function's variable.
+    let dry = cli_run(&[
+        "sweep",
+        "--grace",
+        "2s",
+        "--usage-lag",
+        "0s",
+        "--dry-run",
+        "--json",
+    ])?;
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    assert_eq!(dry.json()?["mode"], "dry-run", "{dry:?}");
+
+    // Under grace, with its grace and lag, the function's settings retire the unused key; the
+    // function is named by --function this time.
+    fx.configure_function(
+        fx.function_arn(),
+        &[
+            ("ROTATOR_OLD_KEY", "grace"),
+            ("ROTATOR_GRACE", "2s"),
+            ("ROTATOR_USAGE_LAG", "0s"),
+            ("ROTATOR_SECRET_PREFIX", "IamKeyRotator/"),
+        ],
+        120,
+    )
+    .await?;
+    let done = cli_run(&["sweep", "--json", "--function", fx.function_arn()])?;
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let summary = done.json()?;
+    assert_eq!(summary["mode"], "retire", "{summary:#}");
+    assert_eq!(summary["prefix"], "IamKeyRotator/", "{summary:#}");
+    assert_eq!(summary["oldKeysRetired"], 1, "{summary:#}");
+    assert!(
+        done.stderr.contains("--grace 2s") && done.stderr.contains("--prefix IamKeyRotator/"),
+        "{done:?}"
+    );
+    assert_eq!(
+        fx.key_status("idle-user", &old).await?.as_deref(),
+        Some("Inactive")
+    );
+    Ok(())
 }

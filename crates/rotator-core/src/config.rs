@@ -278,33 +278,39 @@ impl Settings {
 }
 
 /// Parses a duration with its unit: a whole number followed by `s`, `m`, `h` or `d` (`90s`,
-/// `30m`, `24h`, `7d`), at most a year.
+/// `30m`, `24h`, `7d`), at most a year. Every duration the project reads goes through it: the
+/// function's `ROTATOR_GRACE`, `ROTATOR_GRACE_MAX` and `ROTATOR_USAGE_LAG`, and every duration
+/// flag of the `rotator` CLI, so each refuses the same texts (`7days`, `1.5h`, `24`) with the
+/// same message, [`duration_problem`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let unit_at = text
+    let trimmed = text.trim();
+    let unit_at = trimmed
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit: write for example 90s, 30m, 24h or 7d"))?;
-    let (number, unit) = text.split_at(unit_at);
+        .ok_or_else(|| duration_problem(text))?;
+    let (number, unit) = trimmed.split_at(unit_at);
     let per_unit = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a whole number with a unit s, m, h or d (such as 90s, 30m, 24h, 7d)"
-            ));
-        }
+        _ => return Err(duration_problem(text)),
     };
     let secs = number
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(per_unit))
         .filter(|secs| *secs <= MAX_DURATION_SECS)
-        .ok_or_else(|| {
-            format!("{text:?} is not a whole number with a unit, at most a year (366d)")
-        })?;
+        .ok_or_else(|| duration_problem(text))?;
     Ok(Duration::from_secs(secs))
+}
+
+/// The one message for a text that is not a duration.
+pub fn duration_problem(text: &str) -> String {
+    format!(
+        "{:?} is not a duration: write a whole number and one unit, s, m, h or d (such as 90s, \
+         30m, 24h, 7d), at most 366d",
+        text.trim()
+    )
 }
 
 /// Writes a duration in the largest unit that divides it (`7d`, `36h`, `90s`).
@@ -550,6 +556,29 @@ mod tests {
         assert_eq!(parse_old_key_policy("keep"), Ok(OldKeyPolicy::Keep));
         assert!(parse_old_key_policy("Grace").is_err());
         assert!(parse_old_key_policy("").is_err());
+    }
+
+    #[test]
+    fn every_text_that_is_not_a_duration_gets_the_same_message() {
+        for bad in [
+            "7days",
+            "24",
+            "1.5h",
+            "-1h",
+            "h",
+            "3w",
+            "400d",
+            "",
+            " ",
+            "1h30m",
+            "99999999999999999999s",
+        ] {
+            assert_eq!(parse_duration(bad), Err(duration_problem(bad)), "{bad:?}");
+            assert!(duration_problem(bad).contains("such as 90s, 30m, 24h, 7d"));
+        }
+        assert_eq!(parse_duration(" 0s "), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
     }
 
     #[test]

@@ -392,7 +392,7 @@ fn no_room_fix(secret: &str, user: &str, unknown: &[&AccessKeyInfo], in_account:
 }
 
 /// One finding per member account whose reader role (the role the doctor assumes there: its
-/// `--reader-role`, the infra's `readerRoleName`) could not be assumed, naming its secrets,
+/// `--role`, the infra's `readerRoleName`) could not be assumed, naming its secrets,
 /// and how to get the role: the member stack creates it for the configured operators.
 pub fn check_member_roles(unreachable: &[(&SecretMetadata, &FleetError)]) -> Vec<Finding> {
     let mut by_account: BTreeMap<String, (String, String, Vec<&str>)> = BTreeMap::new();
@@ -421,7 +421,7 @@ pub fn check_member_roles(unreachable: &[(&SecretMetadata, &FleetError)]) -> Vec
                 secrets.join(", ")
             ),
             fix: format!(
-                "the member stack creates the reader role (readerRoleName, default IamKeyRotatorReader) only when infra/rotator.config.json names operatorPrincipalArns: name yourself there and deploy the member stack in {account} (cd infra && npx cdk deploy --app 'npx tsx bin/member.ts' -c config=rotator.config.json -c centralRoleArn=FUNCTION_ROLE_ARN, or the organization's StackSet), then run the doctor as that operator; if the deployment's reader role has another name or an external id, pass --reader-role NAME and --external-id ID"
+                "the member stack creates the reader role (readerRoleName, default IamKeyRotatorReader) only when infra/rotator.config.json names operatorPrincipalArns: name yourself there and deploy the member stack in {account} (cd infra && npx cdk deploy --app 'npx tsx bin/member.ts' -c config=rotator.config.json -c centralRoleArn=FUNCTION_ROLE_ARN, or the organization's StackSet), then run the doctor as that operator; if the deployment's reader role has another name or an external id, pass --role NAME and --external-id ID"
             ),
         })
         .collect()
@@ -812,7 +812,7 @@ mod tests {
     use crate::ports::{PortError, PortErrorKind};
 
     /// Issue 25, point 7: the doctor assumed the operators' reader role, so its finding names
-    /// that role, the flags `doctor` takes (`--reader-role`, `--external-id`) and the stack
+    /// that role, the flags `doctor` takes (`--role`, `--external-id`) and the stack
     /// that creates the reader role, never `--member-role` (a flag of `sweep` and `rotate`).
     #[test]
     fn the_member_role_finding_names_the_reader_role_and_the_doctors_own_flags() {
@@ -851,7 +851,7 @@ mod tests {
             finding.fix
         );
         for named in [
-            "--reader-role",
+            "--role NAME",
             "--external-id",
             "operatorPrincipalArns",
             "readerRoleName",

@@ -1,13 +1,16 @@
-//! `cargo xtask demo`: full rotations on this machine, through the real function and the
-//! Lambda Runtime API, against the moto emulator, a `grace` rotation whose old key a straggler
-//! still uses, and the operator's view of the fleet (`rotator status`, then `rotator doctor`).
-//! No AWS account is needed.
+//! `cargo xtask demo [--keep]`: full rotations on this machine, through the real function and
+//! the Lambda Runtime API, against the moto emulator, a job reading its key from the secret, a
+//! `grace` rotation whose old key a straggler still uses, and the operator's view of the fleet
+//! (`rotator status`, then `rotator doctor`); it ends with what it proved, one line per
+//! guarantee, each line checked. With `--keep`, moto stays up afterwards and the demo prints the
+//! environment that points `rotator` at it. No AWS account is needed.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rotator_harness::fleet::{cli_binary, rotator_command, run_cli};
+use rotator_harness::fleet::{CliRun, cli_binary, rotator_command, run_cli};
 use rotator_harness::grace::metric_lines;
+use rotator_harness::moto::REGION;
 use rotator_harness::{Fixture, Function, Moto, Rotation, function_binary};
 use serde_json::Value;
 
@@ -26,8 +29,39 @@ const GRACE_SECRET: &str = "grace-demo/report-upload";
 /// Seconds, so that the demo stays fast; deployments use `24h` (and a lag of `4h`).
 const GRACE: &str = "2s";
 
+/// What the demo showed: one line per guarantee, and whether what it saw bore it out.
+#[derive(Default)]
+struct Proved {
+    lines: Vec<(bool, String)>,
+}
+
+impl Proved {
+    /// Records `guarantee`, shown when `held`.
+    fn check(&mut self, held: bool, guarantee: &str) {
+        self.lines.push((held, guarantee.to_owned()));
+    }
+
+    /// Prints every line; an error when one did not hold.
+    fn report(&self) -> Result<()> {
+        heading("What this demo proved, each line checked on the run above");
+        for (held, line) in &self.lines {
+            println!("  {} {line}", if *held { "✓" } else { "✗ NOT SHOWN:" });
+        }
+        if self.lines.iter().any(|(held, _)| !held) {
+            bail!("a guarantee did not hold in this run (✗ above)");
+        }
+        Ok(())
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
+    let keep = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--keep") => true,
+        Some(other) => bail!("unexpected argument {other:?}: usage: rotator-demo [--keep]"),
+    };
+    let mut proved = Proved::default();
     println!(
         "IAM access key rotator: a demo on a local AWS emulator (moto). No AWS account is used.\n"
     );
@@ -41,13 +75,10 @@ async fn main() -> Result<()> {
     );
     let fx = Fixture::new(&moto).await;
     let topic = fx.create_topic("rotator-alerts").await?;
-    // An SQS subscription is confirmed at once (an email one waits for its owner's click).
-    fx.subscribe(
-        &topic,
-        "sqs",
-        "arn:aws:sqs:us-east-1:123456789012:rotator-alerts",
-    )
-    .await?;
+    // An SMS subscription (the on-call's phone) is confirmed at once, where an email one waits
+    // for its owner's click. (moto delivers to an SQS subscription only when the queue exists,
+    // and fails the whole Publish otherwise: the demo showed no alert while it used one.)
+    fx.subscribe(&topic, "sms", "+15555550100").await?;
     fx.verify_sender(SENDER).await?;
     // SES starts in the sandbox, where it mails only verified recipients.
     fx.verify_sender(OWNER).await?;
@@ -87,6 +118,11 @@ async fn main() -> Result<()> {
     show_rotation(&rotation);
     show_state(&fx).await?;
     emails_seen = show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+    let first = job_reads_its_key(&fx, &moto).await?;
+    proved.check(
+        rotation.succeeded() && Some(&first) == current_key(&fx).await?.as_ref(),
+        "a rotation creates the user's key and stores it in the secret, where a job reads it and signs with it",
+    );
 
     heading(&format!(
         "Rotation 2: a new key; the old one is deactivated (ROTATOR_OLD_KEY={POLICY})"
@@ -95,12 +131,28 @@ async fn main() -> Result<()> {
     show_rotation(&rotation);
     show_state(&fx).await?;
     emails_seen = show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+    let second = job_reads_its_key(&fx, &moto).await?;
+    let keys = fx.keys(USER).await?;
+    proved.check(
+        rotation.succeeded()
+            && second != first
+            && keys.contains(&(first.clone(), "Inactive".to_owned()))
+            && keys.contains(&(second.clone(), "Active".to_owned())),
+        "each rotation gives the secret a new working key and retires the previous one (deactivate: at once)",
+    );
 
     heading("Rotation 3: the inactive previous key makes room for the next one");
     let rotation = fx.rotate(&function, SECRET).await?;
     show_rotation(&rotation);
     show_state(&fx).await?;
     emails_seen = show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+    let keys = fx.keys(USER).await?;
+    proved.check(
+        rotation.succeeded()
+            && !keys.iter().any(|(id, _)| *id == first)
+            && keys.iter().any(|(id, _)| *id == second),
+        "to make room it deletes only the secret's own inactive previous key",
+    );
 
     heading(
         "Rotation 4: someone created a key by hand, so there is no room; nothing may be deleted",
@@ -119,25 +171,112 @@ async fn main() -> Result<()> {
     }
     let (manual, _) = fx.create_key(USER).await?;
     println!("  (by hand: created access key {manual} for {USER})");
+    let before = fx.keys(USER).await?;
+    let alerts_before = alerts_seen;
     let rotation = fx.rotate(&function, SECRET).await?;
     show_rotation(&rotation);
     show_state(&fx).await?;
     emails_seen = show_new_messages(&moto, &topic, emails_seen, &mut alerts_seen)?;
+    let still = job_reads_its_key(&fx, &moto).await?;
+    proved.check(
+        !rotation.succeeded()
+            && fx.keys(USER).await? == before
+            && still == current.clone().unwrap_or_default()
+            && alerts_seen > alerts_before,
+        "a key it does not own is never touched: the rotation fails with an alert, changes nothing, and the job's key keeps working",
+    );
 
-    grace_demo(&fx, &moto, &topic, emails_seen, &mut alerts_seen).await?;
+    grace_demo(
+        &fx,
+        &moto,
+        &topic,
+        emails_seen,
+        &mut alerts_seen,
+        &mut proved,
+    )
+    .await?;
 
     heading("The fleet as an operator sees it: `rotator status --prefix demo/`");
-    show_status(&moto)?;
-
+    let status = show_status(&moto)?;
     heading("Is the deployment ready? `rotator doctor --prefix demo/`");
-    show_doctor(&moto)?;
+    let doctor = show_doctor(&moto)?;
+    proved.check(
+        status.code == Some(1)
+            && status.stdout.contains("blocked")
+            && doctor.code == Some(1)
+            && doctor.stdout.contains(&manual),
+        "the operator sees the blocked secret (rotator status) and the fix naming the key made by hand (rotator doctor)",
+    );
 
     drop(function);
+    proved.report()?;
+    if keep {
+        keep_running(&moto)?;
+    }
     drop(moto);
     println!(
-        "\nDone in {:.1} s: the function and moto are stopped. Run `cargo xtask ci` for every check.",
+        "\nDone in {:.1} s: the function and moto are stopped. Run `cargo xtask ci` for every check; \
+         `cargo xtask demo --keep` leaves moto running to try `rotator` on this fleet.",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// A job as programs use the rotator: it reads the secret's `AWSCURRENT` value
+/// (`GetSecretValue`) and signs a request with the key it holds (`sts:GetCallerIdentity`).
+/// Returns the key's id.
+async fn job_reads_its_key(fx: &Fixture, moto: &Moto) -> Result<String> {
+    let value = fx
+        .value(SECRET, "AWSCURRENT")
+        .await?
+        .context("the secret has no AWSCURRENT value")?;
+    let (Some(id), Some(key_secret)) = (
+        value["AccessKeyId"].as_str(),
+        value["SecretAccessKey"].as_str(),
+    ) else {
+        bail!("the AWSCURRENT value of {SECRET} holds no key");
+    };
+    let arn = fx.caller_arn(moto, id, key_secret).await?;
+    println!("  a job reads its key: GetSecretValue {SECRET} → AccessKeyId {id} (and its secret)");
+    println!("    and signs with it: sts:GetCallerIdentity → {arn}");
+    Ok(id.to_owned())
+}
+
+/// `--keep`: prints the environment that points `rotator` at this moto, and waits.
+fn keep_running(moto: &Moto) -> Result<()> {
+    let (key, secret) = moto.admin_key();
+    let cli = cli_binary();
+    heading("moto keeps running: point `rotator` at it from another shell");
+    println!("  unset AWS_PROFILE AWS_SESSION_TOKEN");
+    println!("  export AWS_ENDPOINT_URL={}", moto.endpoint());
+    println!("  export AWS_REGION={REGION}");
+    println!("  export AWS_ACCESS_KEY_ID={key}");
+    println!("  export AWS_SECRET_ACCESS_KEY={secret}");
+    println!("  export AWS_EC2_METADATA_DISABLED=true");
+    println!("  export ROTATOR_PREFIX={PREFIX}");
+    println!(
+        "  export PATH=\"{}:$PATH\"",
+        cli.parent()
+            .map_or_else(String::new, |dir| dir.display().to_string())
+    );
+    println!();
+    println!(
+        "  rotator status                   # the demo's fleet: one secret blocked by the key made by hand"
+    );
+    println!("  rotator doctor                   # its findings and their fixes");
+    println!(
+        "  rotator audit --max-age-days 0   # every key of the account, against the managed secrets"
+    );
+    println!("  rotator status --prefix {GRACE_PREFIX}    # the grace and adoption secrets");
+    println!(
+        "  rotator sweep --prefix {GRACE_PREFIX} --old-key-policy grace --grace {GRACE} --usage-lag 0s --dry-run"
+    );
+    println!(
+        "  (moto runs no rotation function: `rotator rotate` starts a rotation that stays in progress here)"
+    );
+    println!("\n  Press Enter (or Ctrl-C) to stop moto.");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
     Ok(())
 }
 
@@ -150,6 +289,7 @@ async fn grace_demo(
     topic: &str,
     emails_seen: usize,
     alerts_seen: &mut usize,
+    proved: &mut Proved,
 ) -> Result<()> {
     fx.create_user(GRACE_USER).await?;
     fx.create_secret(GRACE_SECRET, r#"{"UserName":"report-upload"}"#, Some(OWNER))
@@ -179,9 +319,11 @@ async fn grace_demo(
     heading(
         "The hourly sweep ({\"Action\": \"sweep\"}): the old key is in use, so it stays and is named",
     );
+    let alerts_before = *alerts_seen;
     show_sweep(fx, &function)?;
     show_grace_keys(fx).await?;
     let emails_seen = show_new_messages(moto, topic, emails_seen, alerts_seen)?;
+    let kept = fx.key_status(GRACE_USER, &old).await?.as_deref() == Some("Active");
 
     println!("  (the job is restarted and reads the new key; nothing uses the old one any more)");
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -191,6 +333,11 @@ async fn grace_demo(
     show_sweep(fx, &function)?;
     show_grace_keys(fx).await?;
     let emails_seen = show_new_messages(moto, topic, emails_seen, alerts_seen)?;
+    proved.check(
+        kept && *alerts_seen > alerts_before
+            && fx.key_status(GRACE_USER, &old).await?.as_deref() == Some("Inactive"),
+        "zero downtime (grace): an old key still in use stays active and is named in an alert; once unused, the sweep deactivates it",
+    );
     if let Some(line) = metric_lines(&function)
         .iter()
         .rev()
@@ -204,7 +351,7 @@ async fn grace_demo(
             line["SweepErrors"]
         );
     }
-    adoption_demo(fx, moto, topic, &function, emails_seen, alerts_seen).await
+    adoption_demo(fx, moto, topic, &function, emails_seen, alerts_seen, proved).await
 }
 
 /// Adoption (contract §10): a job already signs with a key made long before the rotator; the
@@ -217,6 +364,7 @@ async fn adoption_demo(
     function: &Function,
     emails_seen: usize,
     alerts_seen: &mut usize,
+    proved: &mut Proved,
 ) -> Result<()> {
     let user = "nightly-export";
     let secret = "grace-demo/nightly-export";
@@ -258,6 +406,10 @@ async fn adoption_demo(
     }
     println!(
         "  ({old} is gone: the user was onboarded with no outage and no key deleted by hand)\n"
+    );
+    proved.check(
+        run.code == Some(0) && !fx.keys(user).await?.iter().any(|(id, _)| *id == old),
+        "a key made before the rotator is adopted (rotator adopt), kept while a job uses it, then retired and deleted",
     );
     show_new_messages(moto, topic, emails_seen, alerts_seen)?;
     Ok(())
@@ -306,7 +458,7 @@ async fn show_grace_keys(fx: &Fixture) -> Result<()> {
 }
 
 /// Runs the `rotator` CLI's `status` on the demo's secrets and prints what it printed.
-fn show_status(moto: &Moto) -> Result<()> {
+fn show_status(moto: &Moto) -> Result<CliRun> {
     let cli = cli_binary();
     if !cli.exists() {
         bail!(
@@ -323,7 +475,7 @@ fn show_status(moto: &Moto) -> Result<()> {
 }
 
 /// Runs `rotator doctor` on the demo's deployment and prints what it printed.
-fn show_doctor(moto: &Moto) -> Result<()> {
+fn show_doctor(moto: &Moto) -> Result<CliRun> {
     show_cli(
         moto,
         &["doctor", "--prefix", PREFIX],
@@ -333,8 +485,8 @@ fn show_doctor(moto: &Moto) -> Result<()> {
 }
 
 /// Runs the `rotator` CLI with `args`, prints what it printed, indented, and its exit code with
-/// what the code means here (`ok` for 0, `attention` for 1).
-fn show_cli(moto: &Moto, args: &[&str], ok: &str, attention: &str) -> Result<()> {
+/// what the code means here (`ok` for 0, `attention` for 1); returns the run.
+fn show_cli(moto: &Moto, args: &[&str], ok: &str, attention: &str) -> Result<CliRun> {
     let run = run_cli(rotator_command(&cli_binary(), moto).args(args))?;
     for line in run.stdout.lines().chain(run.stderr.lines()) {
         if line.is_empty() {
@@ -352,7 +504,7 @@ fn show_cli(moto: &Moto, args: &[&str], ok: &str, attention: &str) -> Result<()>
             _ => "an error",
         }
     );
-    Ok(())
+    Ok(run)
 }
 
 fn heading(text: &str) {
