@@ -39,7 +39,7 @@ async fn status_findings_prints_what_the_sweep_would_import_and_imports_nothing(
         "IamKeyRotator/bob"
     );
     assert_eq!(finding["ProductFields"]["rotator/Problem"], "blocked");
-    assert_eq!(finding["Severity"]["Label"], "MEDIUM");
+    assert_eq!(finding["Severity"]["Label"], "INFORMATIONAL");
     assert_eq!(finding["SchemaVersion"], "2018-10-08");
     assert_eq!(finding["AwsAccountId"], "123456789012");
     assert!(

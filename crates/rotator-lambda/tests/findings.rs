@@ -152,7 +152,7 @@ async fn one_finding_per_problem_then_two_resolved() -> Result<()> {
     assert!(summary["findings"].get("problem").is_none(), "{summary}");
     let first = findings(&world).await?;
     let expected = [
-        (pair(&bob, "blocked"), "MEDIUM"),
+        (pair(&bob, "blocked"), "INFORMATIONAL"),
         (pair(&bea, "broken-current"), "HIGH"),
         (pair(&rita, "rotation-disabled"), "INFORMATIONAL"),
         (pair(&ivan, "old-key-in-use"), "HIGH"),

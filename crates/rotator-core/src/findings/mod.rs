@@ -220,14 +220,18 @@ pub fn observations(
                 Problem::OldKeyInUse => (row.last_rotated, SeverityLabel::High),
                 Problem::Stuck => {
                     let age = row.pending.as_ref().and_then(|p| p.age_secs);
+                    // A rotation failing for days is HIGH (issue 29); a younger one is
+                    // informational: the schedule has room, and the sweep recovers it.
                     let severity = if age.is_some_and(|age| age >= FAILING_FOR_DAYS_SECS) {
                         SeverityLabel::High
                     } else {
-                        SeverityLabel::Medium
+                        SeverityLabel::Informational
                     };
                     (age.map(|age| now.saturating_sub(age)), severity)
                 }
-                Problem::Blocked => (None, SeverityLabel::Medium),
+                // The next rotation will fail, but nothing is at stake yet: informational,
+                // until the key ages into `overdue` (MEDIUM).
+                Problem::Blocked => (None, SeverityLabel::Informational),
                 Problem::Overdue => (
                     row.next_rotation.filter(|due| *due < now),
                     SeverityLabel::Medium,

@@ -150,7 +150,12 @@ fn each_problem_state_is_one_finding_with_its_severity_and_its_fix() {
             "rotator status",
         ),
         (State::Stuck, Problem::Stuck, "HIGH", "rotator recover"),
-        (State::Blocked, Problem::Blocked, "MEDIUM", "rotator adopt"),
+        (
+            State::Blocked,
+            Problem::Blocked,
+            "INFORMATIONAL",
+            "rotator adopt",
+        ),
         (
             State::RotationDisabled,
             Problem::RotationDisabled,
@@ -225,7 +230,7 @@ fn each_problem_state_is_one_finding_with_its_severity_and_its_fix() {
         age_secs: Some(2 * HOUR),
     });
     let found = observations(&young, now, false);
-    assert_eq!(found[0].severity, SeverityLabel::Medium);
+    assert_eq!(found[0].severity, SeverityLabel::Informational);
     assert_eq!(
         found[0].since,
         Some(now - 2 * HOUR),
@@ -613,7 +618,7 @@ async fn a_sweep_imports_one_finding_per_problem_and_resolves_exactly_the_ones_f
         (6, 0, None)
     );
     let expected = BTreeMap::from([
-        (bob.clone(), pair("blocked", "MEDIUM")),
+        (bob.clone(), pair("blocked", "INFORMATIONAL")),
         (bea.clone(), pair("broken-current", "HIGH")),
         (rita.clone(), pair("rotation-disabled", "INFORMATIONAL")),
         (olga.clone(), pair("overdue", "MEDIUM")),
