@@ -28,7 +28,7 @@ use crate::ports::{
 use crate::rotation::{AWSCURRENT, AWSPENDING, Outcome, Ports, Rotator, bound_user};
 use crate::secret_value::SecretValue;
 use crate::types::{
-    AccessKeyId, ClientRequestToken, EventError, RotationEvent, SecretId, Step, UserName,
+    AccessKeyId, ClientRequestToken, EventError, RotationEvent, SecretId, Step, UserName, json_kind,
 };
 
 /// The `Action` of a recover event.
@@ -47,7 +47,7 @@ impl RecoverRequest {
     pub fn from_value(value: &Value) -> Result<Self, EventError> {
         let object = value
             .as_object()
-            .ok_or(EventError::NotAnObject(kind(value)))?;
+            .ok_or(EventError::NotAnObject(json_kind(value)))?;
         match object.get("Action") {
             Some(Value::String(action)) if action == RECOVER_ACTION => {}
             Some(Value::String(other)) => {
@@ -59,7 +59,7 @@ impl RecoverRequest {
             Some(other) => {
                 return Err(EventError::NotAString {
                     field: "Action",
-                    found: kind(other),
+                    found: json_kind(other),
                 });
             }
             None => return Err(EventError::MissingField("Action")),
@@ -76,7 +76,7 @@ impl RecoverRequest {
             Some(other) => {
                 return Err(EventError::NotAString {
                     field: "SecretId",
-                    found: kind(other),
+                    found: json_kind(other),
                 });
             }
         };
@@ -86,7 +86,7 @@ impl RecoverRequest {
             Some(other) => {
                 return Err(EventError::InvalidField {
                     field: "DryRun",
-                    problem: format!("must be true or false, not {}", kind(other)),
+                    problem: format!("must be true or false, not {}", json_kind(other)),
                 });
             }
         };
@@ -100,17 +100,6 @@ impl RecoverRequest {
             });
         }
         Ok(Self { secret_id, dry_run })
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

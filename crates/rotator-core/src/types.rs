@@ -283,8 +283,8 @@ impl RotationEvent {
     }
 }
 
-/// Names the kind of a JSON value for error messages.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
+/// Names the kind of a JSON value for error messages (`a string`, `null`).
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -130,7 +130,7 @@ fn request(payload: &Value) -> Result<Request, EventError> {
         None => {
             return Err(EventError::NotAString {
                 field: "Action",
-                found: json_type(action),
+                found: rotator_core::types::json_kind(action),
             });
         }
     };
@@ -138,17 +138,6 @@ fn request(payload: &Value) -> Result<Request, EventError> {
         field: "Action",
         problem,
     })
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 async fn run(service: &Service, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
