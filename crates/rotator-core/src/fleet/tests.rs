@@ -1568,18 +1568,10 @@ async fn with_active_previous_key() -> (Fleet, String, String) {
     fleet.rotate("alice").await;
     let previous = fleet.key("alice", AWSPREVIOUS);
     assert_eq!(
-        key_status_of(&fleet, "alice", &previous),
+        fleet.world.key_status("alice", &previous),
         Some(KeyStatus::Active)
     );
     (fleet, name, previous)
-}
-
-fn key_status_of(fleet: &Fleet, user: &str, key: &str) -> Option<KeyStatus> {
-    fleet.world.state().users[user]
-        .keys
-        .iter()
-        .find(|k| k.id == key)
-        .map(|k| k.status)
 }
 
 fn world_fingerprint(world: &World) -> String {
@@ -1619,7 +1611,7 @@ async fn retire_previous_changes_nothing_when_rotation_is_disabled() {
     );
     assert!(error.to_string().contains("not enabled"), "{error}");
     assert_eq!(
-        key_status_of(&fleet, "alice", &previous),
+        fleet.world.key_status("alice", &previous),
         Some(KeyStatus::Active)
     );
     assert_eq!(world_fingerprint(&fleet.world), before, "nothing changed");
@@ -1647,7 +1639,7 @@ async fn retire_previous_changes_nothing_while_a_rotation_is_in_progress() {
         "{error:?}"
     );
     assert_eq!(
-        key_status_of(&fleet, "alice", &previous),
+        fleet.world.key_status("alice", &previous),
         Some(KeyStatus::Active)
     );
     assert_eq!(world_fingerprint(&fleet.world), before, "nothing changed");
@@ -1711,7 +1703,7 @@ async fn retire_previous_refuses_a_name_of_another_shape_before_reading_iam() {
     .expect("an active previous key");
     assert_eq!(retired.key.as_str(), previous);
     assert_eq!(
-        key_status_of(&fleet, "alice", &previous),
+        fleet.world.key_status("alice", &previous),
         Some(KeyStatus::Inactive)
     );
 }

@@ -20,14 +20,6 @@ fn token(n: u32) -> String {
     format!("ad0b7ed0-0000-4000-8000-{n:012}")
 }
 
-fn key_status(world: &World, key: &str) -> Option<KeyStatus> {
-    world.state().users[USER]
-        .keys
-        .iter()
-        .find(|k| k.id == key)
-        .map(|k| k.status)
-}
-
 async fn state_of(world: &World) -> State {
     let metadata = SecretStore::describe(world, &SecretId::new(SECRET).expect("id"))
         .await
@@ -71,7 +63,7 @@ async fn a_new_secret_adopts_a_key_in_use_and_retires_it_without_an_outage() {
         .expect("the secret's own key");
     assert_ne!(new, old);
     assert_eq!(
-        key_status(&world, &old),
+        world.key_status(USER, &old),
         Some(KeyStatus::Active),
         "in its grace"
     );
@@ -86,20 +78,20 @@ async fn a_new_secret_adopts_a_key_in_use_and_retires_it_without_an_outage() {
         Some(old.as_str())
     );
     assert!(world.state().alerts.iter().any(|a| a.body.contains(&old)));
-    assert_eq!(key_status(&world, &old), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &old), Some(KeyStatus::Active));
 
     // The job moved to the secret: once unused for the grace and the lag, it is retired.
     world.advance(29 * HOUR);
     let summary = sweep(&world).await;
     assert_eq!(summary.old_keys_retired, 1, "{summary:?}");
-    assert_eq!(key_status(&world, &old), Some(KeyStatus::Inactive));
+    assert_eq!(world.key_status(USER, &old), Some(KeyStatus::Inactive));
 
     // The next rotation deletes it to make room.
     world
         .rotate_with(&rotator, SECRET, &token(2))
         .await
         .expect("the second rotation");
-    assert_eq!(key_status(&world, &old), None);
+    assert_eq!(world.key_status(USER, &old), None);
     assert_eq!(world.state().users[USER].keys.len(), 2);
 }
 
@@ -118,7 +110,7 @@ async fn under_delete_the_first_rotation_deletes_the_adopted_key() {
         .rotate_with(&rotator, SECRET, &token(1))
         .await
         .expect("the first rotation");
-    assert_eq!(key_status(&world, &old), None, "deleted as the old key");
+    assert_eq!(world.key_status(USER, &old), None, "deleted as the old key");
     assert_eq!(world.state().users[USER].keys.len(), 1);
 }
 
@@ -156,12 +148,12 @@ async fn a_rotated_secret_blocked_by_an_old_key_is_unblocked_by_adopting_it() {
     world.advance(29 * HOUR);
     let summary = sweep(&world).await;
     assert_eq!(summary.old_keys_retired, 1, "{summary:?}");
-    assert_eq!(key_status(&world, &old), Some(KeyStatus::Inactive));
+    assert_eq!(world.key_status(USER, &old), Some(KeyStatus::Inactive));
     world
         .rotate_with(&rotator, SECRET, &token(3))
         .await
         .expect("a rotation after the retirement");
-    assert_eq!(key_status(&world, &old), None);
+    assert_eq!(world.key_status(USER, &old), None);
     assert!(world.key_in(SECRET, AWSPREVIOUS).is_some());
 }
 
@@ -188,7 +180,7 @@ async fn an_adopted_key_still_in_use_is_deactivated_at_the_hard_limit() {
         Action::DeactivatedPastMax,
         "{summary:?}"
     );
-    assert_eq!(key_status(&world, &old), Some(KeyStatus::Inactive));
+    assert_eq!(world.key_status(USER, &old), Some(KeyStatus::Inactive));
 }
 
 /// Every IAM step refuses an adoption of a key that is not the bound user's, or that another
@@ -331,7 +323,7 @@ async fn adopt_chooses_the_only_unknown_key_and_checks_a_given_secret() {
         .rotate_with(&rotator, SECRET, &token(1))
         .await
         .expect("rotation after --with-secret");
-    assert_eq!(key_status(&world, &old), None, "deleted as the old key");
+    assert_eq!(world.key_status(USER, &old), None, "deleted as the old key");
 
     // Several unknown keys: refused, naming them; a key of another user: refused.
     let world = World::with_user_and_secret(USER, SECRET, r#"{"UserName":"alice"}"#, "o@e.com");

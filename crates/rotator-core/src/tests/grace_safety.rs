@@ -34,14 +34,6 @@ async fn rotated_twice() -> (World, Rotator) {
     (world, rotator)
 }
 
-fn key_status(world: &World, key: &str) -> Option<KeyStatus> {
-    world.state().users[USER]
-        .keys
-        .iter()
-        .find(|k| k.id == key)
-        .map(|k| k.status)
-}
-
 fn fingerprint(world: &World) -> String {
     let state = world.state();
     format!("{:?} {:?}", state.users, state.secrets)
@@ -68,7 +60,7 @@ async fn sweep_retires(world: &World, key: &str, retired: bool) {
     } else {
         KeyStatus::Active
     };
-    assert_eq!(key_status(world, key), Some(status));
+    assert_eq!(world.key_status(USER, key), Some(status));
 }
 
 /// Point 1: a rotation started within the grace (by hand, or by a schedule change) would have
@@ -93,7 +85,7 @@ async fn an_early_rotation_never_deletes_a_previous_key_still_in_its_grace() {
     assert!(message.contains("s3"), "names the last use: {message}");
     assert_eq!(fingerprint(&world), before, "nothing changed");
     assert_eq!(world.state().alerts.len(), alerts + 1, "one alert");
-    assert_eq!(key_status(&world, &previous), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &previous), Some(KeyStatus::Active));
 
     // Still in use a day later: still refused (the sweep would only name it).
     world.advance(DAY + 5 * HOUR);
@@ -110,7 +102,11 @@ async fn an_early_rotation_never_deletes_a_previous_key_still_in_its_grace() {
         .step_with(&rotator, SECRET, &token(3), Step::CreateSecret)
         .await
         .expect("the previous key may go now");
-    assert_eq!(key_status(&world, &previous), None, "deleted to make room");
+    assert_eq!(
+        world.key_status(USER, &previous),
+        None,
+        "deleted to make room"
+    );
 }
 
 /// Point 1, the emergency: an inactive previous key makes room as usual, however early.
@@ -132,7 +128,7 @@ async fn an_inactive_previous_key_makes_room_at_once() {
         .rotate_with(&rotator, SECRET, &token(3))
         .await
         .expect("an inactive previous key makes room");
-    assert_eq!(key_status(&world, &previous), None);
+    assert_eq!(world.key_status(USER, &previous), None);
 }
 
 /// Point 2: with the AWSCURRENT key inactive (or gone), the previous key may be the programs'
@@ -159,7 +155,7 @@ async fn the_sweep_never_retires_the_last_working_key() {
         world.advance(30 * DAY);
         let summary = sweep(&world).await;
         assert_eq!(
-            key_status(&world, &previous),
+            world.key_status(USER, &previous),
             Some(KeyStatus::Active),
             "{broken}: {summary:?}"
         );
@@ -281,7 +277,7 @@ async fn a_written_value_never_steers_retirement_onto_a_persons_key() {
         .await
         .expect("the rotation makes room with its own key");
     assert_eq!(
-        key_status(&world, &persons),
+        world.key_status(USER, &persons),
         Some(KeyStatus::Active),
         "the person's key survives finishSecret's delete"
     );
@@ -317,7 +313,7 @@ async fn a_written_value_never_steers_retirement_onto_a_persons_key() {
     world.advance(30 * DAY);
     let summary = sweep(&world).await;
     assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
-    assert_eq!(key_status(&world, &persons), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &persons), Some(KeyStatus::Active));
 
     // createSecret under `delete`: the person's key in AWSPREVIOUS is not taken to make room.
     let rotator = Rotator::new(world.ports(), settings(OldKeyPolicy::Delete));
@@ -330,7 +326,7 @@ async fn a_written_value_never_steers_retirement_onto_a_persons_key() {
     // to hand it back if it is the secret's, rather than a bare "no room".
     assert_eq!(error.kind(), "PreviousRecordRemoved", "{error}");
     assert!(error.to_string().contains(&persons), "{error}");
-    assert_eq!(key_status(&world, &persons), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &persons), Some(KeyStatus::Active));
 }
 
 /// Point 6: a rotation stuck in progress (here on no room for a key) does not suspend
@@ -460,12 +456,12 @@ async fn retiring_the_previous_key_lets_an_early_rotation_through() {
     .expect("there was an active previous key");
     assert_eq!(retired.key.as_str(), previous);
     assert_eq!(retired.last_use.service.as_deref(), Some("s3"));
-    assert_eq!(key_status(&world, &previous), Some(KeyStatus::Inactive));
+    assert_eq!(world.key_status(USER, &previous), Some(KeyStatus::Inactive));
     world
         .rotate_with(&rotator, SECRET, &token(3))
         .await
         .expect("the inactive previous key makes room");
-    assert_eq!(key_status(&world, &previous), None);
+    assert_eq!(world.key_status(USER, &previous), None);
 
     // A previous key that no rotation of the secret made is not the rotator's to deactivate.
     let (world, _) = rotated_twice().await;

@@ -21,14 +21,6 @@ fn token(n: u32) -> String {
     format!("401de250-0000-4000-8000-{n:012}")
 }
 
-fn key_status(world: &World, key: &str) -> Option<KeyStatus> {
-    world.state().users[USER]
-        .keys
-        .iter()
-        .find(|k| k.id == key)
-        .map(|k| k.status)
-}
-
 async fn sweep(world: &World) -> crate::sweep::SweepSummary {
     Sweeper::new(world.ports(), settings(OldKeyPolicy::Grace))
         .run(Mode::Retire)
@@ -67,7 +59,7 @@ async fn an_adoption_in_awsprevious_never_makes_room_with_another_secrets_key() 
         .await
         .expect_err("no room but the sibling's key");
     assert_eq!(error.kind(), "NoRoomForKey", "{error}");
-    assert_eq!(key_status(&world, &siblings), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &siblings), Some(KeyStatus::Active));
 }
 
 /// Point 2: a key that one secret adopted is recorded in its ledger, so no other secret can
@@ -100,7 +92,7 @@ async fn a_key_adopted_by_one_secret_cannot_be_adopted_by_another() {
         .expect_err("the key is the sibling's");
     assert_eq!(error.kind(), "AdoptedKeyRefused", "{error}");
     assert!(error.to_string().contains(&used), "{error}");
-    assert_eq!(key_status(&world, &used), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &used), Some(KeyStatus::Active));
 }
 
 /// Point 3: finishSecret moved AWSCURRENT, then failed (a throttled UntagUser); AWSPENDING
@@ -150,7 +142,7 @@ async fn the_sweep_retires_nothing_while_a_finish_is_incomplete() {
     world.advance(HOUR);
     let summary = sweep(&world).await;
     assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
-    assert_eq!(key_status(&world, &first), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &first), Some(KeyStatus::Active));
     // The redelivered finish completes the rotation; its grace then runs from now.
     world
         .step_with(&rotator, SECRET, &token(2), Step::FinishSecret)
@@ -158,7 +150,7 @@ async fn the_sweep_retires_nothing_while_a_finish_is_incomplete() {
         .expect("the redelivered finish");
     let summary = sweep(&world).await;
     assert_eq!(summary.old_keys_retired, 0, "{summary:?}");
-    assert_eq!(key_status(&world, &first), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &first), Some(KeyStatus::Active));
 }
 
 /// The world stamps `LastRotatedDate` when a rotation completes, as AWS does, not when
@@ -268,7 +260,7 @@ async fn a_previous_key_whose_record_was_removed_is_named_with_its_fix() {
         message.contains(&format!("rotator adopt {SECRET} --key {previous}")),
         "{message}"
     );
-    assert_eq!(key_status(&world, &previous), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &previous), Some(KeyStatus::Active));
 }
 
 /// Point 8, at the finish: under `delete`, the rotation after the record's removal used to
@@ -295,7 +287,7 @@ async fn a_finish_leaves_a_key_whose_record_was_removed_and_says_so_once() {
         .rotate_with(&rotator, SECRET, &token(2))
         .await
         .expect("the rotation completes");
-    assert_eq!(key_status(&world, &first), Some(KeyStatus::Active));
+    assert_eq!(world.key_status(USER, &first), Some(KeyStatus::Active));
     let state = world.state();
     assert_eq!(state.alerts.len(), alerts + 1, "one alert");
     let alert = format!("{:?}", state.alerts.last().expect("the alert"));

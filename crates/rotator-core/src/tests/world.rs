@@ -1113,6 +1113,17 @@ impl World {
         rotator.handle(&event).await
     }
 
+    /// The status of `user`'s key `key`; `None` when the user has no such key (deleted).
+    pub fn key_status(&self, user: &str, key: &str) -> Option<KeyStatus> {
+        self.state()
+            .users
+            .get(user)?
+            .keys
+            .iter()
+            .find(|k| k.id == key)
+            .map(|k| k.status)
+    }
+
     /// The access key id that `stage` of `secret` holds.
     pub fn key_in(&self, secret: &str, stage: &str) -> Option<String> {
         let state = self.state();
