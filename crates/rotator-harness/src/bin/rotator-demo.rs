@@ -375,13 +375,16 @@ async fn adoption_demo(
     heading(&format!(
         "Onboarding a user that already has a key: `{user}` holds {old}, which a nightly job uses"
     ));
+    // The demo drives the first rotation itself, right below, as Secrets Manager would: the
+    // secret has no rotation schedule for `rotator adopt` to start.
     let run = run_cli(rotator_command(&cli_binary(), moto).args([
         "adopt",
         secret,
         "--prefix",
         GRACE_PREFIX,
+        "--no-rotate",
     ]))?;
-    println!("  $ rotator adopt {secret} --prefix {GRACE_PREFIX}");
+    println!("  $ rotator adopt {secret} --prefix {GRACE_PREFIX} --no-rotate");
     for line in run.stdout.lines().chain(run.stderr.lines()) {
         println!("  {line}");
     }
