@@ -721,13 +721,7 @@ async fn a_previous_key_whose_record_was_removed_is_named_with_rotator_adopt() {
             .any(|f| f.check == Check::PreviousUnrecorded),
         "recorded: no finding"
     );
-    world
-        .state()
-        .users
-        .get_mut("healthy")
-        .expect("the user")
-        .tags
-        .remove(&format!("rotator:key:{previous}"));
+    world.remove_record("healthy", &previous);
     let report = run(&world).await;
     let found: Vec<&Finding> = report
         .findings

@@ -242,13 +242,7 @@ async fn a_previous_key_whose_record_was_removed_is_named_with_its_fix() {
             .expect("a rotation");
     }
     let previous = world.key_in(SECRET, AWSPREVIOUS).expect("a previous key");
-    world
-        .state()
-        .users
-        .get_mut(USER)
-        .expect("alice")
-        .tags
-        .remove(&format!("rotator:key:{previous}"));
+    world.remove_record(USER, &previous);
     let error = world
         .rotate_with(&rotator, SECRET, &token(3))
         .await
@@ -275,13 +269,7 @@ async fn a_finish_leaves_a_key_whose_record_was_removed_and_says_so_once() {
         .await
         .expect("the first rotation");
     let first = world.key_in(SECRET, AWSCURRENT).expect("a key");
-    world
-        .state()
-        .users
-        .get_mut(USER)
-        .expect("alice")
-        .tags
-        .remove(&format!("rotator:key:{first}"));
+    world.remove_record(USER, &first);
     let alerts = world.state().alerts.len();
     world
         .rotate_with(&rotator, SECRET, &token(2))
@@ -323,13 +311,7 @@ async fn status_names_a_previous_key_whose_record_was_removed() {
         evaluate(&inspection, world.state().now, &StatusOptions::default())
     };
     assert_ne!(row().await.state, State::Blocked);
-    world
-        .state()
-        .users
-        .get_mut(USER)
-        .expect("alice")
-        .tags
-        .remove(&format!("rotator:key:{previous}"));
+    world.remove_record(USER, &previous);
     let row = row().await;
     assert_eq!(row.state, State::Blocked, "{row:?}");
     assert!(

@@ -356,6 +356,14 @@ impl World {
         );
     }
 
+    /// A person removes the ledger record of `key` from `user` (its `rotator:key:` tag), as an
+    /// `UntagUser` by hand would.
+    pub fn remove_record(&self, user: &str, key: &str) {
+        if let Some(found) = self.state().users.get_mut(user) {
+            found.tags.remove(&format!("rotator:key:{key}"));
+        }
+    }
+
     /// Someone with `PutSecretValue` on the secret writes `value` into the AWSPENDING version
     /// `token` (a hostile or mistaken edit in the middle of a rotation). Secrets Manager itself
     /// refuses to change a version's stored value, so a function instance that already read or
